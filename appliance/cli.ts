@@ -1,0 +1,86 @@
+import { parseArgs } from 'node:util';
+import { CustosError, UsageError } from './errors.js';
+import { safeText } from './sanitize.js';
+import { disksCommand } from './commands/disks.js';
+import { writeblockCommand } from './commands/writeblock.js';
+import { hostCommand } from './commands/host.js';
+import { custosVersion } from './version.js';
+
+const USAGE = `usage: custos <command> [options]
+
+  disks [--json]                               list every block device from sysfs
+  writeblock status [DEV...] [--json]          read-only state and kernel write counters
+  writeblock protect DEV... [--source] [--json]
+  writeblock protect --all [--json]            every disk but the running system
+  writeblock release DEV --confirm SERIAL [--json]
+                                               make a chosen destination writable
+  writeblock watch [DEV...] [--json] [--interval MS]
+                                               keep devices read-only, protect new ones
+  host [--json]                                this machine's identity (DMI, CPU, clock)
+  version                                      print the version
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      source: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
+      confirm: { type: 'string' },
+      interval: { type: 'string', default: '250' },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version || command === 'version') {
+    process.stdout.write(`custos ${custosVersion()} (node ${process.version})\n`);
+    return 0;
+  }
+  switch (command) {
+    case 'disks':
+      if (rest.length > 0) throw new UsageError(`disks takes no arguments (got "${rest[0]}")`);
+      return disksCommand(values.json);
+    case 'writeblock': {
+      const interval = Number(values.interval);
+      if (!Number.isInteger(interval) || interval < 20 || interval > 60000) throw new UsageError('--interval must be 20..60000 ms');
+      const [action, ...devices] = rest;
+      return writeblockCommand({
+        action,
+        devices,
+        json: values.json,
+        source: values.source,
+        all: values.all,
+        confirm: values.confirm,
+        intervalMs: interval,
+      });
+    }
+    case 'host':
+      return hostCommand(values.json);
+    case undefined:
+      throw new UsageError('no command given; try custos help');
+    default:
+      throw new UsageError(`unknown command "${command}"; try custos help`);
+  }
+}
+
+/** Runs the CLI and turns every failure into one line on stderr and a non-zero exit. */
+export async function run(argv: string[]): Promise<void> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`custos: ${safeText(msg.split('\n')[0] ?? msg, 400)}\n`);
+    const usage = e instanceof UsageError || (e instanceof Error && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'));
+    code = usage ? 2 : e instanceof CustosError ? 1 : 70;
+  }
+  process.exitCode = code;
+}

@@ -1,0 +1,58 @@
+import { listDisks, type Disk } from '../inventory.js';
+import { humanSize, table } from '../format.js';
+
+export const DISKS_SCHEMA = 'custos.disks/1';
+
+function roleText(d: Disk): string {
+  if (d.roles.includes('running-system')) return 'system';
+  if (d.roles.includes('boot-medium')) return 'boot';
+  return '-';
+}
+
+/** Human form: one row per disk, partitions indented under it, warnings after. */
+export function formatDisks(disks: Disk[]): string {
+  const rows: string[][] = [];
+  for (const d of disks) {
+    rows.push([
+      d.name,
+      d.transport,
+      `${d.sizeBytes} (${humanSize(d.sizeBytes)})`,
+      `${d.logicalSectorSize}/${d.physicalSectorSize}`,
+      d.readOnly ? 'RO' : 'rw',
+      roleText(d),
+      d.model?.text ?? '-',
+      d.serial?.text ?? '-',
+      d.stableId,
+    ]);
+    for (const p of d.partitions) {
+      rows.push([
+        `  ${p.name}`,
+        '',
+        `${p.sizeBytes} (${humanSize(p.sizeBytes)})`,
+        `@${p.startBytes}`,
+        p.readOnly ? 'RO' : 'rw',
+        p.mounts.length ? 'mounted' : '',
+        '',
+        '',
+        '',
+      ]);
+    }
+    for (const w of d.warnings) rows.push([`  ! ${w.message}`]);
+  }
+  // Warning rows span the whole line, so lay out only the real rows as a table.
+  const header = ['NAME', 'TRAN', 'SIZE (BYTES)', 'SECTOR', 'WB', 'ROLE', 'MODEL', 'SERIAL', 'STABLE ID'];
+  const tableRows = rows.filter((r) => r.length > 1);
+  const laid = table(header, tableRows).split('\n');
+  const out: string[] = [laid[0] ?? ''];
+  let i = 1;
+  for (const r of rows) out.push(r.length > 1 ? (laid[i++] ?? '') : (r[0] ?? ''));
+  if (disks.length === 0) out.push('(no block devices)');
+  return out.join('\n');
+}
+
+export function disksCommand(json: boolean): number {
+  const disks = listDisks();
+  if (json) process.stdout.write(JSON.stringify({ schema: DISKS_SCHEMA, disks }, null, 2) + '\n');
+  else process.stdout.write(formatDisks(disks) + '\n');
+  return 0;
+}

@@ -1,0 +1,131 @@
+import { WriteBlockGuardian, type DeviceStatus, type GuardianEvent } from '../guardian.js';
+import { loadState, saveState, appendEvents } from '../guardian-state.js';
+import { UsageError } from '../errors.js';
+import { table } from '../format.js';
+import { resolveDevice, requireWholeDisk } from '../resolve-device.js';
+import { Sysfs } from '../sysfs.js';
+
+export const WRITEBLOCK_SCHEMA = 'custos.writeblock/1';
+
+export interface WriteblockArgs {
+  action: string | undefined;
+  devices: string[];
+  json: boolean;
+  source: boolean;
+  all: boolean;
+  confirm: string | undefined;
+  intervalMs: number;
+}
+
+function eventLine(e: GuardianEvent): string {
+  return `${e.time}  ${e.type.padEnd(18)} ${e.device.padEnd(10)} ${e.detail}`;
+}
+
+function formatStatus(rows: DeviceStatus[]): string {
+  return table(
+    ['NAME', 'SYSFS', 'IOCTL', 'PARTITIONS', 'CUSTOS', 'SINCE', 'WRITES SINCE', 'WRITES SINCE BOOT'],
+    rows.map((r) => [
+      r.name,
+      r.readOnly ? 'ro' : 'rw',
+      r.ioctlReadOnly === null ? '?' : r.ioctlReadOnly ? 'ro' : 'rw',
+      r.partitions.map((p) => `${p.name}:${p.readOnly ? 'ro' : 'rw'}`).join(' ') || '-',
+      (r.source ? 'source' : r.released ? 'released' : r.protectedAt ? 'protected' : r.roles.includes('running-system') ? 'system' : '-') +
+        (r.protectedAt && !r.intact ? ' FLAG RESET!' : ''),
+      r.protectedAt ?? '-',
+      r.sinceProtect ? `${r.sinceProtect.writeIos} w / ${r.sinceProtect.discardIos} d` : '-',
+      r.counters.disk ? `${r.counters.disk.writeIos} w / ${r.counters.disk.writeSectors} sect` : '?',
+    ]),
+  );
+}
+
+export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
+  const state = loadState();
+  const guardian = new WriteBlockGuardian({ state, intervalMs: a.intervalMs });
+  const out = (obj: unknown, text: string) => process.stdout.write(a.json ? JSON.stringify(obj, null, 2) + '\n' : text + '\n');
+  // Persist after every change so a later `status` or `release` sees it.
+  const persist = () => {
+    saveState(guardian.snapshotState());
+  };
+  const flushEvents = (events: GuardianEvent[]) => appendEvents(events);
+
+  switch (a.action) {
+    case 'status': {
+      const rows = guardian.status(a.devices);
+      out({ schema: WRITEBLOCK_SCHEMA, status: rows }, formatStatus(rows));
+      return 0;
+    }
+    case 'protect': {
+      if (a.all === (a.devices.length > 0)) throw new UsageError('writeblock protect needs DEV... or --all (not both)');
+      if (a.all && a.source) throw new UsageError('--source names one disk; it does not go with --all');
+      const start = guardian.log.length;
+      try {
+        if (a.all) guardian.protectAll();
+        else {
+          // Check every argument before touching any device: bad input changes nothing.
+          const sysfs = new Sysfs();
+          for (const d of a.devices) requireWholeDisk(d, resolveDevice(d, sysfs));
+          for (const d of a.devices) (a.source ? guardian.holdAsSource(d) : guardian.protect(d));
+        }
+      } finally {
+        persist();
+        flushEvents(guardian.log.slice(start));
+      }
+      const rows = guardian.status(a.all ? undefined : a.devices).filter((r) => a.all ? r.protectedAt !== null : true);
+      out({ schema: WRITEBLOCK_SCHEMA, events: guardian.log.slice(start), status: rows }, guardian.log.slice(start).map(eventLine).join('\n'));
+      return 0;
+    }
+    case 'release': {
+      if (a.devices.length !== 1) throw new UsageError('writeblock release takes exactly one DEV');
+      if (a.confirm === undefined) throw new UsageError('writeblock release needs --confirm TEXT: the serial (or stable id) of the disk, as `custos disks` shows it');
+      const dev = a.devices[0] ?? '';
+      const start = guardian.log.length;
+      try {
+        guardian.release(dev, a.confirm);
+      } finally {
+        persist();
+        flushEvents(guardian.log.slice(start));
+      }
+      out({ schema: WRITEBLOCK_SCHEMA, events: guardian.log.slice(start), status: guardian.status([dev]) }, guardian.log.slice(start).map(eventLine).join('\n'));
+      return 0;
+    }
+    case 'watch':
+      return watch(guardian, a, persist);
+    default:
+      throw new UsageError(`writeblock needs one of: status, protect, release, watch${a.action ? ` (got "${a.action}")` : ''}`);
+  }
+}
+
+/** Runs the guardian until SIGINT/SIGTERM, printing each event as it happens. */
+async function watch(guardian: WriteBlockGuardian, a: WriteblockArgs, persist: () => void): Promise<number> {
+  if (a.devices.length > 0) {
+    const sysfs = new Sysfs();
+    for (const d of a.devices) requireWholeDisk(d, resolveDevice(d, sysfs));
+    const ids = new Set(a.devices.map((d) => guardian.protect(d).stableId));
+    // Watch only these devices, following them across kernel names.
+    guardian.setScope((d) => ids.has(d.stableId));
+  } else {
+    guardian.protectAll();
+  }
+  for (const e of guardian.log) print(e, a.json);
+  appendEvents(guardian.log);
+  persist();
+  guardian.on('event', (e) => {
+    print(e, a.json);
+    appendEvents([e]);
+    persist();
+  });
+  guardian.start();
+  if (!a.json) process.stderr.write('custos: guarding; Ctrl-C to stop (flags stay set)\n');
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  guardian.stop();
+  persist();
+  return 0;
+}
+
+function print(e: GuardianEvent, json: boolean): void {
+  process.stdout.write((json ? JSON.stringify(e) : eventLine(e)) + '\n');
+}

@@ -1,0 +1,43 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+
+/** What native/src exports; every call here maps to one syscall or ioctl. */
+export interface NativeAddon {
+  openReadOnly(path: string, direct: boolean, exclusive: boolean): number;
+  close(fd: number): void;
+  getSize64(fd: number): number;
+  getLogicalBlockSize(fd: number): number;
+  getPhysicalBlockSize(fd: number): number;
+  getReadOnly(fd: number): boolean;
+  setReadOnly(fd: number, readOnly: boolean): void;
+  allocAligned(size: number, alignment: number): Buffer;
+  readAt(fd: number, buffer: Buffer, length: number, offset: number): Promise<number>;
+  fdatasync(fd: number): Promise<number>;
+  flushBuffers(fd: number): Promise<number>;
+}
+
+let loaded: NativeAddon | undefined;
+
+/**
+ * Loads the addon built by `npm run build:native`. CUSTOS_NATIVE overrides the
+ * path (the single executable unpacks it next to itself).
+ */
+export function native(): NativeAddon {
+  if (loaded) return loaded;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    process.env['CUSTOS_NATIVE'],
+    // from out/appliance/ and from appliance/ (the compiled tree mirrors the source tree)
+    path.resolve(here, '../../native/build/Release/custos_native.node'),
+    path.resolve(here, '../native/build/Release/custos_native.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(`custos native addon not built (looked in ${candidates.join(', ')}); run npm run build`);
+  }
+  const require = createRequire(import.meta.url);
+  loaded = require(found) as NativeAddon;
+  return loaded;
+}

@@ -1,0 +1,15 @@
+#pragma once
+#include <napi.h>
+
+namespace custos {
+// Synchronous calls: open/close and ioctls that only read or set kernel state
+// and never wait on the device.
+Napi::Value OpenReadOnly(const Napi::CallbackInfo& info);
+Napi::Value Close(const Napi::CallbackInfo& info);
+Napi::Value GetSize64(const Napi::CallbackInfo& info);
+Napi::Value GetLogicalBlockSize(const Napi::CallbackInfo& info);
+Napi::Value GetPhysicalBlockSize(const Napi::CallbackInfo& info);
+Napi::Value GetReadOnly(const Napi::CallbackInfo& info);
+Napi::Value SetReadOnly(const Napi::CallbackInfo& info);
+Napi::Value AllocAligned(const Napi::CallbackInfo& info);
+}  // namespace custos

@@ -1,0 +1,126 @@
+import { execa } from 'execa';
+import { mkdtempSync, openSync, writeSync, closeSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+export function tempDir(prefix = 'custos-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * An image whose every 512-byte sector starts with its own LBA and a seed,
+ * so any shifted, dropped or duplicated sector shows up in a comparison.
+ */
+export function writePatternImage(file: string, bytes: number, seed = 1): void {
+  const fd = openSync(file, 'w');
+  try {
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let off = 0; off < bytes; off += chunk.length) {
+      const n = Math.min(chunk.length, bytes - off);
+      for (let s = 0; s < n; s += 512) {
+        const lba = (off + s) / 512;
+        chunk.writeUInt32LE(lba % 2 ** 32, s);
+        chunk.writeUInt32LE(Math.floor(lba / 2 ** 32), s + 4);
+        chunk.writeUInt32LE(seed, s + 8);
+        chunk.fill((lba * 7 + seed) & 0xff, s + 12, s + 512);
+      }
+      writeSync(fd, chunk, 0, n, off);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+export interface Loop {
+  dev: string;
+  name: string;
+  file: string;
+  partitions: string[];
+  detach(): Promise<void>;
+}
+
+export interface LoopOptions {
+  sectorSize?: 512 | 4096;
+  /** Write an MBR with these partition sizes in MiB (the last may be 0 = rest). */
+  partitionsMiB?: number[];
+}
+
+/**
+ * Attaches a loop device. Partition tables are written through the device and
+ * partitions added with partx (BLKPG), which also works on kernels built
+ * without partition-table parsers, like this project's CI host.
+ */
+export async function attachLoop(file: string, options: LoopOptions = {}): Promise<Loop> {
+  const args = ['--find', '--show', '--partscan'];
+  if (options.sectorSize) args.push('--sector-size', String(options.sectorSize));
+  let dev = '';
+  for (let attempt = 0; ; attempt++) {
+    try {
+      dev = (await execa('losetup', [...args, file])).stdout.trim();
+      break;
+    } catch (e) {
+      // Two test processes can race for the same free loop device.
+      if (attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+    }
+  }
+  const name = path.basename(dev);
+  const loop: Loop = {
+    dev,
+    name,
+    file,
+    partitions: [],
+    detach: async () => {
+      await execa('blockdev', ['--setrw', dev], { reject: false });
+      await execa('losetup', ['-d', dev], { reject: false });
+      // A write attempt to a missing node creates a regular file in devtmpfs; never leave one.
+      for (const p of loop.partitions) {
+        const node = `/dev/${p}`;
+        if (existsSync(node) && statSync(node).isFile()) rmSync(node);
+      }
+    },
+  };
+  if (options.partitionsMiB && options.partitionsMiB.length > 0) {
+    const script = ['label: dos', ...options.partitionsMiB.map((m) => (m > 0 ? `,${m}MiB` : ','))].join('\n') + '\n';
+    await execa('sfdisk', ['-q', '--no-reread', dev], { input: script });
+    await execa('partx', ['-a', dev], { reject: false });
+    loop.partitions = await waitForPartitions(name, options.partitionsMiB.length);
+  }
+  return loop;
+}
+
+async function waitForPartitions(name: string, count: number): Promise<string[]> {
+  for (let i = 0; i < 50; i++) {
+    const parts = readdirSync(`/sys/block/${name}`).filter((p) => p.startsWith(name) && existsSync(`/sys/block/${name}/${p}/partition`));
+    if (parts.length >= count && parts.every((p) => existsSync(`/dev/${p}`))) return parts.sort();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`partitions of ${name} did not appear`);
+}
+
+/** A fresh image file with a loop device over it, removed again after the test. */
+export async function patternLoop(bytes: number, options: LoopOptions = {}, seed = 1): Promise<Loop & { dir: string }> {
+  const dir = tempDir();
+  const file = path.join(dir, 'source.img');
+  writePatternImage(file, bytes, seed);
+  const loop = await attachLoop(file, options);
+  const detach = loop.detach;
+  return {
+    ...loop,
+    dir,
+    detach: async () => {
+      await detach();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function blockdev(flag: string, dev: string): Promise<string> {
+  return execa('blockdev', [flag, dev]).then((r) => r.stdout.trim());
+}
