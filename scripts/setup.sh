@@ -1,0 +1,30 @@
+#!/bin/sh
+# Brings a fresh Debian machine to where `npm start` and `npm test` can run:
+# the Debian tools custos and its tests use, then npm ci (which builds the
+# native addon against the pinned runtime's headers). Cheap when nothing is missing.
+set -eu
+cd "$(dirname "$0")/.."
+
+# util-linux: losetup, blockdev, partx; fdisk: sfdisk; e2fsprogs: mkfs.ext4;
+# python3, make, g++: node-gyp for the native addon.
+packages="util-linux fdisk e2fsprogs mount python3 make g++"
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "custos setup: missing Debian packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+    exit 1
+  fi
+  echo "custos setup: installing$missing" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+# npm ci when node_modules is absent or older than the lockfile.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ "${CUSTOS_FORCE_CI:-}" = 1 ]; then
+  npm ci
+elif [ ! -f native/build/Release/custos_native.node ]; then
+  npm run build:native
+fi
