@@ -123,18 +123,17 @@ export class BlockDevice {
 
   /** BLKFLSBUF: drop cached pages so the next reads come from the medium. */
   async flushBuffers(): Promise<void> {
-    const fd = this.handle;
-    try {
-      await native().flushBuffers(fd);
-    } catch (e) {
-      throw wrap(this.path, e);
-    }
+    await this.callAsync((fd) => native().flushBuffers(fd));
   }
 
   async fdatasync(): Promise<void> {
+    await this.callAsync((fd) => native().fdatasync(fd));
+  }
+
+  private async callAsync<T>(fn: (fd: number) => Promise<T>): Promise<T> {
     const fd = this.handle;
     try {
-      await native().fdatasync(fd);
+      return await fn(fd);
     } catch (e) {
       throw wrap(this.path, e);
     }

@@ -8,7 +8,7 @@ import { readMountinfo, readSwaps, type MountEntry } from './mountinfo.js';
 import { deviceString, safeText, type DeviceString } from './sanitize.js';
 import { systemRoles, type DiskRole } from './system-disks.js';
 import { transportOf, usbBridgeOf, type Transport, type UsbBridge } from './transport.js';
-import { identityOf, type SerialSource } from './device-identity.js';
+import { identityOf, type DeviceIdentity } from './device-identity.js';
 import { stableIdOf, type StableIdSource } from './stable-id.js';
 import { diskWarnings, type DiskWarning } from './disk-warnings.js';
 
@@ -44,7 +44,8 @@ export interface IoctlProbe {
   error: string | null;
 }
 
-export interface Disk {
+/** A whole disk; identity fields (vendor, model, serial, serialSource, firmware, wwn) come from DeviceIdentity. */
+export interface Disk extends DeviceIdentity {
   name: string;
   devicePath: string;
   majMin: string;
@@ -54,12 +55,6 @@ export interface Disk {
   kernelPath: string;
   transport: Transport;
   kind: 'disk' | 'cdrom' | 'virtual';
-  vendor: DeviceString | null;
-  model: DeviceString | null;
-  serial: DeviceString | null;
-  serialSource: SerialSource;
-  firmware: DeviceString | null;
-  wwn: DeviceString | null;
   usbBridge: UsbBridge | null;
   /** Size in bytes: BLKGETSIZE64 when probed, else sysfs. */
   sizeBytes: number;

@@ -165,3 +165,17 @@ test('host: identity from systeminformation agrees with the kernel and DMI', asy
   const dmiUuid = '/sys/class/dmi/id/product_uuid';
   if (existsSync(dmiUuid)) t.is(h.system.uuid.text.toLowerCase(), readFileSync(dmiUuid, 'utf8').trim().toLowerCase());
 });
+
+test('the disk holding the running system is never write-blocked or released', async (t) => {
+  const state = tempDir();
+  const r = await custos(['disks', '--json'], state);
+  const system = (JSON.parse(String(r.stdout)) as { disks: Disk[] }).disks.find((d) => d.roles.includes('running-system'));
+  if (!system) {
+    t.pass('no block device holds / here (an appliance running from RAM)');
+    return;
+  }
+  const roBefore = sysfs.readText(`block/${system.name}/ro`);
+  expectOneLineError(t, await custos(['writeblock', 'protect', system.devicePath], state), new RegExp(`${system.name} holds the running system`));
+  expectOneLineError(t, await custos(['writeblock', 'release', system.devicePath, '--confirm', system.serial?.text ?? system.stableId], state), /refusing to release .*running system/);
+  t.is(sysfs.readText(`block/${system.name}/ro`), roBefore);
+});
