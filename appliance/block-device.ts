@@ -19,6 +19,19 @@ export function allocAligned(size: number, alignment = PAGE_ALIGNMENT): Buffer {
   return native().allocAligned(size, alignment);
 }
 
+/**
+ * A page-aligned Buffer over a SharedArrayBuffer: native reads fill it, and
+ * worker threads (one per hash) can read the same memory without a copy.
+ * Memory from allocAligned() is external to V8 and cannot be shared that way.
+ */
+export function allocSharedAligned(size: number, alignment = PAGE_ALIGNMENT): Buffer {
+  if (!Number.isInteger(size) || size <= 0) throw new RangeError('size must be a positive integer');
+  const sab = new SharedArrayBuffer(size + alignment);
+  const misalign = native().addressAlignment(new Uint8Array(sab, 0, 1), alignment);
+  const offset = (alignment - misalign) % alignment;
+  return Buffer.from(sab, offset, size);
+}
+
 function wrap(device: string, e: unknown, offset: number | null = null): unknown {
   return isNativeError(e) ? new DeviceIoError(device, e.syscall, e.errno, offset) : e;
 }

@@ -13,6 +13,7 @@ export interface NativeAddon {
   getReadOnly(fd: number): boolean;
   setReadOnly(fd: number, readOnly: boolean): void;
   allocAligned(size: number, alignment: number): Buffer;
+  addressAlignment(view: Uint8Array, alignment: number): number;
   readAt(fd: number, buffer: Buffer, length: number, offset: number): Promise<number>;
   fdatasync(fd: number): Promise<number>;
   flushBuffers(fd: number): Promise<number>;

@@ -139,3 +139,28 @@ test('BLKFLSBUF and fdatasync run on the thread pool and resolve', async (t) => 
   await t.notThrowsAsync(d.flushBuffers());
   await t.notThrowsAsync(d.fdatasync());
 });
+
+test('shared aligned buffers: O_DIRECT reads land in memory a worker thread sees without a copy', async (t) => {
+  const { allocSharedAligned } = await import('../appliance/block-device.js');
+  const { Worker } = await import('node:worker_threads');
+  const loop = await patternLoop(1024 * 1024, { sectorSize: 4096 });
+  t.teardown(loop.detach);
+  const buf = allocSharedAligned(1024 * 1024);
+  t.true(buf.buffer instanceof SharedArrayBuffer);
+  const { native } = await import('../appliance/native.js');
+  t.is(native().addressAlignment(buf, 4096), 0, 'page aligned');
+  const d = BlockDevice.open(loop.dev, { direct: true });
+  t.teardown(() => d.close());
+  t.is(await d.readFully(buf, buf.length, 0), buf.length);
+  const expected = createHash('sha256').update(buf).digest('hex');
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const { createHash } = require('node:crypto');
+     const view = new Uint8Array(workerData.sab, workerData.offset, workerData.length);
+     parentPort.postMessage(createHash('sha256').update(view).digest('hex'));`,
+    { eval: true, workerData: { sab: buf.buffer, offset: buf.byteOffset, length: buf.length } },
+  );
+  const got = await new Promise<string>((resolve, reject) => worker.once('message', resolve).once('error', reject));
+  await worker.terminate();
+  t.is(got, expected);
+});

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getReadOnly", Napi::Function::New(env, custos::GetReadOnly));
   exports.Set("setReadOnly", Napi::Function::New(env, custos::SetReadOnly));
   exports.Set("allocAligned", Napi::Function::New(env, custos::AllocAligned));
+  exports.Set("addressAlignment", Napi::Function::New(env, custos::AddressAlignment));
   exports.Set("readAt", Napi::Function::New(env, custos::ReadAt));
   exports.Set("fdatasync", Napi::Function::New(env, custos::Fdatasync));
   exports.Set("flushBuffers", Napi::Function::New(env, custos::FlushBuffers));

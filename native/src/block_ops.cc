@@ -159,4 +159,30 @@ Napi::Value AllocAligned(const Napi::CallbackInfo& info) {
       });
 }
 
+// addressAlignment(buffer, alignment): the buffer's start address modulo the
+// alignment, so JavaScript can carve an aligned window out of memory it
+// allocated itself (a SharedArrayBuffer that worker threads can see).
+Napi::Value AddressAlignment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ExpectArgs(info, 2)) return env.Undefined();
+  if (!info[0].IsTypedArray() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "addressAlignment(view, alignment)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(env, "view must be a Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  // Uint8Array::Data() comes from napi_get_typedarray_info, which (unlike the
+  // ArrayBuffer accessors) also works for views over a SharedArrayBuffer.
+  uint8_t* data = info[0].As<Napi::Uint8Array>().Data();
+  uint32_t align = info[1].As<Napi::Number>().Uint32Value();
+  if (align == 0 || (align & (align - 1)) != 0) {
+    Napi::RangeError::New(env, "alignment must be a power of two").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uintptr_t base = reinterpret_cast<uintptr_t>(data);
+  return Napi::Number::New(env, static_cast<double>(base & (align - 1)));
+}
+
 }  // namespace custos

@@ -12,4 +12,5 @@ Napi::Value GetPhysicalBlockSize(const Napi::CallbackInfo& info);
 Napi::Value GetReadOnly(const Napi::CallbackInfo& info);
 Napi::Value SetReadOnly(const Napi::CallbackInfo& info);
 Napi::Value AllocAligned(const Napi::CallbackInfo& info);
+Napi::Value AddressAlignment(const Napi::CallbackInfo& info);
 }  // namespace custos
