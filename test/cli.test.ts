@@ -149,9 +149,10 @@ test('writeblock watch: a reset flag is set back and reported as NDJSON, and the
   await execa('blockdev', ['--setrw', loop.dev]);
   t.true(await until(() => lines.some((l) => l.type === 'reprotected' && l.device === loop.name)));
   t.is(sysfs.readText(`block/${loop.name}/ro`), '1');
+  const killedAt = Date.now();
   child.kill('SIGTERM');
   const r = await child;
-  t.is(r.exitCode, 0);
+  t.is(r.exitCode, 0, `signal ${String(r.signal)} after ${Date.now() - killedAt} ms; stderr: ${String(r.stderr)}`);
   t.true(lines.some((l) => l.type === 'reset-detected'));
 });
 

@@ -97,6 +97,12 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
 
 /** Runs the guardian until SIGINT/SIGTERM, printing each event as it happens. */
 async function watch(guardian: WriteBlockGuardian, a: WriteblockArgs, persist: () => void): Promise<number> {
+  // Signal handlers first: a stop request that arrives while the first pass is
+  // still running must end the watch cleanly, not kill the process mid-write.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   if (a.devices.length > 0) {
     const sysfs = new Sysfs();
     for (const d of a.devices) requireWholeDisk(d, resolveDevice(d, sysfs));
@@ -114,13 +120,9 @@ async function watch(guardian: WriteBlockGuardian, a: WriteblockArgs, persist: (
     appendEvents([e]);
     persist();
   });
-  guardian.start();
   if (!a.json) process.stderr.write('custos: guarding; Ctrl-C to stop (flags stay set)\n');
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  guardian.start();
+  await stopped;
   guardian.stop();
   persist();
   return 0;
