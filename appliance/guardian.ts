@@ -134,6 +134,11 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     return { time: this.now(), disk: readCounters(this.sysfs, disk.name), partitions };
   }
 
+  /** Records a disk as seen, so the watch can tell new devices and partitions from known ones. */
+  private remember(disk: Disk): void {
+    this.known.set(disk.name, { stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
+  }
+
   private nodeOf(name: string): string {
     return path.join(this.devRoot, name);
   }
@@ -198,7 +203,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
       atProtect: previous?.atProtect ?? this.counters(disk),
     };
     delete this.state.released[disk.stableId];
-    this.known.set(disk.name, { stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
+    this.remember(disk);
     const parts = disk.partitions.map((p) => p.name);
     this.emitEvent('protected', disk.name, disk.stableId, `${reason}${parts.length ? `; partitions ${parts.join(', ')}` : ''}`);
     return disk;
@@ -219,11 +224,11 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     for (const disk of this.inventory()) {
       if (!this.included(disk)) continue;
       if (this.state.released[disk.stableId]) {
-        this.known.set(disk.name, { stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
+        this.remember(disk);
         continue;
       }
       if (disk.roles.includes('running-system')) {
-        this.known.set(disk.name, { stableId: disk.stableId, partitions: new Set() });
+        this.remember(disk);
         this.emitEvent('skipped', disk.name, disk.stableId, 'holds the running system; not write-blocked');
         continue;
       }
@@ -291,7 +296,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     }
     this.state.released[disk.stableId] = { name: disk.name, at: this.now() };
     delete this.state.protected[disk.stableId];
-    this.known.set(disk.name, { stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
+    this.remember(disk);
     this.emitEvent('released', disk.name, disk.stableId, `made writable after confirmation (${disk.serial ? 'serial' : 'stable id'} typed)`);
     return disk;
   }
@@ -333,7 +338,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
       // New, or a different device under a reused kernel name.
       if (!this.included(disk)) return;
       if (this.state.released[disk.stableId] || disk.roles.includes('running-system')) {
-        this.known.set(disk.name, { stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
+        this.remember(disk);
         return;
       }
       this.emitEvent('device-appeared', disk.name, disk.stableId, `${disk.transport} ${disk.sizeBytes} B`);

@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { Sysfs } from './sysfs.js';
 import { BlockDevice } from './block-device.js';
@@ -133,36 +132,48 @@ function isUnusedVirtual(name: string, sysfs: Sysfs): boolean {
   return false;
 }
 
-/** Lists whole disks from sysfs, one Disk each, sorted by kernel name. */
-export function listDisks(options: InventoryOptions = {}): Disk[] {
+interface InventoryContext {
+  sysfs: Sysfs;
+  mounts: MountEntry[];
+  roles: Map<string, Set<DiskRole>>;
+  probe: boolean;
+  devRoot: string;
+}
+
+function context(options: InventoryOptions): InventoryContext {
   const sysfs = new Sysfs(options.sysfsRoot ?? '/sys');
   const procRoot = options.procRoot ?? '/proc';
-  const devRoot = options.devRoot ?? '/dev';
-  const probe = options.probe ?? true;
   const mounts = readMountinfo(procRoot);
-  const roles = systemRoles(sysfs, mounts, readSwaps(procRoot));
-  const names = sysfs.list('block').filter((n) => !isUnusedVirtual(n, sysfs));
+  return {
+    sysfs,
+    mounts,
+    roles: systemRoles(sysfs, mounts, readSwaps(procRoot)),
+    probe: options.probe ?? true,
+    devRoot: options.devRoot ?? '/dev',
+  };
+}
+
+/** Lists whole disks from sysfs, one Disk each, sorted by kernel name. */
+export function listDisks(options: InventoryOptions = {}): Disk[] {
+  const ctx = context(options);
   const disks: Disk[] = [];
-  for (const name of names) {
-    const disk = readDisk(sysfs, name, mounts, roles.get(name), probe, devRoot);
+  for (const name of ctx.sysfs.list('block')) {
+    const disk = isUnusedVirtual(name, ctx.sysfs) ? null : readDisk(ctx, name);
     if (disk) disks.push(disk);
   }
   return disks.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
-/** One disk by kernel name, or null when sysfs has no such whole disk. */
+/** One disk by kernel name, or null when sysfs has no such (listed) whole disk. */
 export function readDiskByName(name: string, options: InventoryOptions = {}): Disk | null {
-  return listDisks(options).find((d) => d.name === name) ?? null;
+  const ctx = context(options);
+  if (!ctx.sysfs.list('block').includes(name) || isUnusedVirtual(name, ctx.sysfs)) return null;
+  return readDisk(ctx, name);
 }
 
-function readDisk(
-  sysfs: Sysfs,
-  name: string,
-  mounts: MountEntry[],
-  roleSet: Set<DiskRole> | undefined,
-  probe: boolean,
-  devRoot: string,
-): Disk | null {
+function readDisk(ctx: InventoryContext, name: string): Disk | null {
+  const { sysfs, mounts, probe, devRoot } = ctx;
+  const roleSet = ctx.roles.get(name);
   const base = `block/${name}`;
   const kernelRel = sysfs.resolve(base);
   const majMin = sysfs.readText(`${base}/dev`);
@@ -261,13 +272,4 @@ function readDisk(
   };
   disk.warnings = diskWarnings(disk, probe);
   return disk;
-}
-
-/** True when `p` names a regular file rather than a device (for clear errors). */
-export function isRegularFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }

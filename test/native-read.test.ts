@@ -1,7 +1,9 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { BlockDevice, allocAligned } from '../appliance/block-device.js';
+import { Worker } from 'node:worker_threads';
+import { BlockDevice, allocAligned, allocSharedAligned } from '../appliance/block-device.js';
+import { native } from '../appliance/native.js';
 import { DeviceIoError, DeviceError } from '../appliance/errors.js';
 import { patternLoop, tempDir } from './helpers/loop.js';
 import { writeFileSync } from 'node:fs';
@@ -141,13 +143,10 @@ test('BLKFLSBUF and fdatasync run on the thread pool and resolve', async (t) => 
 });
 
 test('shared aligned buffers: O_DIRECT reads land in memory a worker thread sees without a copy', async (t) => {
-  const { allocSharedAligned } = await import('../appliance/block-device.js');
-  const { Worker } = await import('node:worker_threads');
   const loop = await patternLoop(1024 * 1024, { sectorSize: 4096 });
   t.teardown(loop.detach);
   const buf = allocSharedAligned(1024 * 1024);
   t.true(buf.buffer instanceof SharedArrayBuffer);
-  const { native } = await import('../appliance/native.js');
   t.is(native().addressAlignment(buf, 4096), 0, 'page aligned');
   const d = BlockDevice.open(loop.dev, { direct: true });
   t.teardown(() => d.close());

@@ -38,6 +38,12 @@ function formatStatus(rows: DeviceStatus[]): string {
   );
 }
 
+/** Checks every argument before any device is touched, so bad input changes nothing. */
+function checkWholeDisks(devices: string[]): void {
+  const sysfs = new Sysfs();
+  for (const d of devices) requireWholeDisk(d, resolveDevice(d, sysfs));
+}
+
 export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
   const state = loadState();
   const guardian = new WriteBlockGuardian({ state, intervalMs: a.intervalMs });
@@ -46,7 +52,6 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
   const persist = () => {
     saveState(guardian.snapshotState());
   };
-  const flushEvents = (events: GuardianEvent[]) => appendEvents(events);
 
   switch (a.action) {
     case 'status': {
@@ -61,16 +66,14 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
       try {
         if (a.all) guardian.protectAll();
         else {
-          // Check every argument before touching any device: bad input changes nothing.
-          const sysfs = new Sysfs();
-          for (const d of a.devices) requireWholeDisk(d, resolveDevice(d, sysfs));
+          checkWholeDisks(a.devices);
           for (const d of a.devices) (a.source ? guardian.holdAsSource(d) : guardian.protect(d));
         }
       } finally {
         persist();
-        flushEvents(guardian.log.slice(start));
+        appendEvents(guardian.log.slice(start));
       }
-      const rows = guardian.status(a.all ? undefined : a.devices).filter((r) => a.all ? r.protectedAt !== null : true);
+      const rows = a.all ? guardian.status().filter((r) => r.protectedAt !== null) : guardian.status(a.devices);
       out({ schema: WRITEBLOCK_SCHEMA, events: guardian.log.slice(start), status: rows }, guardian.log.slice(start).map(eventLine).join('\n'));
       return 0;
     }
@@ -83,7 +86,7 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
         guardian.release(dev, a.confirm);
       } finally {
         persist();
-        flushEvents(guardian.log.slice(start));
+        appendEvents(guardian.log.slice(start));
       }
       out({ schema: WRITEBLOCK_SCHEMA, events: guardian.log.slice(start), status: guardian.status([dev]) }, guardian.log.slice(start).map(eventLine).join('\n'));
       return 0;
@@ -104,8 +107,7 @@ async function watch(guardian: WriteBlockGuardian, a: WriteblockArgs, persist: (
     process.once('SIGTERM', resolve);
   });
   if (a.devices.length > 0) {
-    const sysfs = new Sysfs();
-    for (const d of a.devices) requireWholeDisk(d, resolveDevice(d, sysfs));
+    checkWholeDisks(a.devices);
     const ids = new Set(a.devices.map((d) => guardian.protect(d).stableId));
     // Watch only these devices, following them across kernel names.
     guardian.setScope((d) => ids.has(d.stableId));
