@@ -4,6 +4,8 @@ import { safeText } from './sanitize.js';
 import { disksCommand } from './commands/disks.js';
 import { writeblockCommand } from './commands/writeblock.js';
 import { hostCommand } from './commands/host.js';
+import { acquireCommand, parseAcquireArgs } from './commands/acquire.js';
+import { verifyCommand } from './commands/verify.js';
 import { custosVersion } from './version.js';
 
 const USAGE = `usage: custos <command> [options]
@@ -16,11 +18,20 @@ const USAGE = `usage: custos <command> [options]
                                                make a chosen destination writable
   writeblock watch [DEV...] [--json] [--interval MS]
                                                keep devices read-only, protect new ones
+  acquire --source DEV --out DIR [--out DIR2] [--name NAME]
+          [--format raw|split] [--split-size SIZE] [--hash md5,sha1,sha256,sha512]
+          [--piece-size SIZE] [--block-size SIZE] [--buffers N] [--retries N]
+          [--fill BYTE] [--verify] [--verify-source] [--json-progress] [--json]
+                                               image a write-blocked disk
+  verify DIR [--name NAME] [--json] [--json-progress]
+                                               re-read an image and check its record
   host [--json]                                this machine's identity (DMI, CPU, clock)
   version                                      print the version
 `;
 
 export async function main(argv: string[]): Promise<number> {
+  // acquire has its own options (its --source takes a device; writeblock's is a flag).
+  if (argv[0] === 'acquire') return acquireCommand(parseAcquireArgs(argv.slice(1)));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -33,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
       interval: { type: 'string', default: '250' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
+      name: { type: 'string' },
+      'json-progress': { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -62,6 +75,9 @@ export async function main(argv: string[]): Promise<number> {
         intervalMs: interval,
       });
     }
+    case 'verify':
+      if (rest.length > 1) throw new UsageError('verify takes one DIR');
+      return verifyCommand({ dir: rest[0], name: values.name, json: values.json, jsonProgress: values['json-progress'] });
     case 'host':
       return hostCommand(values.json);
     case undefined:

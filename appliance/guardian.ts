@@ -246,6 +246,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     const disk = this.diskByArg(arg);
     if (!this.state.protected[disk.stableId] || !disk.readOnly) this.protectDisk(disk);
     this.state.sources[disk.stableId] = { name: disk.name, at: this.now() };
+    this.remember(disk);
     this.emitEvent('source-held', disk.name, disk.stableId, 'held as acquisition source; release refused from now on');
     return disk;
   }

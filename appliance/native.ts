@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 export interface NativeAddon {
   openReadOnly(path: string, direct: boolean, exclusive: boolean): number;
   close(fd: number): void;
+  dropCache(fd: number): void;
   getSize64(fd: number): number;
   getLogicalBlockSize(fd: number): number;
   getPhysicalBlockSize(fd: number): number;

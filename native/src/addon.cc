@@ -9,6 +9,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openReadOnly", Napi::Function::New(env, custos::OpenReadOnly));
   exports.Set("close", Napi::Function::New(env, custos::Close));
+  exports.Set("dropCache", Napi::Function::New(env, custos::DropCache));
   exports.Set("getSize64", Napi::Function::New(env, custos::GetSize64));
   exports.Set("getLogicalBlockSize", Napi::Function::New(env, custos::GetLogicalBlockSize));
   exports.Set("getPhysicalBlockSize", Napi::Function::New(env, custos::GetPhysicalBlockSize));

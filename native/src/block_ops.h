@@ -6,6 +6,7 @@ namespace custos {
 // and never wait on the device.
 Napi::Value OpenReadOnly(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
+Napi::Value DropCache(const Napi::CallbackInfo& info);
 Napi::Value GetSize64(const Napi::CallbackInfo& info);
 Napi::Value GetLogicalBlockSize(const Napi::CallbackInfo& info);
 Napi::Value GetPhysicalBlockSize(const Napi::CallbackInfo& info);

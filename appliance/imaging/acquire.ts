@@ -1,0 +1,239 @@
+import path from 'node:path';
+import { CustosError } from '../errors.js';
+import { custosVersion } from '../version.js';
+import { BufferPool } from './buffer-pool.js';
+import { event, type EventSink, type ImagingEvent } from './events.js';
+import type { HashAlgorithm } from './hash-algorithms.js';
+import { HashStage } from './hash-stage.js';
+import { imageSegments, type ImageFormat } from './image-layout.js';
+import { ImageWriter } from './image-writer.js';
+import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, recordFileName, writeRecord, type AcquisitionStatus, type ImageRecord, type SourceInfo } from './image-record.js';
+import { merkleRoot } from './merkle.js';
+import { runPipeline, type PipelineResult } from './pipeline.js';
+import { preflightDestinations, PreflightError, type DestinationFacts } from './preflight.js';
+import type { ProgressReport } from './progress.js';
+import type { ReadPolicy } from './read-recovery.js';
+import { ImageSetReader, type SectorReader } from './sector-reader.js';
+import type { SourceWriteBlock } from './source-writeblock.js';
+import { compareHashes, hashReader, type HashComparison, type HashSet } from './verify-image.js';
+
+export interface AcquireSettings {
+  name: string;
+  format: ImageFormat;
+  splitSize: number;
+  hashes: HashAlgorithm[];
+  pieceSize: number;
+  blockSize: number;
+  buffers: number;
+  policy: ReadPolicy;
+  verify: boolean;
+  verifySource: boolean;
+}
+
+export interface AcquireOptions extends AcquireSettings {
+  reader: SectorReader;
+  source: SourceInfo;
+  /** Kernel name of the source disk, to refuse destinations on it; null for a non-device reader. */
+  sourceDisk: string | null;
+  writeBlock: SourceWriteBlock | null;
+  destinations: string[];
+  onEvent?: EventSink;
+  onProgress?: (p: ProgressReport) => void;
+  progressIntervalMs?: number;
+}
+
+/** The acquisition stopped before a complete image; `record` says how far it got. */
+export class AcquisitionAborted extends CustosError {
+  readonly record: ImageRecord;
+  constructor(code: string, message: string, record: ImageRecord) {
+    super(code, message);
+    this.record = record;
+  }
+}
+
+export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_BUFFERS = 12;
+export const DEFAULT_PIECE_SIZE = 64 * 1024 * 1024;
+
+function checkSettings(o: AcquireOptions): void {
+  const ss = o.reader.sectorSize;
+  const bad = (what: string) => new PreflightError('EUSAGE', what);
+  if (o.reader.size <= 0) throw bad(`source ${o.reader.name} is empty`);
+  if (o.reader.size % ss !== 0) throw bad(`source size ${o.reader.size} is not a multiple of its ${ss}-byte sector`);
+  if (o.blockSize % 4096 !== 0 || o.blockSize % ss !== 0 || o.blockSize > 256 * 1024 * 1024) throw bad('--block-size must be a multiple of 4096 and of the sector size, at most 256M');
+  if (o.pieceSize % ss !== 0) throw bad(`--piece-size must be a multiple of the ${ss}-byte sector`);
+  if (o.format === 'split' && (o.splitSize % 4096 !== 0 || o.splitSize < 1024 * 1024)) throw bad('--split-size must be a multiple of 4096 and at least 1M');
+  if (o.buffers < 2 || o.buffers > 256) throw bad('--buffers must be 2..256');
+  if (o.hashes.length === 0) throw bad('at least one hash is needed');
+}
+
+/**
+ * Images `reader` into every destination at once, hashing on the way, then
+ * (if asked) reads each copy back and the source again. Every step is an
+ * event; the record is written into each destination at the end, also when
+ * the acquisition was aborted.
+ */
+export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
+  const started = new Date();
+  const events: ImagingEvent[] = [];
+  const emit: EventSink = (e) => {
+    events.push(e);
+    o.onEvent?.(e);
+  };
+  o.writeBlock?.attach(emit);
+  checkSettings(o);
+  const segments = imageSegments(o.name, o.reader.size, o.format, o.splitSize);
+  const facts = preflightDestinations({
+    dirs: o.destinations,
+    segments,
+    extraFiles: [recordFileName(o.name)],
+    sourceDisk: o.sourceDisk,
+  });
+  emit(event('preflight', `preflight passed: ${facts.length} destination(s), ${segments.length} file(s) each, ${o.reader.size} bytes`, { destinations: facts }));
+
+  const pool = new BufferPool(o.buffers, o.blockSize);
+  const linear = o.hashes.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool));
+  const pieces = new HashStage({ kind: 'pieces', pieceSize: o.pieceSize }, pool);
+  const writers = facts.map((f, i) => new ImageWriter(`write${i + 1}`, f.dir, segments));
+  const record = baseRecord(o, started, segments, facts, events);
+  const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
+    record.status = status;
+    record.error = error ? { code: error.code, message: error.message } : null;
+    record.writeBlock = o.writeBlock?.summary() ?? null;
+    const end = new Date();
+    record.timing.finished = end.toISOString();
+    record.timing.totalS = (end.getTime() - started.getTime()) / 1000;
+    record.timing.peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+  };
+
+  emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
+  let run: PipelineResult;
+  try {
+    run = await runPipeline({
+      phase: 'acquire',
+      reader: o.reader,
+      pool,
+      consumers: [...linear, pieces, ...writers],
+      policy: o.policy,
+      onEvent: emit,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      progressIntervalMs: o.progressIntervalMs ?? 1000,
+      ...(o.writeBlock ? { writeBlockTick: () => (o.writeBlock as SourceWriteBlock).tick() } : {}),
+    });
+    await Promise.all(writers.map((w) => w.finish()));
+  } catch (e) {
+    await Promise.all(writers.map((w) => w.close()));
+    await Promise.all([...linear, pieces].map((s) => s.terminate()));
+    const err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
+    if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));
+    emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => w.written.reduce((a, b) => a + b, 0)) }));
+    finishRecord('aborted', err);
+    record.image.files = writers[0]?.segments.map((s, i) => ({ file: s.file, size: writers[0]?.written[i] ?? 0 })) ?? [];
+    writeRecordsBestEffort(record, facts);
+    throw new AcquisitionAborted(err.code, `acquisition aborted: ${err.message}`, record);
+  }
+
+  const hashes: Partial<Record<HashAlgorithm, string>> = {};
+  for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
+  const pieceHex = await pieces.pieces();
+  record.hashes = hashes;
+  record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex'), merkle: MERKLE_DESCRIPTION };
+  record.badRanges = run.badRanges;
+  record.badSectors = run.badRanges.reduce((n, r) => n + r.sectors, 0);
+  record.timing.acquireS = run.elapsedMs / 1000;
+  record.timing.averageMiBs = Math.round((o.reader.size / 1024 / 1024 / (run.elapsedMs / 1000)) * 100) / 100;
+  record.stages = run.stages.map((s) => ({ name: s.name, kind: s.kind, bytes: s.bytes, busyS: Math.round(s.busyMs) / 1000 }));
+  emit(event('acquired', `acquired ${o.reader.size} bytes in ${record.timing.acquireS.toFixed(1)} s (${record.timing.averageMiBs} MiB/s), ${record.badSectors} unreadable sector(s)`, { hashes, merkleRoot: record.pieces.merkleRoot }));
+
+  const expected: HashSet = { hashes, pieceSize: o.pieceSize, pieces: pieceHex, merkleRoot: record.pieces.merkleRoot };
+  let verified = true;
+  if (o.verify) {
+    for (const [i, w] of writers.entries()) {
+      const cmp = await verifyFiles(w.segments.map((s) => ({ path: w.pathOf(s), size: s.size })), expected, o, `verify ${w.dir}`, emit);
+      (record.destinations[i] as ImageRecord['destinations'][number]).verification = cmp;
+      verified &&= cmp.match;
+    }
+  }
+  if (o.verifySource) {
+    emit(event('verify-started', `re-reading source ${o.source.path}`));
+    const again = await hashReader({ phase: 'verify-source', reader: o.reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, ...progressOpts(o) });
+    const cmp = compareHashes(expected, again, o.reader.size, o.reader.sectorSize);
+    record.sourceVerification = cmp;
+    verified &&= cmp.match;
+    emit(event('verify-result', `source re-read ${cmp.match ? 'matches' : 'DIFFERS'}`, { target: 'source', match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
+  }
+  const status: AcquisitionStatus = !verified ? 'verify-failed' : record.badSectors > 0 ? 'complete-with-bad-sectors' : 'complete';
+  emit(event('completed', `acquisition ${status}`, { status }));
+  finishRecord(status, null);
+  for (const f of facts) writeRecord(f.dir, record);
+  return record;
+}
+
+function progressOpts(o: AcquireOptions): { onProgress?: (p: ProgressReport) => void; progressIntervalMs: number } {
+  return { ...(o.onProgress ? { onProgress: o.onProgress } : {}), progressIntervalMs: o.progressIntervalMs ?? 1000 };
+}
+
+/** Reads one copy of the image back, bypassing the cache, and compares it with `expected`. */
+export async function verifyFiles(
+  files: { path: string; size: number }[],
+  expected: HashSet,
+  o: Pick<AcquireOptions, 'blockSize' | 'buffers' | 'onProgress' | 'progressIntervalMs'> & { sectorSize?: number },
+  phase: string,
+  emit: EventSink,
+): Promise<HashComparison> {
+  emit(event('verify-started', `re-reading ${files.length} file(s) from ${path.dirname(files[0]?.path ?? '.')}`));
+  const reader = new ImageSetReader(files);
+  try {
+    const algorithms = Object.keys(expected.hashes) as HashAlgorithm[];
+    const again = await hashReader({
+      phase,
+      reader,
+      algorithms,
+      pieceSize: expected.pieceSize,
+      blockSize: o.blockSize,
+      bufferCount: o.buffers,
+      onEvent: emit,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      progressIntervalMs: o.progressIntervalMs ?? 1000,
+    });
+    const cmp = compareHashes(expected, again, reader.size, o.sectorSize ?? 512);
+    const where = cmp.pieces.mismatched.map((m) => `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})`).join(', ');
+    emit(event('verify-result', `${path.dirname(files[0]?.path ?? '.')}: ${cmp.match ? 'image matches' : `image DIFFERS${where ? ` in ${where}` : ''}`}`, { target: path.dirname(files[0]?.path ?? '.'), match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
+    return cmp;
+  } finally {
+    reader.close();
+  }
+}
+
+function baseRecord(o: AcquireOptions, started: Date, segments: ReturnType<typeof imageSegments>, facts: DestinationFacts[], events: ImagingEvent[]): ImageRecord {
+  return {
+    schema: IMAGE_RECORD_SCHEMA,
+    status: 'aborted',
+    tool: { name: 'custos', version: custosVersion(), node: process.version },
+    source: o.source,
+    image: { name: o.name, format: o.format, splitSize: o.format === 'split' ? o.splitSize : null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize, files: segments.map((s) => ({ file: s.file, size: s.size })) },
+    settings: { hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, retries: o.policy.retries, fill: o.policy.fill, verify: o.verify, verifySource: o.verifySource },
+    hashes: {},
+    pieces: { size: o.pieceSize, count: 0, sha256: [], merkleRoot: '', merkle: MERKLE_DESCRIPTION },
+    badSectors: 0,
+    badRanges: [],
+    destinations: facts.map((f) => ({ dir: f.dir, fsType: f.fsType, freeBytesAtStart: f.freeBytes, verification: null })),
+    sourceVerification: null,
+    writeBlock: null,
+    timing: { started: started.toISOString(), finished: '', acquireS: 0, totalS: 0, averageMiBs: 0, peakRssMiB: 0 },
+    stages: [],
+    error: null,
+    events,
+  };
+}
+
+/** An aborted run still leaves its record where it can; a full disk may refuse even that. */
+function writeRecordsBestEffort(record: ImageRecord, facts: DestinationFacts[]): void {
+  for (const f of facts) {
+    try {
+      writeRecord(f.dir, record);
+    } catch {
+      // The error that aborted the run is what the caller reports; the record is also on stdout with --json.
+    }
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Everything that happens during an acquisition or verification, in order.
+ * These become the custody log: nothing that affects the image is left out.
+ */
+export type ImagingEventType =
+  | 'preflight'
+  | 'started'
+  | 'read-error'
+  | 'read-recovered'
+  | 'bad-range'
+  | 'writeblock'
+  | 'write-error'
+  | 'aborted'
+  | 'acquired'
+  | 'verify-started'
+  | 'verify-result'
+  | 'completed';
+
+export interface ImagingEvent {
+  time: string;
+  type: ImagingEventType;
+  message: string;
+  /** Structured detail; shape depends on type (offsets, LBAs, errno, hashes). */
+  data?: Record<string, unknown>;
+}
+
+export type EventSink = (e: ImagingEvent) => void;
+
+export function event(type: ImagingEventType, message: string, data?: Record<string, unknown>): ImagingEvent {
+  return data ? { time: new Date().toISOString(), type, message, data } : { time: new Date().toISOString(), type, message };
+}

@@ -1,0 +1,17 @@
+import type { HashAlgorithm } from './hash-algorithms.js';
+
+/** What a hash worker computes: one linear hash, or SHA-256 per fixed window. */
+export type HashJob = { kind: 'linear'; algorithm: HashAlgorithm } | { kind: 'pieces'; pieceSize: number };
+
+export interface HashWorkerData {
+  job: HashJob;
+  /** The pool's buffers, shared once at start; chunks then name a buffer by index. */
+  buffers: { sab: SharedArrayBuffer; offset: number; size: number }[];
+}
+
+export type ToWorker = { type: 'chunk'; index: number; length: number } | { type: 'finish' };
+
+export type FromWorker =
+  | { type: 'done'; busyMs: number }
+  | { type: 'digest'; hex: string }
+  | { type: 'pieces'; hex: string[] };

@@ -1,0 +1,114 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { DeviceIoError, errnoOf } from '../errors.js';
+import type { Segment } from './image-layout.js';
+import { newStats, type Chunk, type Consumer, type StageStats } from './stage.js';
+
+/**
+ * Writes the image stream into one destination directory, in order, across
+ * its segment files. Files are created exclusively: an existing image is
+ * never overwritten. Write errors (ENOSPC, EIO) carry file, offset and errno.
+ */
+export class ImageWriter implements Consumer {
+  readonly stats: StageStats;
+  readonly dir: string;
+  readonly segments: Segment[];
+  private readonly handles: (FileHandle | null)[];
+  private tail: Promise<void> = Promise.resolve();
+  /** Bytes written so far in each segment. */
+  readonly written: number[];
+
+  constructor(label: string, dir: string, segments: Segment[]) {
+    this.stats = newStats(label, 'write');
+    this.dir = dir;
+    this.segments = segments;
+    this.handles = segments.map(() => null);
+    this.written = segments.map(() => 0);
+  }
+
+  pathOf(seg: Segment): string {
+    return path.join(this.dir, seg.file);
+  }
+
+  consume(chunk: Chunk): Promise<void> {
+    this.stats.queued++;
+    const run = this.tail.then(async () => {
+      const t0 = performance.now();
+      try {
+        await this.writeChunk(chunk);
+      } finally {
+        this.stats.busyMs += performance.now() - t0;
+        this.stats.queued--;
+      }
+      this.stats.bytes += chunk.length;
+    });
+    // A failed write fails this chunk and every later one.
+    this.tail = run;
+    return run;
+  }
+
+  private async writeChunk(chunk: Chunk): Promise<void> {
+    let done = 0;
+    while (done < chunk.length) {
+      const at = chunk.offset + done;
+      const i = this.segments.findIndex((s) => at >= s.start && at < s.start + s.size);
+      const seg = this.segments[i];
+      if (!seg) throw new Error(`offset ${at} is beyond the image`);
+      const n = Math.min(chunk.length - done, seg.start + seg.size - at);
+      await this.writeAll(i, seg, chunk.buffer.subarray(done, done + n), at - seg.start);
+      done += n;
+    }
+  }
+
+  private async handle(i: number, seg: Segment): Promise<FileHandle> {
+    const h = this.handles[i];
+    if (h) return h;
+    const file = this.pathOf(seg);
+    try {
+      const fh = await open(file, 'wx', 0o444);
+      this.handles[i] = fh;
+      return fh;
+    } catch (e) {
+      throw new DeviceIoError(file, 'open', errnoOf(e) ?? 5, 0);
+    }
+  }
+
+  private async writeAll(i: number, seg: Segment, bytes: Buffer, position: number): Promise<void> {
+    const fh = await this.handle(i, seg);
+    let off = 0;
+    while (off < bytes.length) {
+      try {
+        const { bytesWritten } = await fh.write(bytes, off, bytes.length - off, position + off);
+        if (bytesWritten === 0) throw Object.assign(new Error('no progress'), { errno: -28 });
+        off += bytesWritten;
+        this.written[i] = (this.written[i] ?? 0) + bytesWritten;
+      } catch (e) {
+        throw new DeviceIoError(this.pathOf(seg), 'write', errnoOf(e) ?? 5, position + off);
+      }
+    }
+  }
+
+  /** Waits for queued writes, forces the data to the medium and closes every file. */
+  async finish(): Promise<void> {
+    await this.tail;
+    for (const [i, h] of this.handles.entries()) {
+      if (!h) continue;
+      const seg = this.segments[i] as Segment;
+      try {
+        await h.datasync();
+      } catch (e) {
+        throw new DeviceIoError(this.pathOf(seg), 'fdatasync', errnoOf(e) ?? 5, null);
+      }
+    }
+    await this.close();
+  }
+
+  /** Closes without syncing; used when the acquisition stopped. */
+  async close(): Promise<void> {
+    await this.tail.catch(() => undefined);
+    for (const [i, h] of this.handles.entries()) {
+      if (h) await h.close().catch(() => undefined);
+      this.handles[i] = null;
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { BufferPool } from './buffer-pool.js';
+import { event, type EventSink } from './events.js';
+import { ProgressMeter, type ProgressReport } from './progress.js';
+import { readRecovering, mergeBadRanges, type BadRange, type ReadPolicy } from './read-recovery.js';
+import type { SectorReader } from './sector-reader.js';
+import { newStats, type Consumer, type StageStats } from './stage.js';
+
+export interface PipelineOptions {
+  phase: string;
+  reader: SectorReader;
+  pool: BufferPool;
+  /** Stages fed with every chunk, in order; hash stages must have been built on `pool`. */
+  consumers: Consumer[];
+  policy: ReadPolicy;
+  onEvent: EventSink;
+  onProgress?: (p: ProgressReport) => void;
+  progressIntervalMs?: number;
+  /** Called on every progress tick; returns the write-block state shown in progress. */
+  writeBlockTick?: () => ProgressReport['writeBlock'];
+}
+
+export interface PipelineResult {
+  bytes: number;
+  badRanges: BadRange[];
+  elapsedMs: number;
+  stages: StageStats[];
+}
+
+/**
+ * Reads the source once, in order, into pooled buffers and hands each buffer
+ * to every consumer at once. Reading, each hash and each write run in
+ * parallel; a full pool makes the reader wait, so memory stays bounded and
+ * the slowest stage sets the pace. The first consumer failure stops reading.
+ */
+export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
+  const { reader, pool } = o;
+  const readStats = newStats('read', 'read');
+  const stages = [readStats, ...o.consumers.map((c) => c.stats)];
+  const badRanges: BadRange[] = [];
+  const meter = new ProgressMeter(o.phase, reader.size, pool.buffers.length);
+  const t0 = performance.now();
+  let failure: unknown = null;
+  const inflight = new Set<Promise<void>>();
+  const tick = () => {
+    const wb = o.writeBlockTick ? o.writeBlockTick() : null;
+    o.onProgress?.(meter.report(stages, badRanges.reduce((n, r) => n + r.sectors, 0), wb));
+  };
+  const timer = setInterval(tick, o.progressIntervalMs ?? 1000);
+  try {
+    let offset = 0;
+    while (offset < reader.size && failure === null) {
+      const index = await pool.take();
+      if (failure !== null) {
+        pool.share(index, 0);
+        break;
+      }
+      const buffer = pool.buffers[index] as Buffer;
+      const length = Math.min(pool.size, reader.size - offset);
+      const r0 = performance.now();
+      readStats.queued = 1;
+      const bad = await readRecovering(reader, buffer, length, offset, o.policy, o.onEvent);
+      readStats.queued = 0;
+      readStats.busyMs += performance.now() - r0;
+      readStats.bytes += length;
+      for (const b of bad) {
+        o.onEvent(event('bad-range', `LBA ${b.firstLba}-${b.lastLba} (${b.sectors} sectors) unreadable after ${b.attempts} attempts: ${b.error}; filled`, { ...b }));
+      }
+      mergeBadRanges(badRanges, bad);
+      const chunk = { index, buffer, length, offset };
+      pool.share(index, o.consumers.length);
+      for (const c of o.consumers) {
+        const p: Promise<void> = c.consume(chunk).then(
+          () => pool.release(index),
+          (e: unknown) => {
+            failure ??= e;
+            pool.release(index);
+          },
+        );
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+      }
+      offset += length;
+    }
+    await Promise.all(inflight);
+  } catch (e) {
+    failure ??= e;
+    await Promise.allSettled(inflight);
+  } finally {
+    clearInterval(timer);
+  }
+  if (failure !== null) throw failure;
+  tick();
+  return { bytes: reader.size, badRanges, elapsedMs: performance.now() - t0, stages };
+}

@@ -1,0 +1,32 @@
+import { UsageError } from '../errors.js';
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/**
+ * Parses a size like "64M", "4000MiB", "2G" or "512" (bytes). Units are binary
+ * (K = 1024) because sector and segment arithmetic is.
+ */
+export function parseSize(text: string, what: string): number {
+  const m = /^(\d+)\s*([KMGT]?)(i?B)?$/i.exec(text.trim());
+  const unit = UNITS[(m?.[2] ?? '').toUpperCase()];
+  if (!m || unit === undefined) throw new UsageError(`${what}: "${text}" is not a size (examples: 512, 64M, 2G)`);
+  const n = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${what}: ${text} is out of range`);
+  return n;
+}
+
+/** Throws unless `n` is a positive multiple of `unit`. */
+export function requireMultiple(n: number, unit: number, what: string): void {
+  if (n <= 0 || n % unit !== 0) throw new UsageError(`${what} must be a multiple of ${unit} bytes (got ${n})`);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}

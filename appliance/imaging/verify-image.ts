@@ -1,0 +1,118 @@
+import { BufferPool } from './buffer-pool.js';
+import type { EventSink } from './events.js';
+import type { HashAlgorithm } from './hash-algorithms.js';
+import { HashStage } from './hash-stage.js';
+import { merkleRoot } from './merkle.js';
+import { runPipeline } from './pipeline.js';
+import type { ProgressReport } from './progress.js';
+import { DEFAULT_READ_POLICY, type BadRange } from './read-recovery.js';
+import type { SectorReader } from './sector-reader.js';
+
+export interface HashSet {
+  hashes: Partial<Record<HashAlgorithm, string>>;
+  pieceSize: number;
+  pieces: string[];
+  merkleRoot: string;
+}
+
+export interface HashRun extends HashSet {
+  bytes: number;
+  badRanges: BadRange[];
+  elapsedMs: number;
+}
+
+export interface PieceMismatch {
+  index: number;
+  offset: number;
+  length: number;
+  firstLba: number;
+  lastLba: number;
+  expected: string;
+  actual: string | null;
+}
+
+export interface HashComparison {
+  match: boolean;
+  hashes: { algorithm: HashAlgorithm; expected: string; actual: string | null; match: boolean }[];
+  pieces: { compared: number; mismatched: PieceMismatch[] };
+  merkleRootMatch: boolean;
+}
+
+export interface ReadBackOptions {
+  phase: string;
+  reader: SectorReader;
+  algorithms: HashAlgorithm[];
+  pieceSize: number;
+  blockSize: number;
+  bufferCount: number;
+  onEvent: EventSink;
+  onProgress?: (p: ProgressReport) => void;
+  progressIntervalMs?: number;
+}
+
+/** Hashes a reader end to end (linear hashes and pieces), in parallel workers, writing nothing. */
+export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
+  const pool = new BufferPool(o.bufferCount, o.blockSize);
+  const linear = o.algorithms.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool));
+  const pieces = new HashStage({ kind: 'pieces', pieceSize: o.pieceSize }, pool);
+  try {
+    const run = await runPipeline({
+      phase: o.phase,
+      reader: o.reader,
+      pool,
+      consumers: [...linear, pieces],
+      policy: DEFAULT_READ_POLICY,
+      onEvent: o.onEvent,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      progressIntervalMs: o.progressIntervalMs ?? 1000,
+    });
+    const hashes: Partial<Record<HashAlgorithm, string>> = {};
+    for (const [i, a] of o.algorithms.entries()) hashes[a] = await (linear[i] as HashStage).digest();
+    const hex = await pieces.pieces();
+    return {
+      hashes,
+      pieceSize: o.pieceSize,
+      pieces: hex,
+      merkleRoot: merkleRoot(hex.map((h) => Buffer.from(h, 'hex'))).toString('hex'),
+      bytes: run.bytes,
+      badRanges: run.badRanges,
+      elapsedMs: run.elapsedMs,
+    };
+  } finally {
+    await Promise.all([...linear, pieces].map((s) => s.terminate()));
+  }
+}
+
+/** Compares a re-read with what was recorded, and names every window that differs. */
+export function compareHashes(expected: HashSet, actual: HashSet, size: number, sectorSize: number): HashComparison {
+  const hashes = (Object.keys(expected.hashes) as HashAlgorithm[]).map((algorithm) => {
+    const e = expected.hashes[algorithm] as string;
+    const a = actual.hashes[algorithm] ?? null;
+    return { algorithm, expected: e, actual: a, match: a === e };
+  });
+  const mismatched: PieceMismatch[] = [];
+  const n = Math.max(expected.pieces.length, actual.pieces.length);
+  for (let i = 0; i < n; i++) {
+    const e = expected.pieces[i];
+    const a = actual.pieces[i] ?? null;
+    if (e !== undefined && a === e) continue;
+    const offset = i * expected.pieceSize;
+    const length = Math.max(0, Math.min(expected.pieceSize, size - offset));
+    mismatched.push({
+      index: i,
+      offset,
+      length,
+      firstLba: Math.floor(offset / sectorSize),
+      lastLba: Math.floor((offset + Math.max(length, 1) - 1) / sectorSize),
+      expected: e ?? '(none)',
+      actual: a,
+    });
+  }
+  const merkleRootMatch = expected.merkleRoot === actual.merkleRoot;
+  return {
+    match: hashes.every((h) => h.match) && mismatched.length === 0 && merkleRootMatch && expected.pieceSize === actual.pieceSize,
+    hashes,
+    pieces: { compared: n, mismatched },
+    merkleRootMatch,
+  };
+}
