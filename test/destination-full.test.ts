@@ -1,0 +1,95 @@
+import test from 'ava';
+import { execa } from 'execa';
+import { readFileSync, readdirSync, writeFileSync, statfsSync } from 'node:fs';
+import path from 'node:path';
+import { attachLoop, patternLoop, sha256File, tempDir } from './helpers/loop.js';
+import { DeviceReader, type SectorReader } from '../appliance/imaging/sector-reader.js';
+import { acquire, AcquisitionAborted } from '../appliance/imaging/acquire.js';
+import { WriteBlockGuardian } from '../appliance/guardian.js';
+import { SourceWriteBlock } from '../appliance/imaging/source-writeblock.js';
+import { readDiskByName } from '../appliance/inventory.js';
+import type { ImageRecord } from '../appliance/imaging/image-record.js';
+import type { ImagingEvent } from '../appliance/imaging/events.js';
+import { Sysfs } from '../appliance/sysfs.js';
+import { readCounters } from '../appliance/kernel-stat.js';
+
+/** Runs `before` once, just before the first read: after preflight, before any byte. */
+class GatedReader implements SectorReader {
+  readonly name: string;
+  readonly size: number;
+  readonly sectorSize: number;
+  private gate: (() => void) | null;
+  constructor(private readonly inner: SectorReader, before: () => void) {
+    this.name = inner.name;
+    this.size = inner.size;
+    this.sectorSize = inner.sectorSize;
+    this.gate = before;
+  }
+  read(buffer: Buffer, length: number, offset: number): Promise<number> {
+    const g = this.gate;
+    this.gate = null;
+    g?.();
+    return this.inner.read(buffer, length, offset);
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+test('destination fills up mid-run: clear error, aborted event, source untouched, nothing complete', async (t) => {
+  const src = await patternLoop(24 * 1024 * 1024, {}, 31);
+  t.teardown(src.detach);
+  const srcHash = await sha256File(src.file);
+  // The evidence drive: a small ext4 file system on its own loop device.
+  const fsDir = tempDir();
+  const fsFile = path.join(fsDir, 'dest.img');
+  await execa('truncate', ['-s', '48M', fsFile]);
+  await execa('mkfs.ext4', ['-q', '-F', '-m', '0', fsFile]);
+  const destLoop = await attachLoop(fsFile);
+  t.teardown(destLoop.detach);
+  const mnt = tempDir();
+  await execa('mount', [destLoop.dev, mnt]);
+  t.teardown(() => execa('umount', [mnt]).then(() => undefined));
+
+  const guardian = new WriteBlockGuardian({ include: (d) => d.name === src.name });
+  guardian.protect(src.dev);
+  const disk = readDiskByName(src.name);
+  if (!disk) throw new Error('source not listed');
+  const wb = new SourceWriteBlock(guardian, disk);
+  const before = readCounters(new Sysfs(), src.name);
+
+  // Preflight sees enough room; then someone else takes most of it.
+  const reader = new GatedReader(new DeviceReader(src.dev), () => {
+    const sf = statfsSync(mnt);
+    const leave = 8 * 1024 * 1024;
+    writeFileSync(path.join(mnt, 'other-case.bin'), Buffer.alloc(Math.max(0, sf.bavail * sf.bsize - leave)));
+  });
+  t.teardown(() => reader.close());
+  const events: ImagingEvent[] = [];
+  const err = await t.throwsAsync(
+    acquire({
+      reader, source: { path: src.dev, name: src.name, stableId: disk.stableId, vendor: null, model: null, serial: null, sizeBytes: reader.size, logicalSectorSize: 512, physicalSectorSize: 512, sectors: reader.size / 512 },
+      sourceDisk: src.name, writeBlock: wb, destinations: [mnt], name: 'case1', format: 'raw', splitSize: 0,
+      hashes: ['md5', 'sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, verify: true, verifySource: false,
+      onEvent: (e) => events.push(e),
+    }),
+  );
+  t.true(err instanceof AcquisitionAborted);
+  const aborted = err as AcquisitionAborted;
+  t.is(aborted.code, 'ENOSPC');
+  t.regex(aborted.message, new RegExp(`write ${mnt}/case1.raw at offset \\d+: ENOSPC`));
+  t.is(aborted.record.status, 'aborted');
+  t.deepEqual(aborted.record.hashes, {});
+  t.true(events.some((e) => e.type === 'aborted'));
+  t.false(events.some((e) => e.type === 'acquired' || e.type === 'completed'));
+  // Nothing on the destination claims to be a complete image.
+  const names = readdirSync(mnt);
+  t.true(names.includes('case1.raw'));
+  for (const f of names.filter((n) => n.endsWith('.custos.json'))) {
+    t.is((JSON.parse(readFileSync(path.join(mnt, f), 'utf8')) as ImageRecord).status, 'aborted');
+  }
+  // The source: no writes by the kernel's count, same bytes.
+  t.is(readCounters(new Sysfs(), src.name)?.writeIos, before?.writeIos);
+  t.is(aborted.record.writeBlock?.writesDuring?.writeIos, 0);
+  t.is(await sha256File(src.file), srcHash);
+});
