@@ -99,7 +99,8 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   if (a.splitSize !== undefined && format !== 'split') throw new UsageError('--split-size goes with --format split');
   const splitSize = a.splitSize ? parseSize(a.splitSize, '--split-size') : 2 * 1024 ** 3;
   const hashes = a.hash ? parseHashList(a.hash) : DEFAULT_HASHES;
-  const pieceSize = a.pieceSize ? parseSize(a.pieceSize, '--piece-size') : DEFAULT_PIECE_SIZE;
+  // --piece-size 0 turns piecewise hashing off (a later mismatch can then not be located).
+  const pieceSize = a.pieceSize === undefined ? DEFAULT_PIECE_SIZE : a.pieceSize.trim() === '0' ? 0 : parseSize(a.pieceSize, '--piece-size');
   const blockSize = a.blockSize ? parseSize(a.blockSize, '--block-size') : DEFAULT_BLOCK_SIZE;
   const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');

@@ -4,7 +4,7 @@ import { custosVersion } from '../version.js';
 import { BufferPool } from './buffer-pool.js';
 import { event, type EventSink, type ImagingEvent } from './events.js';
 import type { HashAlgorithm } from './hash-algorithms.js';
-import { HashStage } from './hash-stage.js';
+import { hashStages, type HashStage } from './hash-stage.js';
 import { imageSegments, type ImageFormat } from './image-layout.js';
 import { ImageWriter } from './image-writer.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, recordFileName, writeRecord, type AcquisitionStatus, type ImageRecord, type SourceInfo } from './image-record.js';
@@ -92,8 +92,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   emit(event('preflight', `preflight passed: ${facts.length} destination(s), ${segments.length} file(s) each, ${o.reader.size} bytes`, { destinations: facts }));
 
   const pool = new BufferPool(o.buffers, o.blockSize);
-  const linear = o.hashes.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool));
-  const pieces = new HashStage({ kind: 'pieces', pieceSize: o.pieceSize }, pool);
+  const { linear, pieces } = hashStages(o.hashes, o.pieceSize, pool);
+  const hashers = pieces ? [...linear, pieces] : linear;
   const writers = facts.map((f, i) => new ImageWriter(`write${i + 1}`, f.dir, segments));
   const record = baseRecord(o, started, segments, facts, events);
   const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
@@ -113,7 +113,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       phase: 'acquire',
       reader: o.reader,
       pool,
-      consumers: [...linear, pieces, ...writers],
+      consumers: [...hashers, ...writers],
       policy: o.policy,
       onEvent: emit,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -123,7 +123,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     await Promise.all(writers.map((w) => w.finish()));
   } catch (e) {
     await Promise.all(writers.map((w) => w.close()));
-    await Promise.all([...linear, pieces].map((s) => s.terminate()));
+    await Promise.all(hashers.map((s) => s.terminate()));
     const err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
     if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));
     emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => w.written.reduce((a, b) => a + b, 0)) }));
@@ -135,9 +135,9 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
 
   const hashes: Partial<Record<HashAlgorithm, string>> = {};
   for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
-  const pieceHex = await pieces.pieces();
+  const pieceHex = pieces ? await pieces.pieces() : [];
   record.hashes = hashes;
-  record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex'), merkle: MERKLE_DESCRIPTION };
+  record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: pieces ? merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex') : '', merkle: MERKLE_DESCRIPTION };
   record.badRanges = run.badRanges;
   record.badSectors = run.badRanges.reduce((n, r) => n + r.sectors, 0);
   record.timing.acquireS = run.elapsedMs / 1000;

@@ -5,6 +5,8 @@ export type HashJob = { kind: 'linear'; algorithm: HashAlgorithm } | { kind: 'pi
 
 export interface HashWorkerData {
   job: HashJob;
+  /** Scheduling priority of the worker thread (Linux nice applies per thread). */
+  nice: number;
   /** The pool's buffers, shared once at start; chunks then name a buffer by index. */
   buffers: { sab: SharedArrayBuffer; offset: number; size: number }[];
 }

@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { BufferPool } from './buffer-pool.js';
 import type { FromWorker, HashJob, HashWorkerData, ToWorker } from './hash-protocol.js';
+import type { HashAlgorithm } from './hash-algorithms.js';
+import { niceFor, slowestHash } from './hash-priority.js';
 import { newStats, type Chunk, type Consumer, type StageStats } from './stage.js';
 
 const WORKER_URL = new URL('./hash-worker.js', import.meta.url);
@@ -9,6 +11,15 @@ interface Pending {
   resolve: () => void;
   reject: (e: Error) => void;
   length: number;
+}
+
+/** One linear stage per algorithm, the slowest at normal priority; plus the piecewise stage unless pieceSize is 0. */
+export function hashStages(algorithms: readonly HashAlgorithm[], pieceSize: number, pool: BufferPool): { linear: HashStage[]; pieces: HashStage | null } {
+  const slowest = slowestHash(algorithms);
+  return {
+    linear: algorithms.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool, niceFor(algorithm, slowest))),
+    pieces: pieceSize > 0 ? new HashStage({ kind: 'pieces', pieceSize }, pool, niceFor('pieces', slowest)) : null,
+  };
 }
 
 /**
@@ -23,11 +34,12 @@ export class HashStage implements Consumer {
   private finishing: ((msg: FromWorker) => void) | null = null;
   private failure: Error | null = null;
 
-  constructor(job: HashJob, pool: BufferPool) {
+  constructor(job: HashJob, pool: BufferPool, nice = 0) {
     this.job = job;
     this.stats = newStats(job.kind === 'linear' ? job.algorithm : 'sha256-pieces', 'hash');
     const workerData: HashWorkerData = {
       job,
+      nice,
       buffers: pool.shared().map((s) => ({ ...s, size: pool.size })),
     };
     this.worker = new Worker(WORKER_URL, { workerData });

@@ -2,6 +2,7 @@
 // hashes, so each linear (inherently serial) hash gets a core of its own.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHash, type Hash } from 'node:crypto';
+import { setPriority } from 'node:os';
 import type { FromWorker, HashWorkerData, ToWorker } from './hash-protocol.js';
 
 const data = workerData as HashWorkerData;
@@ -9,6 +10,14 @@ const port = parentPort;
 if (!port) throw new Error('hash-worker must run as a worker thread');
 const views = data.buffers.map((b) => Buffer.from(b.sab, b.offset, b.size));
 const job = data.job;
+if (data.nice !== 0) {
+  try {
+    // pid 0 is the calling thread on Linux: only this worker is deprioritised.
+    setPriority(data.nice);
+  } catch {
+    // Priority is an optimisation; hashing is the same without it.
+  }
+}
 
 let linear: Hash | null = job.kind === 'linear' ? createHash(job.algorithm) : null;
 const pieces: string[] = [];

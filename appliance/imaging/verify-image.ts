@@ -1,7 +1,7 @@
 import { BufferPool } from './buffer-pool.js';
 import type { EventSink } from './events.js';
 import type { HashAlgorithm } from './hash-algorithms.js';
-import { HashStage } from './hash-stage.js';
+import { hashStages, type HashStage } from './hash-stage.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline } from './pipeline.js';
 import type { ProgressReport } from './progress.js';
@@ -53,14 +53,14 @@ export interface ReadBackOptions {
 /** Hashes a reader end to end (linear hashes and pieces), in parallel workers, writing nothing. */
 export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
   const pool = new BufferPool(o.bufferCount, o.blockSize);
-  const linear = o.algorithms.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool));
-  const pieces = new HashStage({ kind: 'pieces', pieceSize: o.pieceSize }, pool);
+  const { linear, pieces } = hashStages(o.algorithms, o.pieceSize, pool);
+  const hashers = pieces ? [...linear, pieces] : linear;
   try {
     const run = await runPipeline({
       phase: o.phase,
       reader: o.reader,
       pool,
-      consumers: [...linear, pieces],
+      consumers: hashers,
       policy: DEFAULT_READ_POLICY,
       onEvent: o.onEvent,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -68,18 +68,18 @@ export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
     });
     const hashes: Partial<Record<HashAlgorithm, string>> = {};
     for (const [i, a] of o.algorithms.entries()) hashes[a] = await (linear[i] as HashStage).digest();
-    const hex = await pieces.pieces();
+    const hex = pieces ? await pieces.pieces() : [];
     return {
       hashes,
       pieceSize: o.pieceSize,
       pieces: hex,
-      merkleRoot: merkleRoot(hex.map((h) => Buffer.from(h, 'hex'))).toString('hex'),
+      merkleRoot: pieces ? merkleRoot(hex.map((h) => Buffer.from(h, 'hex'))).toString('hex') : '',
       bytes: run.bytes,
       badRanges: run.badRanges,
       elapsedMs: run.elapsedMs,
     };
   } finally {
-    await Promise.all([...linear, pieces].map((s) => s.terminate()));
+    await Promise.all(hashers.map((s) => s.terminate()));
   }
 }
 

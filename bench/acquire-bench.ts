@@ -1,0 +1,157 @@
+// npm run bench: custos acquire side by side with dc3dd on one tmpfs-backed
+// loop source, with the read limit and each hash's single-core limit measured
+// in the same run. Prints MiB/s and ratios; writes them as JSON.
+import { execa } from 'execa';
+import { createHash, randomFillSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ImageRecord } from '../appliance/imaging/image-record.js';
+import { parseSize } from '../appliance/imaging/sizes.js';
+
+const MiB = 1024 * 1024;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CUSTOS = path.join(root, 'appliance/bin/custos');
+const size = parseSize(process.env['CUSTOS_BENCH_SIZE'] ?? '2G', 'CUSTOS_BENCH_SIZE');
+const resultFile = process.env['CUSTOS_BENCH_JSON'] ?? path.join(root, 'out/bench/acquire-bench.json');
+
+function seconds(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function timed(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ s: number; stdout: string }> {
+  const t0 = process.hrtime.bigint();
+  const r = await execa(cmd, args, { env, maxBuffer: 64 * MiB });
+  return { s: seconds(t0), stdout: r.stdout };
+}
+
+function writeStat(name: string): number {
+  const f = readFileSync(`/sys/block/${name}/stat`, 'utf8').trim().split(/\s+/).map(Number);
+  return (f[4] ?? 0) + (f[11] ?? 0);
+}
+
+/** One core, one algorithm, data already in memory: the fastest that hash can go here. */
+function hashLimit(alg: string): number {
+  const buf = Buffer.alloc(64 * MiB);
+  randomFillSync(buf);
+  const rounds = Math.max(4, Math.round(Math.min(size, 1024 * MiB) / buf.length));
+  const h = createHash(alg);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) h.update(buf);
+  h.digest();
+  return (rounds * buf.length) / MiB / seconds(t0);
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'custos-bench-'));
+  const mnt = path.join(work, 'tmpfs');
+  mkdirSync(mnt);
+  await execa('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil((2 * size) / MiB) + 256}m,huge=always`, 'custos-bench', mnt]);
+  let loop = '';
+  try {
+    const srcFile = path.join(mnt, 'source.img');
+    process.stderr.write(`bench: ${size / MiB} MiB random source on tmpfs...\n`);
+    const fd = openSync(srcFile, 'w');
+    const chunk = Buffer.alloc(16 * MiB);
+    for (let off = 0; off < size; off += chunk.length) {
+      randomFillSync(chunk);
+      writeSync(fd, chunk, 0, Math.min(chunk.length, size - off), off);
+    }
+    closeSync(fd);
+    loop = (await execa('losetup', ['--find', '--show', srcFile])).stdout.trim();
+    const name = path.basename(loop);
+    const state = path.join(work, 'state');
+    mkdirSync(state);
+    const env = { CUSTOS_STATE_DIR: state };
+    await execa(CUSTOS, ['writeblock', 'protect', loop], { env });
+    const writesBefore = writeStat(name);
+    const out = path.join(mnt, 'out');
+    const fresh = () => {
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out);
+    };
+    const rate = (s: number) => size / MiB / s;
+    // A VM backs guest memory lazily: the first touch of a page costs far more
+    // than later ones. Touch as much as one image once, so that whichever tool
+    // runs first is not charged for it.
+    await execa('dd', ['if=/dev/zero', `of=${path.join(mnt, 'warm')}`, 'bs=4M', `count=${Math.ceil(size / (4 * MiB))}`]);
+    rmSync(path.join(mnt, 'warm'));
+
+    const dd = await timed('dd', [`if=${loop}`, 'of=/dev/null', 'bs=4M', 'iflag=direct']);
+    const readLimit = rate(dd.s);
+    const limits: Record<string, number> = {};
+    for (const alg of ['md5', 'sha256']) limits[alg] = hashLimit(alg);
+
+    const scenarios = [
+      { label: 'sha256', custos: 'sha256', dc3dd: ['hash=sha256'] },
+      { label: 'md5+sha256', custos: 'md5,sha256', dc3dd: ['hash=md5', 'hash=sha256'] },
+    ];
+    const rows = [];
+    for (const sc of scenarios) {
+      // Like for like: the same linear hashes as dc3dd, nothing else.
+      fresh();
+      const same = await timed(CUSTOS, ['acquire', '--source', loop, '--out', out, '--hash', sc.custos, '--piece-size', '0', '--json'], env);
+      const sameRec = JSON.parse(same.stdout) as ImageRecord;
+      fresh();
+      const d = await timed('dc3dd', [`if=${loop}`, `of=${path.join(out, 'dc3dd.img')}`, ...sc.dc3dd, `log=${path.join(work, `dc3dd-${sc.label}.log`)}`]);
+      // Default settings: also the piecewise SHA-256, work dc3dd does not do.
+      fresh();
+      const def = await timed(CUSTOS, ['acquire', '--source', loop, '--out', out, '--hash', sc.custos, '--json'], env);
+      const defRec = JSON.parse(def.stdout) as ImageRecord;
+      const limit = Math.min(readLimit, ...sc.custos.split(',').map((a) => limits[a] ?? Infinity));
+      rows.push({
+        scenario: sc.label,
+        custosMiBs: rate(same.s),
+        dc3ddMiBs: rate(d.s),
+        custosWithPiecesMiBs: rate(def.s),
+        limitMiBs: limit,
+        custosOverDc3dd: rate(same.s) / rate(d.s),
+        custosOverLimit: rate(same.s) / limit,
+        custosOverMd5Limit: rate(same.s) / (limits['md5'] ?? Infinity),
+        withPiecesOverDc3dd: rate(def.s) / rate(d.s),
+        peakRssMiB: Math.max(sameRec.timing.peakRssMiB, defRec.timing.peakRssMiB),
+        stages: sameRec.stages,
+        stagesWithPieces: defRec.stages,
+      });
+    }
+    fresh();
+    const sourceWrites = writeStat(name) - writesBefore;
+    const sha = rows.find((r) => r.scenario === 'sha256');
+    const both = rows.find((r) => r.scenario === 'md5+sha256');
+    const targets = {
+      sha256AtLeast4xDc3dd: (sha?.custosOverDc3dd ?? 0) >= 4,
+      md5Sha256AtLeast2_5xDc3dd: (both?.custosOverDc3dd ?? 0) >= 2.5,
+      md5Sha256AtLeast0_75OfMd5Limit: (both?.custosOverMd5Limit ?? 0) >= 0.75,
+      sourceWritesZero: sourceWrites === 0,
+    };
+    const result = { date: new Date().toISOString(), sizeBytes: size, cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, sourceWrites, targets };
+    mkdirSync(path.dirname(resultFile), { recursive: true });
+    writeFileSync(resultFile, JSON.stringify(result, null, 2) + '\n');
+    const f = (n: number) => n.toFixed(0).padStart(6);
+    const r2 = (n: number) => n.toFixed(2).padStart(5);
+    const lines = [
+      `source ${size / MiB} MiB on tmpfs loop, ${os.cpus().length} CPUs, node ${process.version}`,
+      `read limit (dd iflag=direct bs=4M)  ${f(readLimit)} MiB/s`,
+      ...Object.entries(limits).map(([a, v]) => `${a.padEnd(7)} alone, one core         ${f(v)} MiB/s`),
+      '',
+      'MiB/s, wall clock incl. start-up; custos with the same hashes as dc3dd (--piece-size 0), and with its default piecewise SHA-256',
+      'scenario     custos  dc3dd  limit  custos/dc3dd  custos/limit  custos/md5-limit  +pieces  +pieces/dc3dd  peak RSS',
+      ...rows.map((r) => `${r.scenario.padEnd(11)} ${f(r.custosMiBs)} ${f(r.dc3ddMiBs)} ${f(r.limitMiBs)}  ${r2(r.custosOverDc3dd)}x        ${r2(r.custosOverLimit)}         ${r2(r.custosOverMd5Limit)}       ${f(r.custosWithPiecesMiBs)}   ${r2(r.withPiecesOverDc3dd)}x       ${r.peakRssMiB} MiB`),
+      '',
+      `source writes (kernel counter): ${sourceWrites}`,
+      ...Object.entries(targets).map(([k, v]) => `${v ? 'MET   ' : 'MISSED'} ${k}`),
+      `results: ${resultFile}`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    if (loop) {
+      await execa('blockdev', ['--setrw', loop], { reject: false });
+      await execa('losetup', ['-d', loop], { reject: false });
+    }
+    await execa('umount', [mnt], { reject: false });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
