@@ -234,3 +234,19 @@ test('a destination on the source disk is refused', async (t) => {
   t.is(r.exitCode, 1);
   t.regex(String(r.stderr), new RegExp(`is on the source disk ${loop.name}`));
 });
+
+test('--piece-size 0 turns piecewise hashing off; linear hashes and verify still hold', async (t) => {
+  const { loop, state } = await protectedSource(3 * 1024 * 1024, 512, 13);
+  t.teardown(loop.detach);
+  const out = tempDir();
+  const r = await custos(['acquire', '--source', loop.dev, '--out', out, '--piece-size', '0', '--hash', 'sha1', '--verify', '--json'], state);
+  t.is(r.exitCode, 0, String(r.stderr));
+  const rec = parseSummary(r.stdout);
+  t.is(rec.pieces.size, 0);
+  t.deepEqual(rec.pieces.sha256, []);
+  t.is(rec.hashes.sha1, (await execa('sha1sum', [loop.file])).stdout.split(/\s+/)[0]);
+  t.deepEqual(Object.keys(rec.hashes), ['sha1']);
+  t.true(rec.destinations[0]?.verification?.match);
+  const v = await custos(['verify', out], state);
+  t.is(v.exitCode, 0, String(v.stderr));
+});
