@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, openSync, writeSync, closeSync, chmodSync } from 'node:fs';
 import path from 'node:path';
-import { custos } from './helpers/cli.js';
+import { CUSTOS, custos } from './helpers/cli.js';
 import { patternLoop, tempDir, type Loop } from './helpers/loop.js';
 import { Sysfs } from '../appliance/sysfs.js';
 import { readCounters } from '../appliance/kernel-stat.js';
@@ -249,4 +249,30 @@ test('--piece-size 0 turns piecewise hashing off; linear hashes and verify still
   t.true(rec.destinations[0]?.verification?.match);
   const v = await custos(['verify', out], state);
   t.is(v.exitCode, 0, String(v.stderr));
+});
+
+test('SIGINT mid-run: stops, logs an aborted event, leaves an aborted record, exits non-zero', async (t) => {
+  const { loop, state } = await protectedSource(768 * 1024 * 1024, 512, 17);
+  t.teardown(loop.detach);
+  const out = tempDir();
+  const child = execa(CUSTOS, ['acquire', '--source', loop.dev, '--out', out, '--json-progress', '--block-size', '1M', '--buffers', '2'], {
+    reject: false,
+    env: { CUSTOS_STATE_DIR: state },
+  });
+  let sent = false;
+  child.stdout?.on('data', (d: Buffer) => {
+    if (!sent && d.toString().includes('"type":"started"')) {
+      sent = true;
+      setTimeout(() => child.kill('SIGINT'), 150);
+    }
+  });
+  const r = await child;
+  t.true(sent);
+  t.is(r.exitCode, 1, String(r.stderr));
+  t.regex(String(r.stderr), /interrupted by SIGINT/);
+  const rec = JSON.parse(readFileSync(path.join(out, 'image.custos.json'), 'utf8')) as ImageRecord;
+  t.is(rec.status, 'aborted');
+  t.is(rec.error?.code, 'EINTR');
+  t.true(rec.events.some((e) => e.type === 'aborted'));
+  t.deepEqual(rec.hashes, {});
 });

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UsageError } from '../errors.js';
+import { CustosError, UsageError } from '../errors.js';
 import { WriteBlockGuardian } from '../guardian.js';
 import { loadState, saveState, appendEvents } from '../guardian-state.js';
 import { readDiskByName } from '../inventory.js';
@@ -137,6 +137,11 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   };
   let record: ImageRecord;
   const guardLogAt = guardian.log.length;
+  // An interrupt stops reading and still leaves an aborted record and event, never a silent half image.
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => stop.abort(new CustosError('EINTR', `interrupted by ${sig}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     record = await acquire({
       reader,
@@ -156,11 +161,14 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       verifySource: a.verifySource,
       onEvent: (e) => printer.event(e),
       onProgress: (p) => printer.progress(p),
+      signal: stop.signal,
     });
   } catch (e) {
     if (e instanceof AcquisitionAborted && a.json) printer.summary(e.record);
     throw e;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     reader.close();
     printer.end();
     saveState(guardian.snapshotState());

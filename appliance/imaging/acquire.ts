@@ -40,6 +40,8 @@ export interface AcquireOptions extends AcquireSettings {
   onEvent?: EventSink;
   onProgress?: (p: ProgressReport) => void;
   progressIntervalMs?: number;
+  /** Interrupts the acquisition (SIGINT, the UI's stop key); its reason should be a CustosError. */
+  signal?: AbortSignal;
 }
 
 /** The acquisition stopped before a complete image; `record` says how far it got. */
@@ -118,6 +120,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       onEvent: emit,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
+      ...(o.signal ? { signal: o.signal } : {}),
       ...(o.writeBlock ? { writeBlockTick: () => (o.writeBlock as SourceWriteBlock).tick() } : {}),
     });
     await Promise.all(writers.map((w) => w.finish()));

@@ -17,6 +17,8 @@ export interface PipelineOptions {
   progressIntervalMs?: number;
   /** Called on every progress tick; returns the write-block state shown in progress. */
   writeBlockTick?: () => ProgressReport['writeBlock'];
+  /** Stops reading at the next block; the run then fails with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface PipelineResult {
@@ -49,6 +51,10 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   try {
     let offset = 0;
     while (offset < reader.size && failure === null) {
+      if (o.signal?.aborted) {
+        failure = o.signal.reason;
+        break;
+      }
       const index = await pool.take();
       if (failure !== null) {
         pool.share(index, 0);
