@@ -1,7 +1,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, openSync, writeSync, closeSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, openSync, writeSync, closeSync, chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTOS, custos } from './helpers/cli.js';
 import { patternLoop, tempDir, type Loop } from './helpers/loop.js';
@@ -25,6 +25,13 @@ async function protectedSource(bytes: number, sectorSize: 512 | 4096 = 512, seed
   return { loop, state };
 }
 
+/** A scratch directory removed after the test (images are large). */
+function scratch(t: import('ava').ExecutionContext): string {
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 function parseSummary(stdout: unknown): ImageRecord {
   const text = String(stdout).trim();
   // --json alone prints one indented document; with --json-progress the summary is the last NDJSON line.
@@ -37,7 +44,7 @@ test('raw image of an odd-sized disk: md5sum/sha256sum match source and report; 
   const bytes = 20481 * 512;
   const { loop, state } = await protectedSource(bytes);
   t.teardown(loop.detach);
-  const out = tempDir();
+  const out = scratch(t);
   const before = readCounters(sysfs, loop.name);
   const srcSums = await sums(loop.file);
   const r = await custos(['acquire', '--source', loop.dev, '--out', out, '--name', 'ev1', '--hash', 'md5,sha1,sha256,sha512', '--verify', '--verify-source', '--json'], state);
@@ -76,8 +83,8 @@ test('4096-byte sectors, split set to two destinations: every copy hashes like t
   const bytes = 5 * 1024 * 1024 + 3 * 4096;
   const { loop, state } = await protectedSource(bytes, 4096, 7);
   t.teardown(loop.detach);
-  const out1 = tempDir();
-  const out2 = tempDir();
+  const out1 = scratch(t);
+  const out2 = scratch(t);
   const r = await custos(['acquire', '--source', loop.dev, '--out', out1, '--out', out2, '--format', 'split', '--split-size', '1M', '--block-size', '256K', '--verify', '--json'], state);
   t.is(r.exitCode, 0, String(r.stderr));
   const rec = parseSummary(r.stdout);
@@ -112,11 +119,11 @@ test('piecewise hashes reproduce with split + sha256sum; a flipped byte fails ve
   const bytes = 2 * 1024 * 1024 + 512 * 3;
   const { loop, state } = await protectedSource(bytes, 512, 11);
   t.teardown(loop.detach);
-  const out = tempDir();
+  const out = scratch(t);
   const r = await custos(['acquire', '--source', loop.dev, '--out', out, '--piece-size', '256K', '--json'], state);
   t.is(r.exitCode, 0, String(r.stderr));
   const rec = parseSummary(r.stdout);
-  const work = tempDir();
+  const work = scratch(t);
   await execa('split', ['-b', String(256 * 1024), '-d', '-a', '4', loop.file, path.join(work, 'w')]);
   const pieces = readdirSync(work).sort();
   const expected = [];
@@ -153,7 +160,7 @@ test('piecewise hashes reproduce with split + sha256sum; a flipped byte fails ve
 test('NDJSON progress: events and per-stage progress lines, then the summary', async (t) => {
   const { loop, state } = await protectedSource(64 * 1024 * 1024, 512, 5);
   t.teardown(loop.detach);
-  const out = tempDir();
+  const out = scratch(t);
   const r = await custos(['acquire', '--source', loop.dev, '--out', out, '--json-progress', '--json', '--block-size', '1M', '--buffers', '4'], state);
   t.is(r.exitCode, 0, String(r.stderr));
   const lines = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -170,8 +177,8 @@ test('NDJSON progress: events and per-stage progress lines, then the summary', a
 test('refusals before any byte is read: not write-blocked, existing image, full or bad destination, bad options', async (t) => {
   const loop = await patternLoop(4 * 1024 * 1024, {}, 3);
   t.teardown(loop.detach);
-  const state = tempDir();
-  const out = tempDir();
+  const state = scratch(t);
+  const out = scratch(t);
   const before = readCounters(sysfs, loop.name);
   const notBlocked = await custos(['acquire', '--source', loop.dev, '--out', out], state);
   t.is(notBlocked.exitCode, 1);
@@ -203,7 +210,7 @@ test('refusals before any byte is read: not write-blocked, existing image, full 
   t.regex(String(odd.stderr), /multiple of the 512-byte sector/);
 
   // A destination too small for the image.
-  const small = tempDir();
+  const small = scratch(t);
   await execa('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'custos-small', small]);
   t.teardown(() => execa('umount', [small]).then(() => undefined));
   const full = await custos(['acquire', '--source', loop.dev, '--out', small], state);
@@ -224,10 +231,10 @@ test('refusals before any byte is read: not write-blocked, existing image, full 
 test('a destination on the source disk is refused', async (t) => {
   const loop = await patternLoop(16 * 1024 * 1024, {}, 9);
   t.teardown(loop.detach);
-  const state = tempDir();
+  const state = scratch(t);
   await execa('mkfs.ext4', ['-q', '-F', loop.dev]);
   t.is((await custos(['writeblock', 'protect', loop.dev], state)).exitCode, 0);
-  const mnt = tempDir();
+  const mnt = scratch(t);
   await execa('mount', ['-o', 'ro,noload', loop.dev, mnt]);
   t.teardown(() => execa('umount', [mnt]).then(() => undefined));
   const r = await custos(['acquire', '--source', loop.dev, '--out', mnt], state);
@@ -238,7 +245,7 @@ test('a destination on the source disk is refused', async (t) => {
 test('--piece-size 0 turns piecewise hashing off; linear hashes and verify still hold', async (t) => {
   const { loop, state } = await protectedSource(3 * 1024 * 1024, 512, 13);
   t.teardown(loop.detach);
-  const out = tempDir();
+  const out = scratch(t);
   const r = await custos(['acquire', '--source', loop.dev, '--out', out, '--piece-size', '0', '--hash', 'sha1', '--verify', '--json'], state);
   t.is(r.exitCode, 0, String(r.stderr));
   const rec = parseSummary(r.stdout);
@@ -254,7 +261,7 @@ test('--piece-size 0 turns piecewise hashing off; linear hashes and verify still
 test('SIGINT mid-run: stops, logs an aborted event, leaves an aborted record, exits non-zero', async (t) => {
   const { loop, state } = await protectedSource(768 * 1024 * 1024, 512, 17);
   t.teardown(loop.detach);
-  const out = tempDir();
+  const out = scratch(t);
   const child = execa(CUSTOS, ['acquire', '--source', loop.dev, '--out', out, '--json-progress', '--block-size', '1M', '--buffers', '2'], {
     reject: false,
     env: { CUSTOS_STATE_DIR: state },

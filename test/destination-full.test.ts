@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { readFileSync, readdirSync, writeFileSync, statfsSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, statfsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { attachLoop, patternLoop, sha256File, tempDir } from './helpers/loop.js';
 import { DeviceReader, type SectorReader } from '../appliance/imaging/sector-reader.js';
@@ -42,6 +42,7 @@ test('destination fills up mid-run: clear error, aborted event, source untouched
   const srcHash = await sha256File(src.file);
   // The evidence drive: a small ext4 file system on its own loop device.
   const fsDir = tempDir();
+  t.teardown(() => rmSync(fsDir, { recursive: true, force: true }));
   const fsFile = path.join(fsDir, 'dest.img');
   await execa('truncate', ['-s', '48M', fsFile]);
   await execa('mkfs.ext4', ['-q', '-F', '-m', '0', fsFile]);

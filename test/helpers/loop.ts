@@ -86,11 +86,19 @@ export async function attachLoop(file: string, options: LoopOptions = {}): Promi
       }
     },
   };
-  if (options.partitionsMiB && options.partitionsMiB.length > 0) {
-    const script = ['label: dos', ...options.partitionsMiB.map((m) => (m > 0 ? `,${m}MiB` : ','))].join('\n') + '\n';
-    await execa('sfdisk', ['-q', '--no-reread', dev], { input: script });
-    await execa('partx', ['-a', dev], { reject: false });
-    loop.partitions = await waitForPartitions(name, options.partitionsMiB.length);
+  try {
+    // BLKROSET lives on the block device, which outlives a detach: a reused
+    // loop node can come back read-only from an earlier test. Start writable.
+    await execa('blockdev', ['--setrw', dev]);
+    if (options.partitionsMiB && options.partitionsMiB.length > 0) {
+      const script = ['label: dos', ...options.partitionsMiB.map((m) => (m > 0 ? `,${m}MiB` : ','))].join('\n') + '\n';
+      await execa('sfdisk', ['-q', '--no-reread', dev], { input: script });
+      await execa('partx', ['-a', dev], { reject: false });
+      loop.partitions = await waitForPartitions(name, options.partitionsMiB.length);
+    }
+  } catch (e) {
+    await loop.detach();
+    throw e;
   }
   return loop;
 }
