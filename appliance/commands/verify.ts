@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { CustosError } from '../errors.js';
+import { CustosError, UsageError } from '../errors.js';
 import { verifyFiles } from '../imaging/acquire.js';
 import { readRecord } from '../imaging/image-record.js';
 import { checkImageName } from '../imaging/image-layout.js';
-import { UsageError } from '../errors.js';
 import { ProgressPrinter } from './progress-printer.js';
 import { statSync } from 'node:fs';
 
@@ -12,7 +11,8 @@ export const VERIFY_SCHEMA = 'custos.verify/1';
 /** Re-reads a finished image in DIR and compares every hash and window with its record. */
 export async function verifyCommand(a: { dir: string | undefined; name: string | undefined; json: boolean; jsonProgress: boolean }): Promise<number> {
   if (!a.dir) throw new UsageError('verify needs DIR');
-  if (a.name !== undefined && checkImageName(a.name)) throw new UsageError(`--name ${checkImageName(a.name)}`);
+  const nameProblem = a.name === undefined ? null : checkImageName(a.name);
+  if (nameProblem) throw new UsageError(`--name ${nameProblem}`);
   const { file, record } = readRecord(a.dir, a.name);
   const files = record.image.files.map((f) => ({ path: path.join(a.dir as string, f.file), size: f.size }));
   for (const f of files) {

@@ -200,8 +200,9 @@ export async function verifyFiles(
       progressIntervalMs: o.progressIntervalMs ?? 1000,
     });
     const cmp = compareHashes(expected, again, reader.size, o.sectorSize ?? 512);
+    const dir = path.dirname(files[0]?.path ?? '.');
     const where = cmp.pieces.mismatched.map((m) => `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})`).join(', ');
-    emit(event('verify-result', `${path.dirname(files[0]?.path ?? '.')}: ${cmp.match ? 'image matches' : `image DIFFERS${where ? ` in ${where}` : ''}`}`, { target: path.dirname(files[0]?.path ?? '.'), match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
+    emit(event('verify-result', `${dir}: ${cmp.match ? 'image matches' : `image DIFFERS${where ? ` in ${where}` : ''}`}`, { target: dir, match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
     return cmp;
   } finally {
     reader.close();

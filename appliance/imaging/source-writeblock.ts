@@ -1,6 +1,5 @@
 import { WriteBlockGuardian, type GuardianEvent } from '../guardian.js';
-import { writesBetween, type IoCounters } from '../kernel-stat.js';
-import { readCounters } from '../kernel-stat.js';
+import { readCounters, writesBetween, type IoCounters } from '../kernel-stat.js';
 import type { Disk } from '../inventory.js';
 import { PreflightError } from './preflight.js';
 import { event, type EventSink, type ImagingEvent } from './events.js';
