@@ -1,11 +1,6 @@
 import { parseArgs } from 'node:util';
 import { CustosError, UsageError } from './errors.js';
 import { safeText } from './sanitize.js';
-import { disksCommand } from './commands/disks.js';
-import { writeblockCommand } from './commands/writeblock.js';
-import { hostCommand } from './commands/host.js';
-import { acquireCommand, parseAcquireArgs } from './commands/acquire.js';
-import { verifyCommand } from './commands/verify.js';
 import { custosVersion } from './version.js';
 
 const USAGE = `usage: custos <command> [options]
@@ -31,7 +26,12 @@ const USAGE = `usage: custos <command> [options]
 
 export async function main(argv: string[]): Promise<number> {
   // acquire has its own options (its --source takes a device; writeblock's is a flag).
-  if (argv[0] === 'acquire') return acquireCommand(parseAcquireArgs(argv.slice(1)));
+  // Commands load on demand: start-up time counts in every acquisition and each
+  // command's imports (systeminformation for host) cost tens of milliseconds.
+  if (argv[0] === 'acquire') {
+    const { acquireCommand, parseAcquireArgs } = await import('./commands/acquire.js');
+    return acquireCommand(parseAcquireArgs(argv.slice(1)));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -60,12 +60,12 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'disks':
       if (rest.length > 0) throw new UsageError(`disks takes no arguments (got "${rest[0]}")`);
-      return disksCommand(values.json);
+      return (await import('./commands/disks.js')).disksCommand(values.json);
     case 'writeblock': {
       const interval = Number(values.interval);
       if (!Number.isInteger(interval) || interval < 20 || interval > 60000) throw new UsageError('--interval must be 20..60000 ms');
       const [action, ...devices] = rest;
-      return writeblockCommand({
+      return (await import('./commands/writeblock.js')).writeblockCommand({
         action,
         devices,
         json: values.json,
@@ -77,9 +77,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'verify':
       if (rest.length > 1) throw new UsageError('verify takes one DIR');
-      return verifyCommand({ dir: rest[0], name: values.name, json: values.json, jsonProgress: values['json-progress'] });
+      return (await import('./commands/verify.js')).verifyCommand({ dir: rest[0], name: values.name, json: values.json, jsonProgress: values['json-progress'] });
     case 'host':
-      return hostCommand(values.json);
+      return (await import('./commands/host.js')).hostCommand(values.json);
     case undefined:
       throw new UsageError('no command given; try custos help');
     default:

@@ -15,6 +15,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CUSTOS = path.join(root, 'appliance/bin/custos');
 const size = parseSize(process.env['CUSTOS_BENCH_SIZE'] ?? '2G', 'CUSTOS_BENCH_SIZE');
 const resultFile = process.env['CUSTOS_BENCH_JSON'] ?? path.join(root, 'out/bench/acquire-bench.json');
+const rounds = Number(process.env['CUSTOS_BENCH_ROUNDS'] ?? '3');
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error('CUSTOS_BENCH_ROUNDS must be a positive integer');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
 
 function seconds(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
@@ -87,32 +95,52 @@ async function main(): Promise<void> {
       { label: 'sha256', custos: 'sha256', dc3dd: ['hash=sha256'] },
       { label: 'md5+sha256', custos: 'md5,sha256', dc3dd: ['hash=md5', 'hash=sha256'] },
     ];
+    // This machine is shared: one run of each can be 30% off either way. Each
+    // tool runs `rounds` times, interleaved and in a rotating order so that no
+    // tool always runs first or after a given other; the median counts.
+    type Tool = 'same' | 'dc3dd' | 'default';
     const rows = [];
     for (const sc of scenarios) {
-      // Like for like: the same linear hashes as dc3dd, nothing else.
-      fresh();
-      const same = await timed(CUSTOS, ['acquire', '--source', loop, '--out', out, '--hash', sc.custos, '--piece-size', '0', '--json'], env);
-      const sameRec = JSON.parse(same.stdout) as ImageRecord;
-      fresh();
-      const d = await timed('dc3dd', [`if=${loop}`, `of=${path.join(out, 'dc3dd.img')}`, ...sc.dc3dd, `log=${path.join(work, `dc3dd-${sc.label}.log`)}`]);
-      // Default settings: also the piecewise SHA-256, work dc3dd does not do.
-      fresh();
-      const def = await timed(CUSTOS, ['acquire', '--source', loop, '--out', out, '--hash', sc.custos, '--json'], env);
-      const defRec = JSON.parse(def.stdout) as ImageRecord;
+      const runs = async (tool: Tool): Promise<{ s: number; record: ImageRecord | null }> => {
+        fresh();
+        if (tool === 'dc3dd') {
+          const d = await timed('dc3dd', [`if=${loop}`, `of=${path.join(out, 'dc3dd.img')}`, ...sc.dc3dd, `log=${path.join(work, `dc3dd-${sc.label}.log`)}`]);
+          return { s: d.s, record: null };
+        }
+        // 'same': like for like, the same linear hashes as dc3dd and nothing else;
+        // 'default': also the piecewise SHA-256, work dc3dd does not do.
+        const extra = tool === 'same' ? ['--piece-size', '0'] : [];
+        const r = await timed(CUSTOS, ['acquire', '--source', loop, '--out', out, '--hash', sc.custos, ...extra, '--json'], env);
+        return { s: r.s, record: JSON.parse(r.stdout) as ImageRecord };
+      };
+      const samples: Record<Tool, number[]> = { same: [], dc3dd: [], default: [] };
+      const records: ImageRecord[] = [];
+      const order: Tool[] = ['same', 'dc3dd', 'default'];
+      for (let round = 0; round < rounds; round++) {
+        for (let k = 0; k < order.length; k++) {
+          const tool = order[(k + round) % order.length] as Tool;
+          const r = await runs(tool);
+          samples[tool].push(r.s);
+          if (r.record) records.push(r.record);
+        }
+      }
+      const same = rate(median(samples.same));
+      const d = rate(median(samples.dc3dd));
+      const def = rate(median(samples.default));
       const limit = Math.min(readLimit, ...sc.custos.split(',').map((a) => limits[a] ?? Infinity));
       rows.push({
         scenario: sc.label,
-        custosMiBs: rate(same.s),
-        dc3ddMiBs: rate(d.s),
-        custosWithPiecesMiBs: rate(def.s),
+        custosMiBs: same,
+        dc3ddMiBs: d,
+        custosWithPiecesMiBs: def,
         limitMiBs: limit,
-        custosOverDc3dd: rate(same.s) / rate(d.s),
-        custosOverLimit: rate(same.s) / limit,
-        custosOverMd5Limit: rate(same.s) / (limits['md5'] ?? Infinity),
-        withPiecesOverDc3dd: rate(def.s) / rate(d.s),
-        peakRssMiB: Math.max(sameRec.timing.peakRssMiB, defRec.timing.peakRssMiB),
-        stages: sameRec.stages,
-        stagesWithPieces: defRec.stages,
+        custosOverDc3dd: same / d,
+        custosOverLimit: same / limit,
+        custosOverMd5Limit: same / (limits['md5'] ?? Infinity),
+        withPiecesOverDc3dd: def / d,
+        peakRssMiB: Math.max(...records.map((r) => r.timing.peakRssMiB)),
+        secondsPerRun: samples,
+        stages: records[0]?.stages ?? [],
       });
     }
     fresh();
@@ -125,7 +153,7 @@ async function main(): Promise<void> {
       md5Sha256AtLeast0_75OfMd5Limit: (both?.custosOverMd5Limit ?? 0) >= 0.75,
       sourceWritesZero: sourceWrites === 0,
     };
-    const result = { date: new Date().toISOString(), sizeBytes: size, cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, sourceWrites, targets };
+    const result = { date: new Date().toISOString(), sizeBytes: size, rounds, cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, sourceWrites, targets };
     mkdirSync(path.dirname(resultFile), { recursive: true });
     writeFileSync(resultFile, JSON.stringify(result, null, 2) + '\n');
     const f = (n: number) => n.toFixed(0).padStart(6);
@@ -135,7 +163,7 @@ async function main(): Promise<void> {
       `read limit (dd iflag=direct bs=4M)  ${f(readLimit)} MiB/s`,
       ...Object.entries(limits).map(([a, v]) => `${a.padEnd(7)} alone, one core         ${f(v)} MiB/s`),
       '',
-      'MiB/s, wall clock incl. start-up; custos with the same hashes as dc3dd (--piece-size 0), and with its default piecewise SHA-256',
+      `MiB/s, wall clock incl. start-up, median of ${rounds} interleaved runs each; custos with the same hashes as dc3dd (--piece-size 0), and with its default piecewise SHA-256`,
       'scenario     custos  dc3dd  limit  custos/dc3dd  custos/limit  custos/md5-limit  +pieces  +pieces/dc3dd  peak RSS',
       ...rows.map((r) => `${r.scenario.padEnd(11)} ${f(r.custosMiBs)} ${f(r.dc3ddMiBs)} ${f(r.limitMiBs)}  ${r2(r.custosOverDc3dd)}x        ${r2(r.custosOverLimit)}         ${r2(r.custosOverMd5Limit)}       ${f(r.custosWithPiecesMiBs)}   ${r2(r.withPiecesOverDc3dd)}x       ${r.peakRssMiB} MiB`),
       '',

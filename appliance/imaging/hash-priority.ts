@@ -1,14 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { HashAlgorithm } from './hash-algorithms.js';
 
-/** Nice value for hash workers that are not the slowest one. */
-export const FASTER_HASH_NICE = 5;
-
 /**
  * Which selected hash is slowest on this CPU (it sets the pace of the whole
- * pipeline), by timing each on a few MiB. Its worker keeps normal priority;
- * the others get a lower one, so on a machine with few cores the scheduler
- * gives the pacing hash a core of its own and the rest share what is left.
+ * pipeline), by timing each on a few MiB.
  */
 export function slowestHash(algorithms: readonly HashAlgorithm[]): HashAlgorithm | null {
   if (algorithms.length === 0) return null;
@@ -28,6 +23,25 @@ export function slowestHash(algorithms: readonly HashAlgorithm[]): HashAlgorithm
   return slowest;
 }
 
-export function niceFor(algorithm: HashAlgorithm | 'pieces', slowest: HashAlgorithm | null): number {
-  return algorithm === slowest ? 0 : FASTER_HASH_NICE;
+/** Nice values of the hash workers: the one that sets the pace, and the rest. */
+export interface HashNice {
+  pacing: number;
+  others: number;
+}
+
+/**
+ * On a machine with fewer cores than busy threads the scheduler time-slices
+ * the pacing hash with the faster hashes, the reader and the writers, and the
+ * whole pipeline waits for it. Giving it more weight than everything else
+ * lets it run whenever it has data, while the others still use every cycle it
+ * leaves. Only root may raise a priority, so elsewhere the others are lowered
+ * instead (which cannot outweigh the reader and writers, but helps).
+ * Measured on 2 cores, SHA-256 plus piecewise SHA-256: 1.65 s instead of 2.7 s for 2 GiB.
+ */
+export function hashNice(mayRaise: boolean): HashNice {
+  return mayRaise ? { pacing: -10, others: 0 } : { pacing: 0, others: 5 };
+}
+
+export function mayRaisePriority(): boolean {
+  return process.geteuid?.() === 0;
 }

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { BufferPool } from './buffer-pool.js';
 import type { FromWorker, HashJob, HashWorkerData, ToWorker } from './hash-protocol.js';
 import type { HashAlgorithm } from './hash-algorithms.js';
-import { niceFor, slowestHash } from './hash-priority.js';
+import { hashNice, mayRaisePriority, slowestHash } from './hash-priority.js';
 import { newStats, type Chunk, type Consumer, type StageStats } from './stage.js';
 
 const WORKER_URL = new URL('./hash-worker.js', import.meta.url);
@@ -13,12 +13,13 @@ interface Pending {
   length: number;
 }
 
-/** One linear stage per algorithm, the slowest at normal priority; plus the piecewise stage unless pieceSize is 0. */
+/** One linear stage per algorithm, the slowest with the most CPU weight; plus the piecewise stage unless pieceSize is 0. */
 export function hashStages(algorithms: readonly HashAlgorithm[], pieceSize: number, pool: BufferPool): { linear: HashStage[]; pieces: HashStage | null } {
   const slowest = slowestHash(algorithms);
+  const nice = hashNice(mayRaisePriority());
   return {
-    linear: algorithms.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool, niceFor(algorithm, slowest))),
-    pieces: pieceSize > 0 ? new HashStage({ kind: 'pieces', pieceSize }, pool, niceFor('pieces', slowest)) : null,
+    linear: algorithms.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool, algorithm === slowest ? nice.pacing : nice.others)),
+    pieces: pieceSize > 0 ? new HashStage({ kind: 'pieces', pieceSize }, pool, nice.others) : null,
   };
 }
 

@@ -12,7 +12,7 @@ const views = data.buffers.map((b) => Buffer.from(b.sab, b.offset, b.size));
 const job = data.job;
 if (data.nice !== 0) {
   try {
-    // pid 0 is the calling thread on Linux: only this worker is deprioritised.
+    // pid 0 is the calling thread on Linux: only this worker changes priority.
     setPriority(data.nice);
   } catch {
     // Priority is an optimisation; hashing is the same without it.
