@@ -16,7 +16,8 @@ const USAGE = `usage: custos <command> [options]
   acquire --source DEV --out DIR [--out DIR2] [--name NAME]
           [--format raw|split] [--split-size SIZE] [--hash md5,sha1,sha256,sha512]
           [--piece-size SIZE] [--block-size SIZE] [--buffers N] [--retries N]
-          [--fill BYTE] [--verify] [--verify-source] [--json-progress] [--json]
+          [--fill BYTE] [--fast-first] [--verify] [--verify-source]
+          [--json-progress] [--json]
                                                image a write-blocked disk
   verify DIR [--name NAME] [--json] [--json-progress]
                                                re-read an image and check its record

@@ -85,7 +85,7 @@ test('4096-byte sectors, split set to two destinations: every copy hashes like t
   t.teardown(loop.detach);
   const out1 = scratch(t);
   const out2 = scratch(t);
-  const r = await custos(['acquire', '--source', loop.dev, '--out', out1, '--out', out2, '--format', 'split', '--split-size', '1M', '--block-size', '256K', '--verify', '--json'], state);
+  const r = await custos(['acquire', '--source', loop.dev, '--out', out1, '--out', out2, '--format', 'split', '--split-size', '1M', '--block-size', '256K', '--fast-first', '--verify', '--json'], state);
   t.is(r.exitCode, 0, String(r.stderr));
   const rec = parseSummary(r.stdout);
   t.is(rec.source.logicalSectorSize, 4096);
@@ -102,6 +102,9 @@ test('4096-byte sectors, split set to two destinations: every copy hashes like t
     t.is(md5.stdout.split(/\s+/)[0], src.md5);
   }
   t.is(rec.hashes.sha256, src.sha256);
+  // --fast-first on a healthy disk: one pass, hashes straight from the source stream.
+  t.true(rec.settings.fastFirst);
+  t.deepEqual(rec.recovery, { deferred: [], recoveredSectors: 0, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null });
   t.is(rec.destinations.length, 2);
   t.true(rec.destinations.every((d) => d.verification?.match === true));
 });

@@ -71,7 +71,7 @@ test('destination fills up mid-run: clear error, aborted event, source untouched
     acquire({
       reader, source: { path: src.dev, name: src.name, stableId: disk.stableId, vendor: null, model: null, serial: null, sizeBytes: reader.size, logicalSectorSize: 512, physicalSectorSize: 512, sectors: reader.size / 512 },
       sourceDisk: src.name, writeBlock: wb, destinations: [mnt], name: 'case1', format: 'raw', splitSize: 0,
-      hashes: ['md5', 'sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, verify: true, verifySource: false,
+      hashes: ['md5', 'sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, fastFirst: false, verify: true, verifySource: false,
       onEvent: (e) => events.push(e),
     }),
   );

@@ -1,76 +1,14 @@
 import test from 'ava';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { patternLoop, tempDir } from './helpers/loop.js';
-import { FaultyReader, type FaultOptions } from './helpers/faulty-reader.js';
+import { FaultyReader } from './helpers/faulty-reader.js';
+import { checkImage, imageWithFaults, ranges, SECTORS, sourceInfo } from './helpers/faulty-acquire.js';
 import { DeviceReader } from '../appliance/imaging/sector-reader.js';
 import { acquire, AcquisitionAborted } from '../appliance/imaging/acquire.js';
-import type { ImageRecord, SourceInfo } from '../appliance/imaging/image-record.js';
+import type { ImageRecord } from '../appliance/imaging/image-record.js';
 import type { ImagingEvent } from '../appliance/imaging/events.js';
 import { DeviceIoError } from '../appliance/errors.js';
-
-const SECTORS = 20481;
-
-function sourceInfo(r: { name: string; size: number; sectorSize: number }): SourceInfo {
-  return { path: r.name, name: path.basename(r.name), stableId: null, vendor: null, model: null, serial: null, sizeBytes: r.size, logicalSectorSize: r.sectorSize, physicalSectorSize: null, sectors: r.size / r.sectorSize };
-}
-
-async function imageWithFaults(bad: number[], o: FaultOptions & { fill?: number; retries?: number; blockSize?: number } = {}) {
-  const loop = await patternLoop(SECTORS * 512, {}, 21);
-  const reader = new FaultyReader(new DeviceReader(loop.dev), bad, o);
-  const out = tempDir();
-  const events: ImagingEvent[] = [];
-  let record: ImageRecord;
-  try {
-    record = await acquire({
-      reader,
-      source: sourceInfo(reader),
-      sourceDisk: loop.name,
-      writeBlock: null,
-      destinations: [out],
-      name: 'faulty',
-      format: 'raw',
-      splitSize: 0,
-      hashes: ['md5', 'sha256'],
-      pieceSize: 1024 * 1024,
-      blockSize: o.blockSize ?? 1024 * 1024,
-      buffers: 4,
-      policy: { retries: o.retries ?? 2, fill: o.fill ?? 0 },
-      verify: true,
-      verifySource: false,
-      onEvent: (e) => events.push(e),
-    });
-  } finally {
-    reader.close();
-  }
-  const source = readFileSync(loop.file);
-  const image = readFileSync(path.join(out, 'faulty.raw'));
-  await loop.detach();
-  rmSync(out, { recursive: true, force: true });
-  return { record, source, image, events, reader };
-}
-
-/** Sorted bad LBAs to the ranges custos should report. */
-function ranges(lbas: number[]): { firstLba: number; lastLba: number }[] {
-  const out: { firstLba: number; lastLba: number }[] = [];
-  for (const l of [...lbas].sort((a, b) => a - b)) {
-    const last = out[out.length - 1];
-    if (last && last.lastLba === l - 1) last.lastLba = l;
-    else out.push({ firstLba: l, lastLba: l });
-  }
-  return out;
-}
-
-function checkImage(t: import('ava').ExecutionContext, source: Buffer, image: Buffer, bad: Set<number>, fill: number): void {
-  t.is(image.length, source.length, 'image as long as the source');
-  let wrong = 0;
-  for (let lba = 0; lba < SECTORS; lba++) {
-    const img = image.subarray(lba * 512, lba * 512 + 512);
-    const ok = bad.has(lba) ? img.every((b) => b === fill) : img.equals(source.subarray(lba * 512, lba * 512 + 512));
-    if (!ok) wrong++;
-  }
-  t.is(wrong, 0, 'fill exactly at the bad LBAs, source bytes everywhere else');
-}
 
 const cases: [string, number[]][] = [
   ['first sector', [0]],
@@ -126,7 +64,7 @@ test('a vanished source (ENODEV) aborts instead of filling', async (t) => {
   const err = await t.throwsAsync(
     acquire({
       reader, source: sourceInfo(reader), sourceDisk: loop.name, writeBlock: null, destinations: [out], name: 'gone', format: 'raw', splitSize: 0,
-      hashes: ['sha256'], pieceSize: 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, verify: false, verifySource: false,
+      hashes: ['sha256'], pieceSize: 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, fastFirst: false, verify: false, verifySource: false,
       onEvent: (e) => events.push(e),
     }),
   );

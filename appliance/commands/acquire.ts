@@ -27,6 +27,7 @@ export interface AcquireArgs {
   buffers: string | undefined;
   retries: string | undefined;
   fill: string | undefined;
+  fastFirst: boolean;
   verify: boolean;
   verifySource: boolean;
   json: boolean;
@@ -50,6 +51,7 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
       buffers: { type: 'string' },
       retries: { type: 'string' },
       fill: { type: 'string' },
+      'fast-first': { type: 'boolean', default: false },
       verify: { type: 'boolean', default: false },
       'verify-source': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -69,6 +71,7 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
     buffers: values.buffers,
     retries: values.retries,
     fill: values.fill,
+    fastFirst: values['fast-first'],
     verify: values.verify,
     verifySource: values['verify-source'],
     json: values.json,
@@ -157,6 +160,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       blockSize,
       buffers,
       policy: { retries, fill },
+      fastFirst: a.fastFirst,
       verify: a.verify,
       verifySource: a.verifySource,
       onEvent: (e) => printer.event(e),

@@ -2,12 +2,13 @@ import path from 'node:path';
 import { CustosError } from '../errors.js';
 import { custosVersion } from '../version.js';
 import { BufferPool } from './buffer-pool.js';
+import { recoverDeferred, SkippingReader, type DeferredRange } from './fast-first.js';
 import { event, type EventSink, type ImagingEvent } from './events.js';
 import type { HashAlgorithm } from './hash-algorithms.js';
 import { hashStages, type HashStage } from './hash-stage.js';
 import { imageSegments, type ImageFormat } from './image-layout.js';
 import { ImageWriter } from './image-writer.js';
-import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, recordFileName, writeRecord, type AcquisitionStatus, type ImageRecord, type SourceInfo } from './image-record.js';
+import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, recordFileName, writeRecord, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline, type PipelineResult } from './pipeline.js';
 import { preflightDestinations, PreflightError, type DestinationFacts } from './preflight.js';
@@ -26,6 +27,8 @@ export interface AcquireSettings {
   blockSize: number;
   buffers: number;
   policy: ReadPolicy;
+  /** Skip past read errors first and come back to them at the end (ddrescue style). */
+  fastFirst: boolean;
   verify: boolean;
   verifySource: boolean;
 }
@@ -108,6 +111,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     record.timing.peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
   };
 
+  const skipping = o.fastFirst ? new SkippingReader(o.reader, o.blockSize, o.policy.fill, emit) : null;
+  let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
   let run: PipelineResult;
   try {
@@ -122,7 +127,23 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       progressIntervalMs: o.progressIntervalMs ?? 1000,
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.writeBlock ? { writeBlockTick: () => (o.writeBlock as SourceWriteBlock).tick() } : {}),
+      ...(skipping ? { readBlock: (b: Buffer, n: number, at: number) => skipping.read(b, n, at) } : {}),
     });
+    if (skipping && skipping.deferred.length > 0) {
+      const recovery = await recoverDeferred({
+        reader: o.reader,
+        ranges: skipping.deferred,
+        buffer: pool.buffers[0] as Buffer,
+        policy: o.policy,
+        onEvent: emit,
+        write: async (at, bytes) => {
+          await Promise.all(writers.map((w) => w.overwrite(at, bytes)));
+        },
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      run.badRanges = recovery.badRanges;
+      recovered = recovery.recoveredSectors;
+    }
     await Promise.all(writers.map((w) => w.finish()));
   } catch (e) {
     await Promise.all(writers.map((w) => w.close()));
@@ -136,9 +157,18 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     throw new AcquisitionAborted(err.code, `acquisition aborted: ${err.message}`, record);
   }
 
-  const hashes: Partial<Record<HashAlgorithm, string>> = {};
+  let hashes: Partial<Record<HashAlgorithm, string>> = {};
   for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
-  const pieceHex = pieces ? await pieces.pieces() : [];
+  let pieceHex = pieces ? await pieces.pieces() : [];
+  if (skipping) {
+    record.recovery = { deferred: skipping.deferred, recoveredSectors: recovered, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null };
+    if (recovered > 0) {
+      // The stream hashes saw fill where the recovery pass later wrote data.
+      const again = await rehashFromDestination(writers[0] as ImageWriter, o, record.recovery, pieceHex, emit);
+      hashes = again.hashes;
+      pieceHex = again.pieces;
+    }
+  }
   record.hashes = hashes;
   record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: pieces ? merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex') : '', merkle: MERKLE_DESCRIPTION };
   record.badRanges = run.badRanges;
@@ -165,11 +195,47 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     verified &&= cmp.match;
     emit(event('verify-result', `source re-read ${cmp.match ? 'matches' : 'DIFFERS'}`, { target: 'source', match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
   }
+  if (record.recovery?.untouchedPieces?.mismatched.length) verified = false;
   const status: AcquisitionStatus = !verified ? 'verify-failed' : record.badSectors > 0 ? 'complete-with-bad-sectors' : 'complete';
   emit(event('completed', `acquisition ${status}`, { status }));
   finishRecord(status, null);
   for (const f of facts) writeRecord(f.dir, record);
   return record;
+}
+
+/**
+ * Hashes the first destination after the recovery pass. The windows that pass
+ * did not touch must hash as they did from the source stream; if one does
+ * not, the destination changed under us and the acquisition does not verify.
+ */
+async function rehashFromDestination(
+  writer: ImageWriter,
+  o: AcquireOptions,
+  recovery: RecoveryRecord,
+  streamPieces: string[],
+  emit: EventSink,
+): Promise<{ hashes: Partial<Record<HashAlgorithm, string>>; pieces: string[] }> {
+  const reader = new ImageSetReader(writer.segments.map((s) => ({ path: writer.pathOf(s), size: s.size })));
+  try {
+    const again = await hashReader({ phase: 'rehash', reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, ...progressOpts(o) });
+    const touched = (i: number) => recovery.deferred.some((d: DeferredRange) => d.offset < (i + 1) * o.pieceSize && d.offset + d.length > i * o.pieceSize);
+    const untouched = streamPieces.map((_, i) => i).filter((i) => !touched(i));
+    const mismatched = untouched.filter((i) => streamPieces[i] !== again.pieces[i]);
+    recovery.hashesFrom = 'destination-reread';
+    recovery.rereadDir = writer.dir;
+    recovery.untouchedPieces = o.pieceSize > 0 ? { compared: untouched.length, mismatched } : null;
+    emit(
+      event('rehashed', `hashed ${writer.dir} again after the recovery pass${o.pieceSize > 0 ? `; ${untouched.length} untouched window(s) ${mismatched.length === 0 ? 'match the source stream' : `DIFFER: ${mismatched.join(', ')}`}` : ''}`, {
+        dir: writer.dir,
+        hashes: again.hashes,
+        untouchedCompared: untouched.length,
+        mismatched,
+      }),
+    );
+    return { hashes: again.hashes, pieces: again.pieces };
+  } finally {
+    reader.close();
+  }
 }
 
 function progressOpts(o: AcquireOptions): { onProgress?: (p: ProgressReport) => void; progressIntervalMs: number } {
@@ -216,12 +282,13 @@ function baseRecord(o: AcquireOptions, started: Date, segments: ReturnType<typeo
     tool: { name: 'custos', version: custosVersion(), node: process.version },
     source: o.source,
     image: { name: o.name, format: o.format, splitSize: o.format === 'split' ? o.splitSize : null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize, files: segments.map((s) => ({ file: s.file, size: s.size })) },
-    settings: { hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, retries: o.policy.retries, fill: o.policy.fill, verify: o.verify, verifySource: o.verifySource },
+    settings: { hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, retries: o.policy.retries, fill: o.policy.fill, fastFirst: o.fastFirst, verify: o.verify, verifySource: o.verifySource },
     hashes: {},
     pieces: { size: o.pieceSize, count: 0, sha256: [], merkleRoot: '', merkle: MERKLE_DESCRIPTION },
     badSectors: 0,
     badRanges: [],
     destinations: facts.map((f) => ({ dir: f.dir, fsType: f.fsType, freeBytesAtStart: f.freeBytes, verification: null })),
+    recovery: null,
     sourceVerification: null,
     writeBlock: null,
     timing: { started: started.toISOString(), finished: '', acquireS: 0, totalS: 0, averageMiBs: 0, peakRssMiB: 0 },

@@ -6,6 +6,7 @@ import type { ImagingEvent } from './events.js';
 import type { HashAlgorithm } from './hash-algorithms.js';
 import type { ImageFormat } from './image-layout.js';
 import type { BadRange } from './read-recovery.js';
+import type { DeferredRange } from './fast-first.js';
 import type { HashComparison } from './verify-image.js';
 import type { WriteBlockSummary } from './source-writeblock.js';
 
@@ -38,7 +39,9 @@ export interface ImageRecord {
   tool: { name: 'custos'; version: string; node: string };
   source: SourceInfo;
   image: { name: string; format: ImageFormat; splitSize: number | null; sizeBytes: number; sectorSize: number; files: { file: string; size: number }[] };
-  settings: { hashes: HashAlgorithm[]; pieceSize: number; blockSize: number; buffers: number; retries: number; fill: number; verify: boolean; verifySource: boolean };
+  settings: { hashes: HashAlgorithm[]; pieceSize: number; blockSize: number; buffers: number; retries: number; fill: number; fastFirst: boolean; verify: boolean; verifySource: boolean };
+  /** --fast-first only: what the first pass left, what the recovery pass got, and where the hashes come from. */
+  recovery: RecoveryRecord | null;
   hashes: Partial<Record<HashAlgorithm, string>>;
   pieces: { size: number; count: number; sha256: string[]; merkleRoot: string; merkle: string };
   badSectors: number;
@@ -50,6 +53,20 @@ export interface ImageRecord {
   stages: { name: string; kind: string; bytes: number; busyS: number }[];
   error: { code: string; message: string } | null;
   events: ImagingEvent[];
+}
+
+export interface RecoveryRecord {
+  deferred: DeferredRange[];
+  recoveredSectors: number;
+  /**
+   * 'source-stream': hashed as read, as without --fast-first (nothing changed
+   * in the recovery pass). 'destination-reread': the recovery pass replaced
+   * fill with data, so the hashes are of a re-read of `rereadDir`; the pieces
+   * of windows it did not touch were compared with those hashed from the source.
+   */
+  hashesFrom: 'source-stream' | 'destination-reread';
+  rereadDir: string | null;
+  untouchedPieces: { compared: number; mismatched: number[] } | null;
 }
 
 export const MERKLE_DESCRIPTION = 'RFC 6962 tree hash over the piece digests: leaf=SHA256(0x00||digest), node=SHA256(0x01||left||right)';

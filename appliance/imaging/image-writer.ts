@@ -35,7 +35,7 @@ export class ImageWriter implements Consumer {
     const run = this.tail.then(async () => {
       const t0 = performance.now();
       try {
-        await this.writeChunk(chunk);
+        await this.writeAt(chunk.offset, chunk.buffer.subarray(0, chunk.length), true);
       } finally {
         this.stats.busyMs += performance.now() - t0;
         this.stats.queued--;
@@ -47,15 +47,26 @@ export class ImageWriter implements Consumer {
     return run;
   }
 
-  private async writeChunk(chunk: Chunk): Promise<void> {
+  /**
+   * Writes over bytes already written (the recovery pass of --fast-first
+   * replacing fill with what it could read), after every queued write.
+   */
+  async overwrite(offset: number, bytes: Buffer): Promise<void> {
+    await this.tail;
+    const run = this.writeAt(offset, bytes, false);
+    this.tail = run;
+    await run;
+  }
+
+  private async writeAt(offset: number, bytes: Buffer, fresh: boolean): Promise<void> {
     let done = 0;
-    while (done < chunk.length) {
-      const at = chunk.offset + done;
+    while (done < bytes.length) {
+      const at = offset + done;
       const i = this.segments.findIndex((s) => at >= s.start && at < s.start + s.size);
       const seg = this.segments[i];
       if (!seg) throw new Error(`offset ${at} is beyond the image`);
-      const n = Math.min(chunk.length - done, seg.start + seg.size - at);
-      await this.writeAll(i, seg, chunk.buffer.subarray(done, done + n), at - seg.start);
+      const n = Math.min(bytes.length - done, seg.start + seg.size - at);
+      await this.writeAll(i, seg, bytes.subarray(done, done + n), at - seg.start, fresh);
       done += n;
     }
   }
@@ -73,7 +84,7 @@ export class ImageWriter implements Consumer {
     }
   }
 
-  private async writeAll(i: number, seg: Segment, bytes: Buffer, position: number): Promise<void> {
+  private async writeAll(i: number, seg: Segment, bytes: Buffer, position: number, fresh: boolean): Promise<void> {
     const fh = await this.handle(i, seg);
     let off = 0;
     while (off < bytes.length) {
@@ -81,7 +92,7 @@ export class ImageWriter implements Consumer {
         const { bytesWritten } = await fh.write(bytes, off, bytes.length - off, position + off);
         if (bytesWritten === 0) throw Object.assign(new Error('no progress'), { errno: -28 });
         off += bytesWritten;
-        this.written[i] = (this.written[i] ?? 0) + bytesWritten;
+        if (fresh) this.written[i] = (this.written[i] ?? 0) + bytesWritten;
       } catch (e) {
         throw new DeviceIoError(this.pathOf(seg), 'write', errnoOf(e) ?? 5, position + off);
       }

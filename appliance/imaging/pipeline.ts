@@ -19,6 +19,8 @@ export interface PipelineOptions {
   writeBlockTick?: () => ProgressReport['writeBlock'];
   /** Stops reading at the next block; the run then fails with the signal's reason. */
   signal?: AbortSignal;
+  /** Reads one block; by default with sector-granular recovery under `policy` (--fast-first defers instead). */
+  readBlock?: (buffer: Buffer, length: number, offset: number) => Promise<BadRange[]>;
 }
 
 export interface PipelineResult {
@@ -40,6 +42,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const stages = [readStats, ...o.consumers.map((c) => c.stats)];
   const badRanges: BadRange[] = [];
   const meter = new ProgressMeter(o.phase, reader.size, pool.buffers.length);
+  const readBlock = o.readBlock ?? ((buffer: Buffer, length: number, offset: number) => readRecovering(reader, buffer, length, offset, o.policy, o.onEvent));
   const t0 = performance.now();
   let failure: unknown = null;
   const inflight = new Set<Promise<void>>();
@@ -64,7 +67,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       const length = Math.min(pool.size, reader.size - offset);
       const r0 = performance.now();
       readStats.queued = 1;
-      const bad = await readRecovering(reader, buffer, length, offset, o.policy, o.onEvent);
+      const bad = await readBlock(buffer, length, offset);
       readStats.queued = 0;
       readStats.busyMs += performance.now() - r0;
       readStats.bytes += length;

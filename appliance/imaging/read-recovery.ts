@@ -40,8 +40,14 @@ export class SourceReadError extends CustosError {
   }
 }
 
-function mediaError(e: unknown): e is DeviceIoError {
-  return e instanceof DeviceIoError && !FATAL_ERRNOS.has(e.errno);
+/**
+ * Returns a read failure that means an unreadable medium; rethrows anything
+ * else (a vanished device, a wrong request) as the error that stops the run.
+ */
+export function mediaErrorOrThrow(e: unknown, reader: SectorReader, at: number): DeviceIoError {
+  if (e instanceof DeviceIoError && !FATAL_ERRNOS.has(e.errno)) return e;
+  if (e instanceof DeviceIoError) throw new SourceReadError(reader.name, e.offset ?? at, e.errno, `source ${e.message}; acquisition stopped`);
+  throw e;
 }
 
 /**
@@ -65,8 +71,8 @@ export async function readRecovering(
       const n = await reader.read(pos === 0 ? buffer : buffer.subarray(pos), length - pos, offset + pos);
       if (n === 0) throw truncated(reader, offset + pos);
       pos += n;
-    } catch (e) {
-      if (!mediaError(e)) throw e instanceof DeviceIoError ? new SourceReadError(reader.name, e.offset ?? offset + pos, e.errno, `source ${e.message}; acquisition stopped`) : e;
+    } catch (caught) {
+      const e = mediaErrorOrThrow(caught, reader, offset + pos);
       onEvent(
         event('read-error', `read of ${length - pos} B at offset ${offset + pos} failed: ${errnoName(e.errno)}; reading sector by sector`, {
           offset: offset + pos,
@@ -82,7 +88,7 @@ export async function readRecovering(
   return bad;
 }
 
-function truncated(reader: SectorReader, at: number): SourceReadError {
+export function truncated(reader: SectorReader, at: number): SourceReadError {
   return new SourceReadError(reader.name, at, null, `source ${reader.name} ended at offset ${at}, before its reported size ${reader.size}; was it removed or resized?`);
 }
 
@@ -110,8 +116,7 @@ async function readSectors(
         lastErr = null;
         break;
       } catch (e) {
-        if (!mediaError(e)) throw e instanceof DeviceIoError ? new SourceReadError(reader.name, offset + pos, e.errno, `source ${e.message}; acquisition stopped`) : e;
-        lastErr = e;
+        lastErr = mediaErrorOrThrow(e, reader, offset + pos);
       }
     }
     if (!lastErr) {
