@@ -3,7 +3,7 @@
 // in the same run. Prints MiB/s and ratios; writes them as JSON.
 import { execa } from 'execa';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +51,36 @@ function hashLimit(alg: string): number {
   return (rounds * buf.length) / MiB / seconds(t0);
 }
 
+// This VM hands freed memory back to its host (virtio-balloon free page
+// reporting), and the host then backs it again lazily: whichever tool writes
+// into recently freed pages pays host page faults, which made single runs up
+// to 2x slower at random. Reporting is switched off for the bench (order 11
+// is above the largest free block, MAX_PAGE_ORDER 10) and put back afterwards.
+const PAGE_REPORTING = '/sys/module/page_reporting/parameters/page_reporting_order';
+
+function pauseFreePageReporting(): (() => void) | null {
+  if (process.env['CUSTOS_BENCH_KEEP_REPORTING'] === '1') return null;
+  let before: string;
+  try {
+    before = readFileSync(PAGE_REPORTING, 'utf8').trim();
+    writeFileSync(PAGE_REPORTING, '11');
+  } catch {
+    return null;
+  }
+  return () => writeFileSync(PAGE_REPORTING, before);
+}
+
 async function main(): Promise<void> {
+  const resumeReporting = pauseFreePageReporting();
+  if (resumeReporting) process.stderr.write(`bench: free page reporting paused (${PAGE_REPORTING}), restored at the end\n`);
+  try {
+    await bench();
+  } finally {
+    resumeReporting?.();
+  }
+}
+
+async function bench(): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'custos-bench-'));
   const mnt = path.join(work, 'tmpfs');
   mkdirSync(mnt);
@@ -153,7 +182,7 @@ async function main(): Promise<void> {
       md5Sha256AtLeast0_75OfMd5Limit: (both?.custosOverMd5Limit ?? 0) >= 0.75,
       sourceWritesZero: sourceWrites === 0,
     };
-    const result = { date: new Date().toISOString(), sizeBytes: size, rounds, cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, sourceWrites, targets };
+    const result = { date: new Date().toISOString(), sizeBytes: size, rounds, freePageReportingPaused: process.env['CUSTOS_BENCH_KEEP_REPORTING'] !== '1' && existsSync(PAGE_REPORTING), cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, sourceWrites, targets };
     mkdirSync(path.dirname(resultFile), { recursive: true });
     writeFileSync(resultFile, JSON.stringify(result, null, 2) + '\n');
     const f = (n: number) => n.toFixed(0).padStart(6);
