@@ -17,10 +17,14 @@ const USAGE = `usage: custos <command> [options]
           [--format raw|split] [--split-size SIZE] [--hash md5,sha1,sha256,sha512]
           [--piece-size SIZE] [--block-size SIZE] [--buffers N] [--retries N]
           [--fill BYTE] [--fast-first] [--verify] [--verify-source]
-          [--json-progress] [--json]
-                                               image a write-blocked disk
-  verify DIR [--name NAME] [--json] [--json-progress]
-                                               re-read an image and check its record
+          [--case ID] [--evidence ID] [--examiner NAME] [--organisation ORG]
+          [--description TEXT] [--notes TEXT] [--location TEXT]
+          [--examiner-time ISO8601] [--key KEYFILE] [--custody-copy DIR]
+          [--checkpoint-interval DURATION] [--json-progress] [--json]
+                                               image a write-blocked disk, with a signed custody record
+  verify DIR [--record-only] [--json] [--json-progress]
+                                               check the record's signatures, its log and the image
+  keygen --out DIR --examiner NAME [--json]    an examiner key pair (passphrase: prompt or CUSTOS_PASSPHRASE)
   host [--json]                                this machine's identity (DMI, CPU, clock)
   version                                      print the version
 `;
@@ -45,8 +49,10 @@ export async function main(argv: string[]): Promise<number> {
       interval: { type: 'string', default: '250' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
-      name: { type: 'string' },
       'json-progress': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      examiner: { type: 'string' },
+      'record-only': { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -78,7 +84,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'verify':
       if (rest.length > 1) throw new UsageError('verify takes one DIR');
-      return (await import('./commands/verify.js')).verifyCommand({ dir: rest[0], name: values.name, json: values.json, jsonProgress: values['json-progress'] });
+      return (await import('./commands/verify.js')).verifyCommand({ dir: rest[0], json: values.json, jsonProgress: values['json-progress'], recordOnly: values['record-only'] });
+    case 'keygen':
+      if (rest.length > 0) throw new UsageError('keygen takes options only');
+      return (await import('./commands/keygen.js')).keygenCommand({ out: values.out, examiner: values.examiner, json: values.json });
     case 'host':
       return (await import('./commands/host.js')).hostCommand(values.json);
     case undefined:

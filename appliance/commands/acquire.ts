@@ -12,8 +12,17 @@ import type { ImageRecord, SourceInfo } from '../imaging/image-record.js';
 import { DEFAULT_READ_POLICY } from '../imaging/read-recovery.js';
 import { DeviceReader } from '../imaging/sector-reader.js';
 import { SourceWriteBlock } from '../imaging/source-writeblock.js';
+import { event } from '../imaging/events.js';
+import { safeText } from '../sanitize.js';
 import { parseSize } from '../imaging/sizes.js';
 import { ProgressPrinter } from './progress-printer.js';
+import { readPassphrase } from './passphrase.js';
+import { caseData } from '../custody/case-data.js';
+import { parseExaminerTime, readClock } from '../custody/clock.js';
+import { CustodySession, DEFAULT_CHECKPOINT_MS } from '../custody/custody-session.js';
+import { loadKey, oneTimeKey } from '../custody/keys.js';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 
 export interface AcquireArgs {
   source: string | undefined;
@@ -28,6 +37,17 @@ export interface AcquireArgs {
   retries: string | undefined;
   fill: string | undefined;
   fastFirst: boolean;
+  case: string | undefined;
+  evidence: string | undefined;
+  examiner: string | undefined;
+  organisation: string | undefined;
+  description: string | undefined;
+  notes: string | undefined;
+  location: string | undefined;
+  examinerTime: string | undefined;
+  key: string | undefined;
+  custodyCopy: string | undefined;
+  checkpointInterval: string | undefined;
   verify: boolean;
   verifySource: boolean;
   json: boolean;
@@ -52,6 +72,17 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
       retries: { type: 'string' },
       fill: { type: 'string' },
       'fast-first': { type: 'boolean', default: false },
+      case: { type: 'string' },
+      evidence: { type: 'string' },
+      examiner: { type: 'string' },
+      organisation: { type: 'string' },
+      description: { type: 'string' },
+      notes: { type: 'string' },
+      location: { type: 'string' },
+      'examiner-time': { type: 'string' },
+      key: { type: 'string' },
+      'custody-copy': { type: 'string' },
+      'checkpoint-interval': { type: 'string' },
       verify: { type: 'boolean', default: false },
       'verify-source': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -72,11 +103,38 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
     retries: values.retries,
     fill: values.fill,
     fastFirst: values['fast-first'],
+    case: values.case,
+    evidence: values.evidence,
+    examiner: values.examiner,
+    organisation: values.organisation,
+    description: values.description,
+    notes: values.notes,
+    location: values.location,
+    examinerTime: values['examiner-time'],
+    key: values.key,
+    custodyCopy: values['custody-copy'],
+    checkpointInterval: values['checkpoint-interval'],
     verify: values.verify,
     verifySource: values['verify-source'],
     json: values.json,
     jsonProgress: values['json-progress'],
   };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** 90s, 10m, 1h, or plain milliseconds. */
+export function parseDurationMs(text: string, what: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  const n = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'] : NaN;
+  if (!Number.isSafeInteger(n) || n < 1000) throw new UsageError(`${what} must be a duration of at least 1s, like 90s, 10m or 1h`);
+  return n;
 }
 
 function intArg(text: string | undefined, def: number, min: number, max: number, what: string): number {
@@ -108,6 +166,13 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');
   const fill = intArg(a.fill, DEFAULT_READ_POLICY.fill, 0, 255, '--fill');
+  const caseInfo = caseData({ caseNumber: a.case, evidenceNumber: a.evidence, examiner: a.examiner, organisation: a.organisation, description: a.description, notes: a.notes, location: a.location });
+  const examinerTime = a.examinerTime === undefined ? null : parseExaminerTime(a.examinerTime);
+  const checkpointMs = a.checkpointInterval === undefined ? DEFAULT_CHECKPOINT_MS : parseDurationMs(a.checkpointInterval, '--checkpoint-interval');
+  if (a.custodyCopy !== undefined && !isDirectory(a.custodyCopy)) throw new UsageError(`--custody-copy ${a.custodyCopy} is not a directory`);
+  if (a.custodyCopy !== undefined && a.out.some((d) => path.resolve(d) === path.resolve(a.custodyCopy as string))) throw new UsageError('--custody-copy must not be an --out directory');
+  // The examiner's key, or a key for this acquisition only; a wrong passphrase stops here, before the disk is touched.
+  const signer = a.key ? loadKey(a.key, await readPassphrase(`passphrase for ${a.key}: `), a.examiner ?? null) : oneTimeKey(a.examiner ?? null);
 
   const sysfs = new Sysfs();
   const diskName = requireWholeDisk(a.source, resolveDevice(a.source, sysfs));
@@ -138,6 +203,25 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
     physicalSectorSize: disk.physicalSectorSize,
     sectors: reader.size / reader.sectorSize,
   };
+  const { hostIdentity } = await import('../host-identity.js');
+  const session = new CustodySession({
+    case: caseInfo,
+    clock: readClock(examinerTime),
+    signer,
+    host: await hostIdentity().catch(() => null),
+    sourceDisk: disk,
+    copyDir: a.custodyCopy ?? null,
+    checkpointMs,
+  });
+  const notice = event(
+    'custody',
+    signer.kind === 'one-time'
+      ? `signing with a one-time key made for this acquisition, ${signer.fingerprint}: copy it onto the custody form`
+      : `signing as ${signer.principal} with ${signer.fingerprint}`,
+    { kind: signer.kind, principal: signer.principal, fingerprint: signer.fingerprint },
+  );
+  printer.event(notice);
+  session.event(notice);
   let record: ImageRecord;
   const guardLogAt = guardian.log.length;
   // An interrupt stops reading and still leaves an aborted record and event, never a silent half image.
@@ -164,22 +248,25 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       verify: a.verify,
       verifySource: a.verifySource,
       onEvent: (e) => printer.event(e),
+      recorder: session,
       onProgress: (p) => printer.progress(p),
       signal: stop.signal,
     });
   } catch (e) {
-    if (e instanceof AcquisitionAborted && a.json) printer.summary(e.record);
+    if (e instanceof AcquisitionAborted && a.json) printer.summary({ ...e.record, custody: session.summary() });
     throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    session.close();
     reader.close();
     printer.end();
     saveState(guardian.snapshotState());
     appendEvents(guardian.log.slice(guardLogAt));
   }
-  if (a.json) printer.summary(record);
-  else printer.text(summaryText(record));
+  const custody = session.summary();
+  if (a.json) printer.summary({ ...record, custody });
+  else printer.text(summaryText(record) + `\ncustody     ${custody.copies.map((d) => safeText(d)).join(', ')}: custody.json signed by ${custody.signer.principal} ${custody.signer.fingerprint}, log head ${custody.log?.head ?? '-'}`);
   return exitCodeFor(record);
 }
 

@@ -1,48 +1,85 @@
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { CustosError, UsageError } from '../errors.js';
-import { verifyFiles } from '../imaging/acquire.js';
-import { readRecord } from '../imaging/image-record.js';
-import { checkImageName } from '../imaging/image-layout.js';
+import { UsageError } from '../errors.js';
+import { fileHashWindow, verifyFiles } from '../imaging/acquire.js';
+import type { HashComparison } from '../imaging/verify-image.js';
+import { CUSTODY_FILE, readCustody } from '../custody/custody-record.js';
+import { LOG_FILE } from '../custody/event-log.js';
+import { verifyCustody, verifyInterruptedLog, type Verdict } from '../custody/verify-custody.js';
+import { safeText } from '../sanitize.js';
 import { ProgressPrinter } from './progress-printer.js';
-import { statSync } from 'node:fs';
 
 export const VERIFY_SCHEMA = 'custos.verify/1';
 
-/** Re-reads a finished image in DIR and compares every hash and window with its record. */
-export async function verifyCommand(a: { dir: string | undefined; name: string | undefined; json: boolean; jsonProgress: boolean }): Promise<number> {
+/**
+ * custos verify DIR: the record's and the log's signatures, the log's chain,
+ * the record against the log's head, then every image file re-read against
+ * the record's hashes. One verdict line per check; non-zero on any failure.
+ */
+export async function verifyCommand(a: { dir: string | undefined; json: boolean; jsonProgress: boolean; recordOnly: boolean }): Promise<number> {
   if (!a.dir) throw new UsageError('verify needs DIR');
-  const nameProblem = a.name === undefined ? null : checkImageName(a.name);
-  if (nameProblem) throw new UsageError(`--name ${nameProblem}`);
-  const { file, record } = readRecord(a.dir, a.name);
-  const files = record.image.files.map((f) => ({ path: path.join(a.dir as string, f.file), size: f.size }));
+  const dir = a.dir;
+  const printer = new ProgressPrinter({ json: a.jsonProgress });
+  const report = (verdicts: Verdict[], comparison: HashComparison | null, status: string | null): number => {
+    const ok = verdicts.every((v) => v.ok);
+    if (a.json) printer.summary({ schema: VERIFY_SCHEMA, dir, status, ok, verdicts, comparison });
+    else printer.text([...verdicts.map((v) => `${v.ok ? 'ok  ' : 'FAIL'}  ${v.check.padEnd(22)} ${safeText(v.detail, 1000)}`), ok ? `VERIFIED  ${safeText(dir)}` : `NOT VERIFIED  ${safeText(dir)}`].join('\n'));
+    return ok ? 0 : 1;
+  };
+
+  if (!existsSync(path.join(dir, CUSTODY_FILE)) && existsSync(path.join(dir, LOG_FILE))) return report(verifyInterruptedLog(dir), null, 'interrupted');
+  const { bytes, record } = readCustody(dir);
+  const verdicts = verifyCustody(dir, bytes, record);
+  const acq = record.acquisition;
+  if (a.recordOnly) {
+    // A custody copy holds the record without the image; say plainly what was not checked.
+    verdicts.push({ check: 'image files', ok: true, detail: 'not checked (--record-only); verify an evidence copy for the image itself' });
+    return report(verdicts, null, acq.status);
+  }
+
+  // The image: every file present at its recorded size, then re-read against every hash.
+  const files = acq.image.files.map((f) => ({ path: path.join(dir, f.file), size: f.size, sha256: f.sha256 }));
+  const problems: string[] = [];
   for (const f of files) {
-    let size: number;
+    let size = -1;
     try {
       size = statSync(f.path).size;
     } catch {
-      throw new CustosError('EMISSING', `${f.path} is missing`);
+      problems.push(`${path.basename(f.path)} is missing`);
+      continue;
     }
-    if (size !== f.size) throw new CustosError('ESIZE', `${f.path} is ${size} bytes; the record says ${f.size}`);
+    if (size !== f.size) problems.push(`${path.basename(f.path)} is ${size} bytes; the record says ${f.size}`);
   }
-  const printer = new ProgressPrinter({ json: a.jsonProgress });
-  const expected = { hashes: record.hashes, pieceSize: record.pieces.size, pieces: record.pieces.sha256, merkleRoot: record.pieces.merkleRoot };
-  let cmp;
+  if (problems.length > 0 || acq.status === 'aborted') {
+    verdicts.push({ check: 'image files', ok: false, detail: problems.length > 0 ? problems.join('; ') : 'the acquisition was aborted; there is no complete image to check' });
+    return report(verdicts, null, acq.status);
+  }
+  const expected = { hashes: acq.hashes, pieceSize: acq.pieces.size, pieces: acq.pieces.sha256, merkleRoot: acq.pieces.merkleRoot };
+  let cmp: HashComparison;
   try {
-    cmp = await verifyFiles(files, expected, { blockSize: record.settings.blockSize, buffers: record.settings.buffers, sectorSize: record.image.sectorSize, onProgress: (p) => printer.progress(p) }, 'verify', (e) => printer.event(e));
+    cmp = await verifyFiles(
+      files,
+      expected,
+      { blockSize: acq.settings.blockSize, buffers: acq.settings.buffers, sectorSize: acq.image.sectorSize, fileWindow: fileHashWindow({ format: acq.image.format, splitSize: acq.image.splitSize, hashes: acq.settings.hashes, size: acq.image.sizeBytes }), onProgress: (p) => printer.progress(p) },
+      'verify',
+      (e) => printer.event(e),
+    );
   } finally {
     printer.end();
   }
-  const out = { schema: VERIFY_SCHEMA, record: file, status: record.status, match: cmp.match, comparison: cmp };
-  if (a.json) printer.summary(out);
-  else {
-    const lines = [
-      `${cmp.match ? 'VERIFIED' : 'MISMATCH'}  ${file}`,
-      ...cmp.hashes.map((h) => `${h.algorithm.padEnd(7)} ${h.match ? 'ok     ' : 'DIFFERS'} ${h.actual ?? '-'}`),
-      `pieces  ${cmp.pieces.compared - cmp.pieces.mismatched.length}/${cmp.pieces.compared} match, merkle root ${cmp.merkleRootMatch ? 'ok' : 'DIFFERS'}`,
-      ...cmp.pieces.mismatched.map((m) => `  window ${m.index}: bytes ${m.offset}-${m.offset + m.length - 1} (LBA ${m.firstLba}-${m.lastLba}) differs`),
-    ];
-    if (record.status !== 'complete') lines.push(`note: the acquisition itself ended ${record.status}`);
-    printer.text(lines.join('\n'));
+  for (const h of cmp.hashes) verdicts.push({ check: `image ${h.algorithm}`, ok: h.match, detail: h.match ? h.expected : `image hashes ${h.actual ?? '-'}, record says ${h.expected}` });
+  for (const f of cmp.files) verdicts.push({ check: `file ${f.file}`.slice(0, 22), ok: f.match, detail: f.match ? `SHA-256 ${f.expected}` : `${f.file}: SHA-256 ${f.actual ?? '-'}, record says ${f.expected}` });
+  if (acq.pieces.size > 0) {
+    const bad = cmp.pieces.mismatched;
+    verdicts.push({
+      check: 'image windows',
+      ok: bad.length === 0 && cmp.merkleRootMatch,
+      detail:
+        bad.length === 0 && cmp.merkleRootMatch
+          ? `${cmp.pieces.compared} windows of ${acq.pieces.size} bytes and the Merkle root match`
+          : bad.map((m) => `window ${m.index}: bytes ${m.offset}-${m.offset + m.length - 1} (LBA ${m.firstLba}-${m.lastLba}) differs`).join('; ') || 'Merkle root differs',
+    });
   }
-  return cmp.match ? 0 : 1;
+  if (acq.status !== 'complete') verdicts.push({ check: 'acquisition', ok: acq.status === 'complete-with-bad-sectors', detail: `the acquisition itself ended ${acq.status}${acq.badSectors > 0 ? ` (${acq.badSectors} unreadable sectors, filled)` : ''}` });
+  return report(verdicts, cmp, acq.status);
 }

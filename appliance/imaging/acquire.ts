@@ -8,7 +8,7 @@ import type { HashAlgorithm } from './hash-algorithms.js';
 import { hashStages, type HashStage } from './hash-stage.js';
 import { imageSegments, type ImageFormat } from './image-layout.js';
 import { ImageWriter } from './image-writer.js';
-import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, recordFileName, writeRecord, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
+import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline, type PipelineResult } from './pipeline.js';
 import { preflightDestinations, PreflightError, type DestinationFacts } from './preflight.js';
@@ -16,7 +16,7 @@ import type { ProgressReport } from './progress.js';
 import type { ReadPolicy } from './read-recovery.js';
 import { ImageSetReader, type SectorReader } from './sector-reader.js';
 import type { SourceWriteBlock } from './source-writeblock.js';
-import { compareHashes, hashReader, type HashComparison, type HashSet } from './verify-image.js';
+import { compareFiles, compareHashes, hashReader, type HashComparison, type HashSet } from './verify-image.js';
 
 export interface AcquireSettings {
   name: string;
@@ -33,6 +33,19 @@ export interface AcquireSettings {
   verifySource: boolean;
 }
 
+/**
+ * Keeps the record of an acquisition (the custody session): told when
+ * preflight has passed, sees every event, and writes the record at the end,
+ * also for an aborted run.
+ */
+export interface AcquisitionRecorder {
+  /** Files it creates in each destination; preflight refuses a destination holding any. */
+  readonly fileNames: readonly string[];
+  open(dirs: string[]): void;
+  event(e: ImagingEvent): void;
+  finish(record: ImageRecord): unknown;
+}
+
 export interface AcquireOptions extends AcquireSettings {
   reader: SectorReader;
   source: SourceInfo;
@@ -41,6 +54,7 @@ export interface AcquireOptions extends AcquireSettings {
   writeBlock: SourceWriteBlock | null;
   destinations: string[];
   onEvent?: EventSink;
+  recorder?: AcquisitionRecorder;
   onProgress?: (p: ProgressReport) => void;
   progressIntervalMs?: number;
   /** Interrupts the acquisition (SIGINT, the UI's stop key); its reason should be a CustosError. */
@@ -83,6 +97,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const events: ImagingEvent[] = [];
   const emit: EventSink = (e) => {
     events.push(e);
+    o.recorder?.event(e);
     o.onEvent?.(e);
   };
   o.writeBlock?.attach(emit);
@@ -91,14 +106,17 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const facts = preflightDestinations({
     dirs: o.destinations,
     segments,
-    extraFiles: [recordFileName(o.name)],
+    extraFiles: [...(o.recorder?.fileNames ?? [])],
     sourceDisk: o.sourceDisk,
   });
   emit(event('preflight', `preflight passed: ${facts.length} destination(s), ${segments.length} file(s) each, ${o.reader.size} bytes`, { destinations: facts }));
+  o.recorder?.open(facts.map((f) => f.dir));
 
   const pool = new BufferPool(o.buffers, o.blockSize);
-  const { linear, pieces } = hashStages(o.hashes, o.pieceSize, pool);
-  const hashers = pieces ? [...linear, pieces] : linear;
+  // SHA-256 of each output file, for sha256sum on every file; a raw image's is its linear SHA-256 when that is selected.
+  const fileWindow = fileHashWindow({ ...o, size: o.reader.size });
+  const { linear, pieces, files } = hashStages(o.hashes, o.pieceSize, pool, fileWindow);
+  const hashers = [...linear, ...(pieces ? [pieces] : []), ...(files ? [files] : [])];
   const writers = facts.map((f, i) => new ImageWriter(`write${i + 1}`, f.dir, segments));
   const record = baseRecord(o, started, segments, facts, events);
   const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
@@ -152,14 +170,19 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));
     emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => w.written.reduce((a, b) => a + b, 0)) }));
     finishRecord('aborted', err);
-    record.image.files = writers[0]?.segments.map((s, i) => ({ file: s.file, size: writers[0]?.written[i] ?? 0 })) ?? [];
-    writeRecordsBestEffort(record, facts);
+    record.image.files = writers[0]?.segments.map((s, i) => ({ file: s.file, size: writers[0]?.written[i] ?? 0, sha256: null })) ?? [];
+    try {
+      o.recorder?.finish(record);
+    } catch {
+      // The error that aborted the run is what the caller reports; the log so far is on the medium, with its last signed checkpoint.
+    }
     throw new AcquisitionAborted(err.code, `acquisition aborted: ${err.message}`, record);
   }
 
   let hashes: Partial<Record<HashAlgorithm, string>> = {};
   for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
   let pieceHex = pieces ? await pieces.pieces() : [];
+  let fileHex = files ? await files.pieces() : [];
   if (skipping) {
     record.recovery = { deferred: skipping.deferred, recoveredSectors: recovered, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null };
     if (recovered > 0) {
@@ -167,9 +190,11 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       const again = await rehashFromDestination(writers[0] as ImageWriter, o, record.recovery, pieceHex, emit);
       hashes = again.hashes;
       pieceHex = again.pieces;
+      fileHex = again.files;
     }
   }
   record.hashes = hashes;
+  record.image.files = record.image.files.map((f, i) => ({ ...f, sha256: fileWindow > 0 ? (fileHex[i] ?? null) : (hashes.sha256 ?? null) }));
   record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: pieces ? merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex') : '', merkle: MERKLE_DESCRIPTION };
   record.badRanges = run.badRanges;
   record.badSectors = run.badRanges.reduce((n, r) => n + r.sectors, 0);
@@ -182,7 +207,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   let verified = true;
   if (o.verify) {
     for (const [i, w] of writers.entries()) {
-      const cmp = await verifyFiles(w.segments.map((s) => ({ path: w.pathOf(s), size: s.size })), expected, o, `verify ${w.dir}`, emit);
+      const cmp = await verifyFiles(w.segments.map((s, j) => ({ path: w.pathOf(s), size: s.size, sha256: record.image.files[j]?.sha256 ?? null })), expected, { ...o, fileWindow }, `verify ${w.dir}`, emit);
       (record.destinations[i] as ImageRecord['destinations'][number]).verification = cmp;
       verified &&= cmp.match;
     }
@@ -199,7 +224,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const status: AcquisitionStatus = !verified ? 'verify-failed' : record.badSectors > 0 ? 'complete-with-bad-sectors' : 'complete';
   emit(event('completed', `acquisition ${status}`, { status }));
   finishRecord(status, null);
-  for (const f of facts) writeRecord(f.dir, record);
+  o.recorder?.finish(record);
   return record;
 }
 
@@ -214,10 +239,10 @@ async function rehashFromDestination(
   recovery: RecoveryRecord,
   streamPieces: string[],
   emit: EventSink,
-): Promise<{ hashes: Partial<Record<HashAlgorithm, string>>; pieces: string[] }> {
+): Promise<{ hashes: Partial<Record<HashAlgorithm, string>>; pieces: string[]; files: string[] }> {
   const reader = new ImageSetReader(writer.segments.map((s) => ({ path: writer.pathOf(s), size: s.size })));
   try {
-    const again = await hashReader({ phase: 'rehash', reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, ...progressOpts(o) });
+    const again = await hashReader({ phase: 'rehash', reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, fileWindow: fileHashWindow({ ...o, size: o.reader.size }), ...progressOpts(o) });
     const touched = (i: number) => recovery.deferred.some((d: DeferredRange) => d.offset < (i + 1) * o.pieceSize && d.offset + d.length > i * o.pieceSize);
     const untouched = streamPieces.map((_, i) => i).filter((i) => !touched(i));
     const mismatched = untouched.filter((i) => streamPieces[i] !== again.pieces[i]);
@@ -232,21 +257,27 @@ async function rehashFromDestination(
         mismatched,
       }),
     );
-    return { hashes: again.hashes, pieces: again.pieces };
+    return { hashes: again.hashes, pieces: again.pieces, files: again.files };
   } finally {
     reader.close();
   }
+}
+
+/** Window for per-file SHA-256: one segment; 0 when a raw image's linear SHA-256 already is its file hash. */
+export function fileHashWindow(o: { format: ImageFormat; splitSize: number | null; hashes: readonly HashAlgorithm[]; size: number }): number {
+  if (o.format === 'split') return o.splitSize ?? 0;
+  return o.hashes.includes('sha256') ? 0 : o.size;
 }
 
 function progressOpts(o: AcquireOptions): { onProgress?: (p: ProgressReport) => void; progressIntervalMs: number } {
   return { ...(o.onProgress ? { onProgress: o.onProgress } : {}), progressIntervalMs: o.progressIntervalMs ?? 1000 };
 }
 
-/** Reads one copy of the image back, bypassing the cache, and compares it with `expected`. */
+/** Reads one copy of the image back, bypassing the cache, and compares it with `expected` and each file with its SHA-256. */
 export async function verifyFiles(
-  files: { path: string; size: number }[],
+  files: { path: string; size: number; sha256: string | null }[],
   expected: HashSet,
-  o: Pick<AcquireOptions, 'blockSize' | 'buffers' | 'onProgress' | 'progressIntervalMs'> & { sectorSize?: number },
+  o: Pick<AcquireOptions, 'blockSize' | 'buffers' | 'onProgress' | 'progressIntervalMs'> & { sectorSize?: number; fileWindow: number },
   phase: string,
   emit: EventSink,
 ): Promise<HashComparison> {
@@ -262,13 +293,22 @@ export async function verifyFiles(
       blockSize: o.blockSize,
       bufferCount: o.buffers,
       onEvent: emit,
+      fileWindow: o.fileWindow,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
     });
-    const cmp = compareHashes(expected, again, reader.size, o.sectorSize ?? 512);
+    const cmp = compareFiles(
+      compareHashes(expected, again, reader.size, o.sectorSize ?? 512),
+      files.map((f) => ({ file: path.basename(f.path), sha256: f.sha256 })),
+      again.files,
+      again.hashes.sha256 ?? null,
+    );
     const dir = path.dirname(files[0]?.path ?? '.');
-    const where = cmp.pieces.mismatched.map((m) => `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})`).join(', ');
-    emit(event('verify-result', `${dir}: ${cmp.match ? 'image matches' : `image DIFFERS${where ? ` in ${where}` : ''}`}`, { target: dir, match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
+    const where = [
+      ...cmp.pieces.mismatched.map((m) => `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})`),
+      ...cmp.files.filter((f) => !f.match).map((f) => `file ${f.file}`),
+    ].join(', ');
+    emit(event('verify-result', `${dir}: ${cmp.match ? 'image matches' : `image DIFFERS${where ? ` in ${where}` : ''}`}`, { target: dir, match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index), mismatchedFiles: cmp.files.filter((f) => !f.match).map((f) => f.file) }));
     return cmp;
   } finally {
     reader.close();
@@ -281,7 +321,7 @@ function baseRecord(o: AcquireOptions, started: Date, segments: ReturnType<typeo
     status: 'aborted',
     tool: { name: 'custos', version: custosVersion(), node: process.version },
     source: o.source,
-    image: { name: o.name, format: o.format, splitSize: o.format === 'split' ? o.splitSize : null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize, files: segments.map((s) => ({ file: s.file, size: s.size })) },
+    image: { name: o.name, format: o.format, splitSize: o.format === 'split' ? o.splitSize : null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize, files: segments.map((s) => ({ file: s.file, size: s.size, sha256: null })) },
     settings: { hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, retries: o.policy.retries, fill: o.policy.fill, fastFirst: o.fastFirst, verify: o.verify, verifySource: o.verifySource },
     hashes: {},
     pieces: { size: o.pieceSize, count: 0, sha256: [], merkleRoot: '', merkle: MERKLE_DESCRIPTION },
@@ -296,15 +336,4 @@ function baseRecord(o: AcquireOptions, started: Date, segments: ReturnType<typeo
     error: null,
     events,
   };
-}
-
-/** An aborted run still leaves its record where it can; a full disk may refuse even that. */
-function writeRecordsBestEffort(record: ImageRecord, facts: DestinationFacts[]): void {
-  for (const f of facts) {
-    try {
-      writeRecord(f.dir, record);
-    } catch {
-      // The error that aborted the run is what the caller reports; the record is also on stdout with --json.
-    }
-  }
 }

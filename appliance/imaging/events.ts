@@ -9,6 +9,7 @@ export type ImagingEventType =
   | 'read-recovered'
   | 'bad-range'
   | 'writeblock'
+  | 'custody'
   | 'write-error'
   | 'aborted'
   | 'recovery-started'

@@ -13,13 +13,23 @@ interface Pending {
   length: number;
 }
 
-/** One linear stage per algorithm, the slowest with the most CPU weight; plus the piecewise stage unless pieceSize is 0. */
-export function hashStages(algorithms: readonly HashAlgorithm[], pieceSize: number, pool: BufferPool): { linear: HashStage[]; pieces: HashStage | null } {
+/**
+ * One linear stage per algorithm, the slowest with the most CPU weight; the
+ * piecewise stage unless pieceSize is 0; and, when fileWindow is not 0,
+ * SHA-256 of each output file (a window per segment file).
+ */
+export function hashStages(
+  algorithms: readonly HashAlgorithm[],
+  pieceSize: number,
+  pool: BufferPool,
+  fileWindow = 0,
+): { linear: HashStage[]; pieces: HashStage | null; files: HashStage | null } {
   const slowest = slowestHash(algorithms);
   const nice = hashNice(mayRaisePriority());
   return {
     linear: algorithms.map((algorithm) => new HashStage({ kind: 'linear', algorithm }, pool, algorithm === slowest ? nice.pacing : nice.others)),
     pieces: pieceSize > 0 ? new HashStage({ kind: 'pieces', pieceSize }, pool, nice.others) : null,
+    files: fileWindow > 0 ? new HashStage({ kind: 'pieces', pieceSize: fileWindow }, pool, nice.others, 'sha256-files') : null,
   };
 }
 
@@ -35,9 +45,9 @@ export class HashStage implements Consumer {
   private finishing: ((msg: FromWorker) => void) | null = null;
   private failure: Error | null = null;
 
-  constructor(job: HashJob, pool: BufferPool, nice = 0) {
+  constructor(job: HashJob, pool: BufferPool, nice = 0, label?: string) {
     this.job = job;
-    this.stats = newStats(job.kind === 'linear' ? job.algorithm : 'sha256-pieces', 'hash');
+    this.stats = newStats(label ?? (job.kind === 'linear' ? job.algorithm : 'sha256-pieces'), 'hash');
     const workerData: HashWorkerData = {
       job,
       nice,

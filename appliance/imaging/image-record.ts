@@ -38,7 +38,7 @@ export interface ImageRecord {
   status: AcquisitionStatus;
   tool: { name: 'custos'; version: string; node: string };
   source: SourceInfo;
-  image: { name: string; format: ImageFormat; splitSize: number | null; sizeBytes: number; sectorSize: number; files: { file: string; size: number }[] };
+  image: { name: string; format: ImageFormat; splitSize: number | null; sizeBytes: number; sectorSize: number; files: ImageFile[] };
   settings: { hashes: HashAlgorithm[]; pieceSize: number; blockSize: number; buffers: number; retries: number; fill: number; fastFirst: boolean; verify: boolean; verifySource: boolean };
   /** --fast-first only: what the first pass left, what the recovery pass got, and where the hashes come from. */
   recovery: RecoveryRecord | null;
@@ -53,6 +53,13 @@ export interface ImageRecord {
   stages: { name: string; kind: string; bytes: number; busyS: number }[];
   error: { code: string; message: string } | null;
   events: ImagingEvent[];
+}
+
+/** One output file; `sha256` of the file itself (null in an aborted run). */
+export interface ImageFile {
+  file: string;
+  size: number;
+  sha256: string | null;
 }
 
 export interface RecoveryRecord {

@@ -16,6 +16,8 @@ export interface HashSet {
 }
 
 export interface HashRun extends HashSet {
+  /** SHA-256 per `fileWindow` window, when asked. */
+  files: string[];
   bytes: number;
   badRanges: BadRange[];
   elapsedMs: number;
@@ -36,6 +38,8 @@ export interface HashComparison {
   hashes: { algorithm: HashAlgorithm; expected: string; actual: string | null; match: boolean }[];
   pieces: { compared: number; mismatched: PieceMismatch[] };
   merkleRootMatch: boolean;
+  /** Each image file against its recorded SHA-256 (empty where none was recorded). */
+  files: { file: string; expected: string; actual: string | null; match: boolean }[];
 }
 
 export interface ReadBackOptions {
@@ -48,13 +52,15 @@ export interface ReadBackOptions {
   onEvent: EventSink;
   onProgress?: (p: ProgressReport) => void;
   progressIntervalMs?: number;
+  /** Also SHA-256 per window of this size (one per image file); 0 or absent: none. */
+  fileWindow?: number;
 }
 
 /** Hashes a reader end to end (linear hashes and pieces), in parallel workers, writing nothing. */
 export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
   const pool = new BufferPool(o.bufferCount, o.blockSize);
-  const { linear, pieces } = hashStages(o.algorithms, o.pieceSize, pool);
-  const hashers = pieces ? [...linear, pieces] : linear;
+  const { linear, pieces, files } = hashStages(o.algorithms, o.pieceSize, pool, o.fileWindow ?? 0);
+  const hashers = [...linear, ...(pieces ? [pieces] : []), ...(files ? [files] : [])];
   try {
     const run = await runPipeline({
       phase: o.phase,
@@ -69,7 +75,9 @@ export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
     const hashes: Partial<Record<HashAlgorithm, string>> = {};
     for (const [i, a] of o.algorithms.entries()) hashes[a] = await (linear[i] as HashStage).digest();
     const hex = pieces ? await pieces.pieces() : [];
+    const fileHex = files ? await files.pieces() : [];
     return {
+      files: fileHex,
       hashes,
       pieceSize: o.pieceSize,
       pieces: hex,
@@ -114,5 +122,17 @@ export function compareHashes(expected: HashSet, actual: HashSet, size: number, 
     hashes,
     pieces: { compared: n, mismatched },
     merkleRootMatch,
+    files: [],
   };
+}
+
+/** Adds the per-file SHA-256 comparison; `actual` holds one digest per file window (or none, see fileHashWindow). */
+export function compareFiles(cmp: HashComparison, expected: { file: string; sha256: string | null }[], actual: string[], wholeSha256: string | null): HashComparison {
+  const files = expected
+    .filter((f): f is { file: string; sha256: string } => f.sha256 !== null)
+    .map((f, i) => {
+      const a = actual.length > 0 ? (actual[i] ?? null) : wholeSha256;
+      return { file: f.file, expected: f.sha256, actual: a, match: a === f.sha256 };
+    });
+  return { ...cmp, files, match: cmp.match && files.every((f) => f.match) };
 }

@@ -1,0 +1,68 @@
+// custody.json: the signed chain-of-custody record. Canonical JSON (RFC 8785),
+// so its bytes are reproducible; docs/json.md and schema/ describe it.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CustosError } from '../errors.js';
+import type { HostIdentity } from '../host-identity.js';
+import type { Disk } from '../inventory.js';
+import type { AcquisitionStatus, ImageRecord } from '../imaging/image-record.js';
+import type { CaseData } from './case-data.js';
+import type { ClockRecord } from './clock.js';
+import type { ToolIdentity } from './tool-identity.js';
+
+export const CUSTODY_SCHEMA = 'custos.custody/1';
+export const CUSTODY_FILE = 'custody.json';
+export const ALLOWED_SIGNERS_FILE = 'allowed_signers';
+export const REPORT_TXT = 'report.txt';
+export const REPORT_HTML = 'report.html';
+export const SIG_SUFFIX = '.sig';
+
+export interface SignerRecord {
+  kind: 'examiner' | 'one-time';
+  principal: string;
+  fingerprint: string;
+  /** OpenSSH public key line. */
+  publicKey: string;
+  namespace: string;
+}
+
+export interface CustodyRecord {
+  schema: typeof CUSTODY_SCHEMA;
+  status: AcquisitionStatus;
+  case: CaseData;
+  clock: ClockRecord;
+  signer: SignerRecord;
+  tool: ToolIdentity;
+  kernel: { release: string; version: string };
+  host: HostIdentity | null;
+  /** Everything the inventory knew about the source disk at the start. */
+  sourceDisk: Disk | null;
+  /** The acquisition: settings, hashes, pieces, bad ranges, files with their SHA-256, write-block evidence, timings. Its events are in the log. */
+  acquisition: Omit<ImageRecord, 'events'>;
+  log: { file: string; entries: number; head: string };
+}
+
+export function kernelIdentity(): { release: string; version: string } {
+  return { release: os.release(), version: os.version() };
+}
+
+/** Reads custody.json from DIR as raw bytes (what the signature covers) and parsed. */
+export function readCustody(dir: string): { file: string; bytes: Buffer; record: CustodyRecord } {
+  const file = path.join(dir, CUSTODY_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new CustosError('ENORECORD', `${file}: ${(e as { code?: string }).code === 'ENOENT' ? 'no custody record here' : 'unreadable'}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new CustosError('EBADRECORD', `${file} is not valid JSON (changed or damaged)`);
+  }
+  const r = parsed as Partial<CustodyRecord>;
+  if (r.schema !== CUSTODY_SCHEMA || !r.acquisition || !r.signer || !r.log) throw new CustosError('EBADRECORD', `${file} is not a ${CUSTODY_SCHEMA} record`);
+  return { file, bytes, record: r as CustodyRecord };
+}

@@ -1,0 +1,141 @@
+// Keeps the chain of custody for one acquisition: opens the log in every
+// destination (and the custody copy) once preflight has passed, logs every
+// event as it happens, signs checkpoints, and at the end writes, signs and
+// seals the record next to the image.
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CustosError } from '../errors.js';
+import type { HostIdentity } from '../host-identity.js';
+import type { Disk } from '../inventory.js';
+import type { ImagingEvent } from '../imaging/events.js';
+import type { ImageRecord } from '../imaging/image-record.js';
+import type { CaseData } from './case-data.js';
+import type { ClockRecord } from './clock.js';
+import { ALLOWED_SIGNERS_FILE, CUSTODY_FILE, CUSTODY_SCHEMA, kernelIdentity, REPORT_HTML, REPORT_TXT, SIG_SUFFIX, type CustodyRecord, type SignerRecord } from './custody-record.js';
+import { EventLog, LOG_FILE, writeFileAtomic } from './event-log.js';
+import { canonicalJson } from './jcs.js';
+import { allowedSignersLine, type SigningKey } from './keys.js';
+import { reportHtml, reportText } from './report.js';
+import { SSHSIG_NAMESPACE, sshsigSign } from './sshsig.js';
+import { toolIdentity } from './tool-identity.js';
+
+/** Every file the custody record puts in a destination; preflight refuses a destination that has any. */
+export const CUSTODY_FILES = [CUSTODY_FILE, CUSTODY_FILE + SIG_SUFFIX, LOG_FILE, LOG_FILE + SIG_SUFFIX, ALLOWED_SIGNERS_FILE, REPORT_TXT, REPORT_HTML];
+
+export const DEFAULT_CHECKPOINT_MS = 10 * 60 * 1000;
+
+export interface CustodyContext {
+  case: CaseData;
+  clock: ClockRecord;
+  signer: SigningKey;
+  host: HostIdentity | null;
+  sourceDisk: Disk | null;
+  /** A second place for the whole record (the custody USB); null for none. */
+  copyDir: string | null;
+  checkpointMs?: number;
+}
+
+export class CustodySession {
+  readonly fileNames = CUSTODY_FILES;
+  private log: EventLog | null = null;
+  private dirs: string[] = [];
+  private pending: ImagingEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly signerRecord: SignerRecord;
+
+  constructor(private readonly ctx: CustodyContext) {
+    const k = ctx.signer;
+    this.signerRecord = { kind: k.kind, principal: k.principal, fingerprint: k.fingerprint, publicKey: k.publicLine, namespace: SSHSIG_NAMESPACE };
+    if (ctx.copyDir) {
+      for (const f of CUSTODY_FILES) {
+        if (existsSync(path.join(ctx.copyDir, f))) throw new CustosError('EEXIST', `${path.join(ctx.copyDir, f)} exists; the custody copy never overwrites a record`);
+      }
+    }
+  }
+
+  /** Preflight passed: the log starts in every destination, with what is known before the first byte. */
+  open(dirs: string[]): void {
+    this.dirs = this.ctx.copyDir ? [...dirs, this.ctx.copyDir] : [...dirs];
+    this.log = new EventLog(this.dirs);
+    this.log.append('custody-opened', {
+      case: this.ctx.case,
+      clock: this.ctx.clock,
+      signer: this.signerRecord,
+      tool: toolIdentity(),
+      kernel: kernelIdentity(),
+      host: this.ctx.host,
+      sourceDisk: this.ctx.sourceDisk,
+      copies: this.dirs,
+    });
+    for (const e of this.pending.splice(0)) this.event(e);
+    this.checkpoint('opened');
+    const every = this.ctx.checkpointMs ?? DEFAULT_CHECKPOINT_MS;
+    this.timer = setInterval(() => this.checkpoint('interval'), every);
+    this.timer.unref();
+  }
+
+  event(e: ImagingEvent): void {
+    if (!this.log) {
+      this.pending.push(e);
+      return;
+    }
+    this.log.append(e.type, e.data ? { message: e.message, data: e.data } : { message: e.message }, new Date(e.time));
+  }
+
+  /** Logs a checkpoint and signs the whole log up to it, so an interrupted run still has a signed prefix. */
+  checkpoint(reason: string): void {
+    if (!this.log) return;
+    this.log.append('checkpoint', { reason, entries: this.log.entries + 1 });
+    const sig = sshsigSign(this.log.content, this.ctx.signer.privateKey);
+    for (const dir of this.dirs) writeFileAtomic(path.join(dir, LOG_FILE + SIG_SUFFIX), sig);
+  }
+
+  /** Seals the log and writes the signed record, the allowed_signers line and the reports in every copy. */
+  finish(acquisition: ImageRecord): CustodyRecord | null {
+    if (this.timer) clearInterval(this.timer);
+    const log = this.log;
+    if (!log) return null;
+    log.append('seal', { status: acquisition.status, entries: log.entries + 1 });
+    const { events: _events, ...withoutEvents } = acquisition;
+    const record: CustodyRecord = {
+      schema: CUSTODY_SCHEMA,
+      status: acquisition.status,
+      case: this.ctx.case,
+      clock: this.ctx.clock,
+      signer: this.signerRecord,
+      tool: toolIdentity(),
+      kernel: kernelIdentity(),
+      host: this.ctx.host,
+      sourceDisk: this.ctx.sourceDisk,
+      acquisition: withoutEvents,
+      log: { file: LOG_FILE, entries: log.entries, head: log.head },
+    };
+    const text = canonicalJson(record);
+    const key = this.ctx.signer.privateKey;
+    const recordSig = sshsigSign(Buffer.from(text, 'utf8'), key);
+    const logSig = sshsigSign(log.content, key);
+    const allowed = allowedSignersLine(this.ctx.signer, SSHSIG_NAMESPACE) + '\n';
+    for (const dir of this.dirs) {
+      const at = (f: string) => path.join(dir, f);
+      writeFileSync(at(CUSTODY_FILE), text, { flag: 'wx', mode: 0o444, flush: true });
+      writeFileSync(at(CUSTODY_FILE + SIG_SUFFIX), recordSig, { flag: 'wx', mode: 0o444, flush: true });
+      writeFileAtomic(at(LOG_FILE + SIG_SUFFIX), logSig);
+      writeFileSync(at(ALLOWED_SIGNERS_FILE), allowed, { flag: 'wx', mode: 0o444, flush: true });
+      writeFileSync(at(REPORT_TXT), reportText(record), { flag: 'wx', mode: 0o444, flush: true });
+      writeFileSync(at(REPORT_HTML), reportHtml(record), { flag: 'wx', mode: 0o444, flush: true });
+    }
+    log.close(true);
+    return record;
+  }
+
+  /** Where the record went and who signed it, for the command's summary. */
+  summary(): { copies: string[]; files: readonly string[]; signer: SignerRecord; log: { entries: number; head: string } | null } {
+    return { copies: this.dirs, files: CUSTODY_FILES, signer: this.signerRecord, log: this.log ? { entries: this.log.entries, head: this.log.head } : null };
+  }
+
+  /** Stops checkpoints without sealing (the process is going down). */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.log?.close();
+  }
+}

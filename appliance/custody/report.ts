@@ -1,0 +1,145 @@
+// report.txt and report.html: the record for people. Every value shown comes
+// from its display-safe form (case text, sanitized device strings); the HTML
+// is escaped on top, so neither file can be broken or spoofed by its content.
+import { safeText } from '../sanitize.js';
+import { CASE_FIELDS, type CaseField } from './case-data.js';
+import { CUSTODY_FILE, ALLOWED_SIGNERS_FILE, type CustodyRecord } from './custody-record.js';
+import { LOG_FILE } from './event-log.js';
+
+const LABELS: Record<CaseField, string> = {
+  caseNumber: 'Case number',
+  evidenceNumber: 'Evidence number',
+  examiner: 'Examiner',
+  organisation: 'Organisation',
+  description: 'Description',
+  notes: 'Notes',
+  location: 'Location',
+};
+
+interface Section {
+  title: string;
+  rows: [string, string][];
+  /** Values to print large (hashes, fingerprint) in the HTML. */
+  big?: boolean;
+}
+
+function sections(r: CustodyRecord): Section[] {
+  const a = r.acquisition;
+  const src = a.source;
+  const wb = a.writeBlock;
+  const c = r.clock;
+  return [
+    { title: 'Case', rows: CASE_FIELDS.map((f) => [LABELS[f], r.case[f]?.text ?? '-']) },
+    {
+      title: 'Signature',
+      big: true,
+      rows: [
+        ['Signed by', `${r.signer.principal} (${r.signer.kind === 'one-time' ? 'one-time key made for this acquisition' : 'examiner key'})`],
+        ['Key fingerprint', r.signer.fingerprint],
+        ['Log head (SHA-256)', r.log.head],
+      ],
+    },
+    {
+      title: 'Clock',
+      rows: [
+        ['System clock (UTC)', c.systemUtc],
+        ['Hardware clock (UTC)', c.rtcUtc ? `${c.rtcUtc} (offset ${c.rtcOffsetS} s)` : 'not available'],
+        ['Examiner time (UTC)', c.examinerUtc ? `${c.examinerUtc} (system clock off by ${c.examinerOffsetS} s)` : 'not confirmed'],
+        ['Local offset from UTC', `${c.localUtcOffsetMin} min`],
+      ],
+    },
+    {
+      title: 'Source',
+      rows: [
+        ['Device', safeText(src.path)],
+        ['Model', src.model?.text ?? '-'],
+        ['Serial', src.serial?.text ?? '-'],
+        ['Stable id', src.stableId ? safeText(src.stableId) : '-'],
+        ['Size', `${src.sizeBytes} bytes, ${src.sectors} sectors of ${src.logicalSectorSize} bytes`],
+        ['Write-block', wb ? `read-only at start: ${wb.intactAtStart ? 'yes' : 'NO'}, at end: ${wb.intactAtEnd ? 'yes' : 'NO'}, flag resets put back: ${wb.resets}; writes counted by the kernel during acquisition: ${wb.writesDuring?.writeIos ?? 'unknown'}` : 'not recorded'],
+      ],
+    },
+    {
+      title: 'Acquisition',
+      big: true,
+      rows: [
+        ['Status', a.status],
+        ['Started (UTC)', a.timing.started],
+        ['Finished (UTC)', a.timing.finished],
+        ['Bytes', String(a.image.sizeBytes)],
+        ...Object.entries(a.hashes).map(([k, v]): [string, string] => [k.toUpperCase(), v ?? '-']),
+        ['Merkle root', a.pieces.merkleRoot || '-'],
+        ['Unreadable sectors', `${a.badSectors}${a.badRanges.map((b) => `; LBA ${b.firstLba}-${b.lastLba} ${b.error}`).join('')}`],
+      ],
+    },
+    {
+      title: 'Files',
+      rows: [
+        ...a.image.files.map((f): [string, string] => [f.file, `${f.size} bytes, SHA-256 ${f.sha256 ?? '-'}`]),
+        ...a.destinations.map((d): [string, string] => [`Copy in ${safeText(d.dir)}`, d.verification ? (d.verification.match ? 'read back and verified' : 'VERIFICATION FAILED') : 'not read back']),
+      ],
+    },
+    {
+      title: 'Tool and host',
+      rows: [
+        ['custos', `${r.tool.version} on Node ${r.tool.node}`],
+        ['Executable SHA-256', r.tool.executable.sha256],
+        ['Code SHA-256', r.tool.code?.sha256 ?? '-'],
+        ['Kernel', safeText(r.kernel.release)],
+        ['Host', r.host ? `${r.host.system.manufacturer.text} ${r.host.system.model.text}, serial ${r.host.system.serial.text}` : 'not recorded'],
+      ],
+    },
+  ];
+}
+
+function verifyHelp(r: CustodyRecord): string[] {
+  return [
+    `To check this record with stock tools (in the folder holding it):`,
+    `  ssh-keygen -Y verify -f ${ALLOWED_SIGNERS_FILE} -I ${r.signer.principal} -n ${r.signer.namespace} -s ${CUSTODY_FILE}.sig < ${CUSTODY_FILE}`,
+    `  ssh-keygen -Y verify -f ${ALLOWED_SIGNERS_FILE} -I ${r.signer.principal} -n ${r.signer.namespace} -s ${LOG_FILE}.sig < ${LOG_FILE}`,
+    `  sha256sum ${r.acquisition.image.files.map((f) => f.file).join(' ')}`,
+    `and compare the key fingerprint with the one written on the custody form.`,
+  ];
+}
+
+export function reportText(r: CustodyRecord): string {
+  const out = ['custos chain-of-custody report', '='.repeat(30), ''];
+  for (const s of sections(r)) {
+    out.push(s.title, '-'.repeat(s.title.length));
+    const w = Math.max(...s.rows.map(([k]) => k.length));
+    for (const [k, v] of s.rows) out.push(`${k.padEnd(w)}  ${v}`);
+    out.push('');
+  }
+  out.push(...verifyHelp(r), '');
+  return out.join('\n');
+}
+
+function html(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function reportHtml(r: CustodyRecord): string {
+  const body = sections(r)
+    .map((s) => {
+      const rows = s.rows.map(([k, v]) => `<tr><th>${html(k)}</th><td${s.big ? ' class="big"' : ''}>${html(v)}</td></tr>`).join('\n');
+      return `<h2>${html(s.title)}</h2>\n<table>\n${rows}\n</table>`;
+    })
+    .join('\n');
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>custos chain-of-custody report</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+th { text-align: left; vertical-align: top; padding-right: 1.5em; white-space: nowrap; }
+td { font-family: monospace; word-break: break-all; }
+td.big { font-size: 1.35em; letter-spacing: 0.05em; }
+@media print { body { margin: 0; } h2 { page-break-after: avoid; } }
+</style></head><body>
+<h1>custos chain-of-custody report</h1>
+${body}
+<h2>Checking this record</h2>
+<pre>${html(verifyHelp(r).join('\n'))}</pre>
+</body></html>
+`;
+}
