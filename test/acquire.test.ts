@@ -8,6 +8,7 @@ import { patternLoop, tempDir, type Loop } from './helpers/loop.js';
 import { Sysfs } from '../appliance/sysfs.js';
 import { readCounters } from '../appliance/kernel-stat.js';
 import type { ImageRecord } from '../appliance/imaging/image-record.js';
+import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 
 const sysfs = new Sysfs();
 
@@ -71,9 +72,11 @@ test('raw image of an odd-sized disk: md5sum/sha256sum match source and report; 
   t.is(after?.writeIos, before?.writeIos);
   t.is(rec.writeBlock?.writesDuring?.writeIos, 0);
   t.deepEqual(await sums(loop.file), srcSums);
-  // The record beside the image is the same summary, read-only.
-  const onDisk = JSON.parse(readFileSync(path.join(out, 'ev1.custos.json'), 'utf8')) as ImageRecord;
-  t.deepEqual(onDisk.hashes, rec.hashes);
+  // The signed record beside the image holds the same acquisition, read-only.
+  const onDisk = JSON.parse(readFileSync(path.join(out, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.deepEqual(onDisk.acquisition.hashes, rec.hashes);
+  t.is(onDisk.acquisition.image.files[0]?.sha256, srcSums.sha256);
+  t.is(statSync(path.join(out, 'custody.json')).mode & 0o777, 0o444);
   t.is(statSync(image).mode & 0o777, 0o444);
   const types = rec.events.map((e) => e.type);
   for (const ty of ['writeblock', 'preflight', 'started', 'acquired', 'verify-started', 'verify-result', 'completed'] as const) t.true(types.includes(ty), ty);
@@ -137,7 +140,7 @@ test('piecewise hashes reproduce with split + sha256sum; a flipped byte fails ve
 
   const ok = await custos(['verify', out], state);
   t.is(ok.exitCode, 0, String(ok.stderr));
-  t.regex(String(ok.stdout), /^VERIFIED/);
+  t.regex(String(ok.stdout), /^VERIFIED/m);
 
   // Flip one byte in window 5 (bytes 1310720..1572863).
   const image = path.join(out, 'image.raw');
@@ -150,8 +153,9 @@ test('piecewise hashes reproduce with split + sha256sum; a flipped byte fails ve
   closeSync(fd);
   const bad = await custos(['verify', out, '--json'], state);
   t.is(bad.exitCode, 1);
-  const v = JSON.parse(String(bad.stdout)) as { match: boolean; comparison: { pieces: { mismatched: { index: number; offset: number; firstLba: number }[] } } };
-  t.false(v.match);
+  const v = JSON.parse(String(bad.stdout)) as { ok: boolean; comparison: { match: boolean; pieces: { mismatched: { index: number; offset: number; firstLba: number }[] } } };
+  t.false(v.ok);
+  t.false(v.comparison.match);
   t.deepEqual(v.comparison.pieces.mismatched.map((m) => m.index), [5]);
   t.is(v.comparison.pieces.mismatched[0]?.offset, 5 * 256 * 1024);
   t.is(v.comparison.pieces.mismatched[0]?.firstLba, (5 * 256 * 1024) / 512);
@@ -280,9 +284,15 @@ test('SIGINT mid-run: stops, logs an aborted event, leaves an aborted record, ex
   t.true(sent);
   t.is(r.exitCode, 1, String(r.stderr));
   t.regex(String(r.stderr), /interrupted by SIGINT/);
-  const rec = JSON.parse(readFileSync(path.join(out, 'image.custos.json'), 'utf8')) as ImageRecord;
-  t.is(rec.status, 'aborted');
+  const custody = JSON.parse(readFileSync(path.join(out, 'custody.json'), 'utf8')) as CustodyRecord;
+  const rec = custody.acquisition;
+  t.is(custody.status, 'aborted');
   t.is(rec.error?.code, 'EINTR');
-  t.true(rec.events.some((e) => e.type === 'aborted'));
+  t.true(readFileSync(path.join(out, 'events.jsonl'), 'utf8').includes('"type":"aborted"'));
   t.deepEqual(rec.hashes, {});
+  // A signed record of an aborted run verifies as a record, and says there is no complete image.
+  const v = await custos(['verify', out], state);
+  t.is(v.exitCode, 1);
+  t.regex(String(v.stdout), /ok {4}record signature/);
+  t.regex(String(v.stdout), /FAIL {2}image files +the acquisition was aborted/);
 });
