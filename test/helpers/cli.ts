@@ -7,10 +7,10 @@ export const CUSTOS = path.join(root, 'appliance/bin/custos');
 export const REPO_ROOT = root;
 
 /** Runs the real CLI (the shell launcher on the pinned runtime) with its own state directory. */
-export function custos(args: string[], stateDir: string, options: { timeoutMs?: number } = {}): Promise<Result> {
+export function custos(args: string[], stateDir: string, options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Result> {
   return execa(CUSTOS, args, {
     reject: false,
-    env: { CUSTOS_STATE_DIR: stateDir },
+    env: { CUSTOS_STATE_DIR: stateDir, ...options.env },
     timeout: options.timeoutMs ?? 60_000,
   });
 }
