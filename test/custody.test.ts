@@ -8,6 +8,7 @@ import { attachLoop, patternLoop, tempDir, writePatternImage, type Loop } from '
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 import { checkLog } from '../appliance/custody/log-check.js';
 import { sshsigSign } from '../appliance/custody/sshsig.js';
+import { custodyProblems, eventProblems } from './helpers/schema.js';
 
 const PASS = { CUSTOS_PASSPHRASE: 'custody test passphrase' };
 
@@ -106,6 +107,11 @@ test('a complete acquisition leaves every custody file in each copy; ssh-keygen 
   t.true(log.entries.some((e) => e.type === 'checkpoint'));
   t.is(log.entries[log.entries.length - 1]?.type, 'seal');
   t.is(rec.log.head, log.lineHashes[log.lineHashes.length - 1] ?? '');
+  // Both validate against the JSON Schemas in schema/, which do reject a bad record.
+  t.deepEqual(custodyProblems(rec), []);
+  for (const e of log.entries) t.deepEqual(eventProblems(e), [], `entry ${e.seq}`);
+  t.true(custodyProblems({ ...rec, signer: { ...rec.signer, principal: 'two words' } }).length > 0);
+  t.true(eventProblems({ ...log.entries[1], prev: 'x' }).length > 0);
   // The report shows what must be read aloud.
   const report = readFileSync(path.join(g.out, 'report.txt'), 'utf8');
   t.true(report.includes(g.fingerprint));
@@ -258,6 +264,8 @@ test('hostile case input and a hostile device string: escaped in the reports, ve
   const rec = JSON.parse(readFileSync(path.join(out, 'custody.json'), 'utf8')) as CustodyRecord;
   t.is(rec.case.notes?.value, notes, 'verbatim in the JSON');
   t.is(rec.case.examiner?.value, 'Mallory \u001b[31m');
+  t.deepEqual(custodyProblems(rec), [], 'the record still validates against the schema');
+  for (const e of checkLog(readFileSync(path.join(out, 'events.jsonl'))).entries) t.deepEqual(eventProblems(e), [], `entry ${e.seq}`);
   t.true(String(rec.sourceDisk?.loop?.backingFile.raw).includes('\\x1b[2J'));
   t.false(/[\u0000-\u001f]/.test(String(rec.sourceDisk?.loop?.backingFile.text)));
   t.is((await custos(['verify', out], state)).exitCode, 0);
