@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CUSTOS, custos } from './helpers/cli.js';
+import { CUSTOS, custos, REPO_ROOT } from './helpers/cli.js';
 import { attachLoop, patternLoop, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 import { checkLog } from '../appliance/custody/log-check.js';
@@ -272,4 +272,25 @@ test('hostile case input and a hostile device string: escaped in the reports, ve
   // Stock tools still accept it.
   t.is((await sshVerify(out, 'custody.json', rec.signer.principal)).exitCode, 0);
   t.true(statSync(path.join(out, 'custody.json')).size > 0);
+});
+
+test("the README's stock-tools check (sha256sum, jq, ssh-keygen) passes on a record and catches a changed log line", async (t) => {
+  const g = await goldenAcquisition();
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('P=$(jq -r .signer.principal custody.json)');
+  const end = readme.indexOf('sha256sum -c', start) + 'sha256sum -c'.length;
+  t.true(start > 0 && end > start, 'the README holds the check');
+  const script = readme.slice(start, end);
+  const good = await execa('bash', ['-c', script], { cwd: g.out, reject: false });
+  t.is(good.exitCode, 0, good.stderr);
+  t.is((good.stdout.match(/Good "custos" signature/g) ?? []).length, 2);
+  t.regex(good.stdout, /log head matches/);
+  t.regex(good.stdout, /image\.004: OK/);
+  t.notRegex(good.stdout, /BROKEN/);
+  const dir = copyOf(t, g.out);
+  const file = path.join(dir, 'events.jsonl');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('"type":"started"', '"type":"startet"'));
+  const bad = await execa('bash', ['-c', script], { cwd: dir, reject: false });
+  t.regex(bad.stdout, /BROKEN at line \d+/);
+  t.is((bad.stdout.match(/Good "custos" signature/g) ?? []).length, 1, 'the log signature fails, the record signature holds');
 });

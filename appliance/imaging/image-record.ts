@@ -1,6 +1,3 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { CustosError } from '../errors.js';
 import type { DeviceString } from '../sanitize.js';
 import type { ImagingEvent } from './events.js';
 import type { HashAlgorithm } from './hash-algorithms.js';
@@ -11,7 +8,6 @@ import type { HashComparison } from './verify-image.js';
 import type { WriteBlockSummary } from './source-writeblock.js';
 
 export const IMAGE_RECORD_SCHEMA = 'custos.image/1';
-export const RECORD_SUFFIX = '.custos.json';
 
 export interface SourceInfo {
   path: string;
@@ -29,8 +25,8 @@ export interface SourceInfo {
 export type AcquisitionStatus = 'complete' | 'complete-with-bad-sectors' | 'verify-failed' | 'aborted';
 
 /**
- * What custos writes beside each image (NAME.custos.json) and prints with
- * --json: enough to re-verify the image later with custos or by hand.
+ * The acquisition itself: what `acquire` returns and prints with --json, and
+ * what custody.json holds as `acquisition` (its events go to events.jsonl).
  * docs/json.md describes every field.
  */
 export interface ImageRecord {
@@ -77,40 +73,3 @@ export interface RecoveryRecord {
 }
 
 export const MERKLE_DESCRIPTION = 'RFC 6962 tree hash over the piece digests: leaf=SHA256(0x00||digest), node=SHA256(0x01||left||right)';
-
-export function recordFileName(imageName: string): string {
-  return imageName + RECORD_SUFFIX;
-}
-
-/** Writes the record once, read-only; an existing record is never replaced. */
-export function writeRecord(dir: string, record: ImageRecord): string {
-  const file = path.join(dir, recordFileName(record.image.name));
-  writeFileSync(file, JSON.stringify(record, null, 2) + '\n', { flag: 'wx', mode: 0o444 });
-  return file;
-}
-
-/** Finds and reads the record in DIR (of image NAME, or the only one there). */
-export function readRecord(dir: string, name?: string): { file: string; record: ImageRecord } {
-  let file: string;
-  if (name) file = path.join(dir, recordFileName(name));
-  else {
-    let found: string[];
-    try {
-      found = readdirSync(dir).filter((f) => f.endsWith(RECORD_SUFFIX));
-    } catch (e) {
-      throw new CustosError('ENOENT', `cannot read ${dir}: ${(e as { code?: string }).code ?? 'error'}`);
-    }
-    if (found.length === 0) throw new CustosError('ENORECORD', `${dir} holds no custos image record (*${RECORD_SUFFIX})`);
-    if (found.length > 1) throw new CustosError('EAMBIGUOUS', `${dir} holds ${found.length} image records; name one with --name`);
-    file = path.join(dir, found[0] as string);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new CustosError('EBADRECORD', `${file}: ${e instanceof SyntaxError ? 'not valid JSON' : ((e as { code?: string }).code ?? 'unreadable')}`);
-  }
-  const r = parsed as Partial<ImageRecord>;
-  if (r.schema !== IMAGE_RECORD_SCHEMA || !r.image || !r.hashes || !r.pieces) throw new CustosError('EBADRECORD', `${file} is not a ${IMAGE_RECORD_SCHEMA} record`);
-  return { file, record: r as ImageRecord };
-}
