@@ -117,6 +117,8 @@ test('a complete acquisition leaves every custody file in each copy; ssh-keygen 
   t.true(report.includes(g.fingerprint));
   t.true(report.includes(rec.acquisition.hashes.sha256 as string));
   t.true(readFileSync(path.join(g.out, 'report.html'), 'utf8').includes(g.fingerprint));
+  // The examiner's private key never reaches an evidence copy or the custody copy.
+  for (const dir of [g.out, g.usb]) for (const f of FILES) t.false(readFileSync(path.join(dir, f), 'utf8').includes('PRIVATE KEY'), `${dir}/${f}`);
 });
 
 test('changing one byte of custody.json is caught by custos verify and ssh-keygen', async (t) => {
@@ -147,6 +149,18 @@ test('changing one byte of events.jsonl names the line, breaks the chain and the
 
 test('deleting or reordering a log line is caught and named', async (t) => {
   const g = await goldenAcquisition();
+  {
+    // Cutting the log short (dropping the seal) leaves a valid chain, but no seal and a head the record does not name.
+    const dir = copyOf(t, g.out);
+    const file = path.join(dir, 'events.jsonl');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines.splice(lines.length - 2, 1);
+    writeFileSync(file, lines.join('\n'));
+    const v = await verifyOut(dir, g.state);
+    t.is(v.code, 1);
+    t.regex(v.text, /FAIL {2}log chain +events\.jsonl has no seal entry/);
+    t.regex(v.text, /FAIL {2}record names log head +custody\.json says \d+ entries/);
+  }
   for (const how of ['delete', 'reorder'] as const) {
     const dir = copyOf(t, g.out);
     const file = path.join(dir, 'events.jsonl');
@@ -269,6 +283,9 @@ test('hostile case input and a hostile device string: escaped in the reports, ve
   t.true(String(rec.sourceDisk?.loop?.backingFile.raw).includes('\\x1b[2J'));
   t.false(/[\u0000-\u001f]/.test(String(rec.sourceDisk?.loop?.backingFile.text)));
   t.is((await custos(['verify', out], state)).exitCode, 0);
+  // No examiner key was given: a one-time key signed, the record says so and the examiner was shown its fingerprint.
+  t.is(rec.signer.kind, 'one-time');
+  t.true(String(r.stderr).includes(`one-time key made for this acquisition, ${rec.signer.fingerprint}`));
   // Stock tools still accept it.
   t.is((await sshVerify(out, 'custody.json', rec.signer.principal)).exitCode, 0);
   t.true(statSync(path.join(out, 'custody.json')).size > 0);
