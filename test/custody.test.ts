@@ -69,6 +69,16 @@ function copyOf(t: ExecutionContext, dir: string): string {
   return c;
 }
 
+/** A copy of the golden output whose events.jsonl lines went through `edit`. */
+function withEditedLog(t: ExecutionContext, out: string, edit: (lines: string[]) => void): string {
+  const dir = copyOf(t, out);
+  const file = path.join(dir, 'events.jsonl');
+  const lines = readFileSync(file, 'utf8').split('\n');
+  edit(lines);
+  writeFileSync(file, lines.join('\n'));
+  return dir;
+}
+
 async function verifyOut(dir: string, state: string): Promise<{ code: number; text: string }> {
   const r = await custos(['verify', dir], state);
   return { code: r.exitCode ?? -1, text: String(r.stdout) };
@@ -134,12 +144,11 @@ test('changing one byte of custody.json is caught by custos verify and ssh-keyge
 
 test('changing one byte of events.jsonl names the line, breaks the chain and the signature', async (t) => {
   const g = await goldenAcquisition();
-  const dir = copyOf(t, g.out);
-  const file = path.join(dir, 'events.jsonl');
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const i = lines.findIndex((l) => l.includes('"type":"started"'));
-  lines[i] = (lines[i] as string).replace('acquiring', 'acquirinG');
-  writeFileSync(file, lines.join('\n'));
+  let i = -1;
+  const dir = withEditedLog(t, g.out, (lines) => {
+    i = lines.findIndex((l) => l.includes('"type":"started"'));
+    lines[i] = (lines[i] as string).replace('acquiring', 'acquirinG');
+  });
   const v = await verifyOut(dir, g.state);
   t.is(v.code, 1);
   t.regex(v.text, new RegExp(`FAIL {2}log chain +events\\.jsonl line ${i + 2} \\(seq ${i + 1}\\): prev does not match the SHA-256 of line ${i + 1}`));
@@ -151,23 +160,17 @@ test('deleting or reordering a log line is caught and named', async (t) => {
   const g = await goldenAcquisition();
   {
     // Cutting the log short (dropping the seal) leaves a valid chain, but no seal and a head the record does not name.
-    const dir = copyOf(t, g.out);
-    const file = path.join(dir, 'events.jsonl');
-    const lines = readFileSync(file, 'utf8').split('\n');
-    lines.splice(lines.length - 2, 1);
-    writeFileSync(file, lines.join('\n'));
+    const dir = withEditedLog(t, g.out, (lines) => lines.splice(lines.length - 2, 1));
     const v = await verifyOut(dir, g.state);
     t.is(v.code, 1);
     t.regex(v.text, /FAIL {2}log chain +events\.jsonl has no seal entry/);
     t.regex(v.text, /FAIL {2}record names log head +custody\.json says \d+ entries/);
   }
   for (const how of ['delete', 'reorder'] as const) {
-    const dir = copyOf(t, g.out);
-    const file = path.join(dir, 'events.jsonl');
-    const lines = readFileSync(file, 'utf8').split('\n');
-    if (how === 'delete') lines.splice(3, 1);
-    else [lines[3], lines[4]] = [lines[4] as string, lines[3] as string];
-    writeFileSync(file, lines.join('\n'));
+    const dir = withEditedLog(t, g.out, (lines) => {
+      if (how === 'delete') lines.splice(3, 1);
+      else [lines[3], lines[4]] = [lines[4] as string, lines[3] as string];
+    });
     const v = await verifyOut(dir, g.state);
     t.is(v.code, 1, how);
     t.regex(v.text, /FAIL {2}log chain +events\.jsonl line 4 has seq [45], expected 3/, how);

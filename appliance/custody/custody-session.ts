@@ -53,20 +53,16 @@ export class CustodySession {
     }
   }
 
+  /** Who, what, when and with what: the same in the log's first entry and in the record. */
+  private identity(): Pick<CustodyRecord, 'case' | 'clock' | 'signer' | 'tool' | 'kernel' | 'host' | 'sourceDisk'> {
+    return { case: this.ctx.case, clock: this.ctx.clock, signer: this.signerRecord, tool: toolIdentity(), kernel: kernelIdentity(), host: this.ctx.host, sourceDisk: this.ctx.sourceDisk };
+  }
+
   /** Preflight passed: the log starts in every destination, with what is known before the first byte. */
   open(dirs: string[]): void {
     this.dirs = this.ctx.copyDir ? [...dirs, this.ctx.copyDir] : [...dirs];
     this.log = new EventLog(this.dirs);
-    this.log.append('custody-opened', {
-      case: this.ctx.case,
-      clock: this.ctx.clock,
-      signer: this.signerRecord,
-      tool: toolIdentity(),
-      kernel: kernelIdentity(),
-      host: this.ctx.host,
-      sourceDisk: this.ctx.sourceDisk,
-      copies: this.dirs,
-    });
+    this.log.append('custody-opened', { ...this.identity(), copies: this.dirs });
     for (const e of this.pending.splice(0)) this.event(e);
     this.checkpoint('opened');
     const every = this.ctx.checkpointMs ?? DEFAULT_CHECKPOINT_MS;
@@ -100,13 +96,7 @@ export class CustodySession {
     const record: CustodyRecord = {
       schema: CUSTODY_SCHEMA,
       status: acquisition.status,
-      case: this.ctx.case,
-      clock: this.ctx.clock,
-      signer: this.signerRecord,
-      tool: toolIdentity(),
-      kernel: kernelIdentity(),
-      host: this.ctx.host,
-      sourceDisk: this.ctx.sourceDisk,
+      ...this.identity(),
       acquisition: withoutEvents,
       log: { file: LOG_FILE, entries: log.entries, head: log.head },
     };
