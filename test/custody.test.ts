@@ -285,6 +285,8 @@ test('hostile case input and a hostile device string: escaped in the reports, ve
   for (const e of checkLog(readFileSync(path.join(out, 'events.jsonl'))).entries) t.deepEqual(eventProblems(e), [], `entry ${e.seq}`);
   t.true(String(rec.sourceDisk?.loop?.backingFile.raw).includes('\\x1b[2J'));
   t.false(/[\u0000-\u001f]/.test(String(rec.sourceDisk?.loop?.backingFile.text)));
+  t.true(report.includes(`Loop backing file  ${rec.sourceDisk?.loop?.backingFile.text ?? '?'}`), 'the device string appears, escaped, in the report');
+  t.true(String(rec.sourceDisk?.loop?.backingFile.text).includes('\\x1b[2J'));
   t.is((await custos(['verify', out], state)).exitCode, 0);
   // No examiner key was given: a one-time key signed, the record says so and the examiner was shown its fingerprint.
   t.is(rec.signer.kind, 'one-time');
