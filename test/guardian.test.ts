@@ -116,7 +116,7 @@ test('a device that appears while guarding is protected within a second, and new
   // A partition table in the image, added to the kernel only later (as a rescan would).
   await execa('sfdisk', ['-q', file], { input: 'label: dos\n,2MiB\n,\n' });
   const attachedAt = Date.now();
-  const loop: Loop = await attachLoop(file);
+  const loop: Loop = await attachLoop(file, { keepReadOnlyFlag: true });
   t.teardown(loop.detach);
   const prot = await waitFor(events, (e) => e.type === 'protected' && e.device === loop.name, 2000);
   t.truthy(prot);

@@ -49,6 +49,11 @@ export interface LoopOptions {
   sectorSize?: 512 | 4096;
   /** Write an MBR with these partition sizes in MiB (the last may be 0 = rest). */
   partitionsMiB?: number[];
+  /**
+   * Leave the read-only flag as found. For tests where a guardian is already
+   * watching: making the new device writable would race with its protection.
+   */
+  keepReadOnlyFlag?: boolean;
 }
 
 /**
@@ -89,7 +94,7 @@ export async function attachLoop(file: string, options: LoopOptions = {}): Promi
   try {
     // BLKROSET lives on the block device, which outlives a detach: a reused
     // loop node can come back read-only from an earlier test. Start writable.
-    await execa('blockdev', ['--setrw', dev]);
+    if (!options.keepReadOnlyFlag) await execa('blockdev', ['--setrw', dev]);
     if (options.partitionsMiB && options.partitionsMiB.length > 0) {
       const script = ['label: dos', ...options.partitionsMiB.map((m) => (m > 0 ? `,${m}MiB` : ','))].join('\n') + '\n';
       await execa('sfdisk', ['-q', '--no-reread', dev], { input: script });
