@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CustosError, UsageError } from '../errors.js';
 import { WriteBlockGuardian } from '../guardian.js';
-import { loadState, saveState, appendEvents } from '../guardian-state.js';
+import { loadState, saveState, appendEvents, stateDir } from '../guardian-state.js';
 import { readDiskByName } from '../inventory.js';
 import { resolveDevice, requireWholeDisk } from '../resolve-device.js';
 import { Sysfs } from '../sysfs.js';
@@ -21,6 +21,7 @@ import { caseData } from '../custody/case-data.js';
 import { parseExaminerTime, readClock } from '../custody/clock.js';
 import { CustodySession, DEFAULT_CHECKPOINT_MS } from '../custody/custody-session.js';
 import { loadKey, oneTimeKey } from '../custody/keys.js';
+import { toolIdentity } from '../custody/tool-identity.js';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -166,6 +167,8 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');
   const fill = intArg(a.fill, DEFAULT_READ_POLICY.fill, 0, 255, '--fill');
+  // The host's DMI identity takes a while (subprocesses); it runs alongside the checks below.
+  const hostP = import('../host-identity.js').then((m) => m.hostIdentity()).catch(() => null);
   const caseInfo = caseData({ caseNumber: a.case, evidenceNumber: a.evidence, examiner: a.examiner, organisation: a.organisation, description: a.description, notes: a.notes, location: a.location });
   const examinerTime = a.examinerTime === undefined ? null : parseExaminerTime(a.examinerTime);
   const checkpointMs = a.checkpointInterval === undefined ? DEFAULT_CHECKPOINT_MS : parseDurationMs(a.checkpointInterval, '--checkpoint-interval');
@@ -203,12 +206,12 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
     physicalSectorSize: disk.physicalSectorSize,
     sectors: reader.size / reader.sectorSize,
   };
-  const { hostIdentity } = await import('../host-identity.js');
   const session = new CustodySession({
     case: caseInfo,
     clock: readClock(examinerTime),
     signer,
-    host: await hostIdentity().catch(() => null),
+    tool: toolIdentity(stateDir()),
+    host: hostP,
     sourceDisk: disk,
     copyDir: a.custodyCopy ?? null,
     checkpointMs,

@@ -17,7 +17,7 @@ import { canonicalJson } from './jcs.js';
 import { allowedSignersLine, type SigningKey } from './keys.js';
 import { reportHtml, reportText } from './report.js';
 import { SSHSIG_NAMESPACE, sshsigSign } from './sshsig.js';
-import { toolIdentity } from './tool-identity.js';
+import type { ToolIdentity } from './tool-identity.js';
 
 /** Every file the custody record puts in a destination; preflight refuses a destination that has any. */
 export const CUSTODY_FILES = [CUSTODY_FILE, CUSTODY_FILE + SIG_SUFFIX, LOG_FILE, LOG_FILE + SIG_SUFFIX, ALLOWED_SIGNERS_FILE, REPORT_TXT, REPORT_HTML];
@@ -28,7 +28,14 @@ export interface CustodyContext {
   case: CaseData;
   clock: ClockRecord;
   signer: SigningKey;
-  host: HostIdentity | null;
+  tool: ToolIdentity;
+  /**
+   * The host's DMI identity takes a while to read (systeminformation runs
+   * subprocesses): the acquisition does not wait for it. It goes into the
+   * log's first entry if it is there by then, else into its own `host` entry
+   * as soon as it arrives, and into the record either way.
+   */
+  host: Promise<HostIdentity | null>;
   sourceDisk: Disk | null;
   /** A second place for the whole record (the custody USB); null for none. */
   copyDir: string | null;
@@ -38,14 +45,18 @@ export interface CustodyContext {
 export class CustodySession {
   readonly fileNames = CUSTODY_FILES;
   private log: EventLog | null = null;
+  private closed = false;
   private dirs: string[] = [];
   private pending: ImagingEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly signerRecord: SignerRecord;
+  private host: HostIdentity | null = null;
+  private hostKnown = false;
 
   constructor(private readonly ctx: CustodyContext) {
     const k = ctx.signer;
     this.signerRecord = { kind: k.kind, principal: k.principal, fingerprint: k.fingerprint, publicKey: k.publicLine, namespace: SSHSIG_NAMESPACE };
+    void ctx.host.then((h) => this.hostArrived(h));
     if (ctx.copyDir) {
       for (const f of CUSTODY_FILES) {
         if (existsSync(path.join(ctx.copyDir, f))) throw new CustosError('EEXIST', `${path.join(ctx.copyDir, f)} exists; the custody copy never overwrites a record`);
@@ -55,14 +66,20 @@ export class CustodySession {
 
   /** Who, what, when and with what: the same in the log's first entry and in the record. */
   private identity(): Pick<CustodyRecord, 'case' | 'clock' | 'signer' | 'tool' | 'kernel' | 'host' | 'sourceDisk'> {
-    return { case: this.ctx.case, clock: this.ctx.clock, signer: this.signerRecord, tool: toolIdentity(), kernel: kernelIdentity(), host: this.ctx.host, sourceDisk: this.ctx.sourceDisk };
+    return { case: this.ctx.case, clock: this.ctx.clock, signer: this.signerRecord, tool: this.ctx.tool, kernel: kernelIdentity(), host: this.host, sourceDisk: this.ctx.sourceDisk };
+  }
+
+  private hostArrived(h: HostIdentity | null): void {
+    this.host = h;
+    this.hostKnown = true;
+    if (this.log && !this.closed) this.log.append('host', { host: h });
   }
 
   /** Preflight passed: the log starts in every destination, with what is known before the first byte. */
   open(dirs: string[]): void {
     this.dirs = this.ctx.copyDir ? [...dirs, this.ctx.copyDir] : [...dirs];
     this.log = new EventLog(this.dirs);
-    this.log.append('custody-opened', { ...this.identity(), copies: this.dirs });
+    this.log.append('custody-opened', { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs });
     for (const e of this.pending.splice(0)) this.event(e);
     this.checkpoint('opened');
     const every = this.ctx.checkpointMs ?? DEFAULT_CHECKPOINT_MS;
@@ -92,6 +109,7 @@ export class CustodySession {
     const log = this.log;
     if (!log) return null;
     log.append('seal', { status: acquisition.status, entries: log.entries + 1 });
+    this.closed = true;
     const { events: _events, ...withoutEvents } = acquisition;
     const record: CustodyRecord = {
       schema: CUSTODY_SCHEMA,
@@ -125,6 +143,7 @@ export class CustodySession {
 
   /** Stops checkpoints without sealing (the process is going down). */
   close(): void {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.log?.close();
   }
