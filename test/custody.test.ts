@@ -316,3 +316,33 @@ test("the README's stock-tools check (sha256sum, jq, ssh-keygen) passes on a rec
   t.regex(bad.stdout, /BROKEN at line \d+/);
   t.is((bad.stdout.match(/Good "custos" signature/g) ?? []).length, 1, 'the log signature fails, the record signature holds');
 });
+
+test("the executable's SHA-256 is sha256sum's; later runs this boot take it from the cache, keyed to the file", async (t) => {
+  const loop = await patternLoop(1024 * 1024, {}, 47);
+  t.teardown(loop.detach);
+  const state = tempDir();
+  await protect(loop, state);
+  const runs: CustodyRecord[] = [];
+  for (let i = 0; i < 2; i++) {
+    const out = path.join(scratch(t), 'out');
+    mkdirSync(out);
+    const r = await custos(['acquire', '--source', loop.dev, '--out', out], state);
+    t.is(r.exitCode, 0, String(r.stderr));
+    runs.push(JSON.parse(readFileSync(path.join(out, 'custody.json'), 'utf8')) as CustodyRecord);
+  }
+  const [first, second] = runs as [CustodyRecord, CustodyRecord];
+  t.is(first.tool.executable.from, 'computed');
+  t.is(second.tool.executable.from, 'cache');
+  t.is(second.tool.executable.sha256, first.tool.executable.sha256);
+  t.is(first.tool.executable.sha256, (await execa('sha256sum', [first.tool.executable.path])).stdout.split(/\s+/)[0] ?? '');
+  // A cache entry for another file identity is not used.
+  const cache = path.join(state, 'executable-sha256.json');
+  const entry = JSON.parse(readFileSync(cache, 'utf8')) as { key: string; sha256: string };
+  writeFileSync(cache, JSON.stringify({ ...entry, key: entry.key.replace(/:\d+$/, ':1'), sha256: 'f'.repeat(64) }));
+  const out = path.join(scratch(t), 'out');
+  mkdirSync(out);
+  t.is((await custos(['acquire', '--source', loop.dev, '--out', out], state)).exitCode, 0);
+  const third = JSON.parse(readFileSync(path.join(out, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(third.tool.executable.from, 'computed');
+  t.is(third.tool.executable.sha256, first.tool.executable.sha256);
+});
