@@ -317,7 +317,7 @@ test("the README's stock-tools check (sha256sum, jq, ssh-keygen) passes on a rec
   t.is((bad.stdout.match(/Good "custos" signature/g) ?? []).length, 1, 'the log signature fails, the record signature holds');
 });
 
-test("the executable's SHA-256 is sha256sum's; later runs this boot take it from the cache, keyed to the file", async (t) => {
+test("the executable's SHA-256 is sha256sum's; later runs this boot take it (and the host's firmware facts) from the cache", async (t) => {
   const loop = await patternLoop(1024 * 1024, {}, 47);
   t.teardown(loop.detach);
   const state = tempDir();
@@ -334,6 +334,11 @@ test("the executable's SHA-256 is sha256sum's; later runs this boot take it from
   t.is(first.tool.executable.from, 'computed');
   t.is(second.tool.executable.from, 'cache');
   t.is(second.tool.executable.sha256, first.tool.executable.sha256);
+  // The host's firmware facts likewise, per boot; the clock never.
+  t.is(first.host?.from, 'computed');
+  t.is(second.host?.from, 'cache');
+  t.deepEqual(second.host?.system, first.host?.system);
+  t.not(second.host?.clock.rtcUtc, first.host?.clock.rtcUtc);
   t.is(first.tool.executable.sha256, (await execa('sha256sum', [first.tool.executable.path])).stdout.split(/\s+/)[0] ?? '');
   // A cache entry for another file identity is not used.
   const cache = path.join(state, 'executable-sha256.json');

@@ -168,7 +168,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');
   const fill = intArg(a.fill, DEFAULT_READ_POLICY.fill, 0, 255, '--fill');
   // The host's DMI identity takes a while (subprocesses); it runs alongside the checks below.
-  const hostP = import('../host-identity.js').then((m) => m.hostIdentity()).catch(() => null);
+  const hostP = import('../host-identity.js').then((m) => m.hostIdentity(stateDir())).catch(() => null);
   const caseInfo = caseData({ caseNumber: a.case, evidenceNumber: a.evidence, examiner: a.examiner, organisation: a.organisation, description: a.description, notes: a.notes, location: a.location });
   const examinerTime = a.examinerTime === undefined ? null : parseExaminerTime(a.examinerTime);
   const checkpointMs = a.checkpointInterval === undefined ? DEFAULT_CHECKPOINT_MS : parseDurationMs(a.checkpointInterval, '--checkpoint-interval');

@@ -23,6 +23,7 @@ import type { ToolIdentity } from './tool-identity.js';
 export const CUSTODY_FILES = [CUSTODY_FILE, CUSTODY_FILE + SIG_SUFFIX, LOG_FILE, LOG_FILE + SIG_SUFFIX, ALLOWED_SIGNERS_FILE, REPORT_TXT, REPORT_HTML];
 
 export const DEFAULT_CHECKPOINT_MS = 10 * 60 * 1000;
+const HOST_WAIT_MS = 15_000;
 
 export interface CustodyContext {
   case: CaseData;
@@ -104,10 +105,16 @@ export class CustodySession {
   }
 
   /** Seals the log and writes the signed record, the allowed_signers line and the reports in every copy. */
-  finish(acquisition: ImageRecord): CustodyRecord | null {
+  async finish(acquisition: ImageRecord): Promise<CustodyRecord | null> {
     if (this.timer) clearInterval(this.timer);
     const log = this.log;
     if (!log) return null;
+    // A short acquisition can end before the host's identity is read; the record waits for it (briefly).
+    if (!this.hostKnown) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.ctx.host, new Promise((r) => (timer = setTimeout(r, HOST_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     log.append('seal', { status: acquisition.status, entries: log.entries + 1 });
     this.closed = true;
     const { events: _events, ...withoutEvents } = acquisition;

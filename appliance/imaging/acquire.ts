@@ -43,7 +43,7 @@ export interface AcquisitionRecorder {
   readonly fileNames: readonly string[];
   open(dirs: string[]): void;
   event(e: ImagingEvent): void;
-  finish(record: ImageRecord): unknown;
+  finish(record: ImageRecord): Promise<unknown>;
 }
 
 export interface AcquireOptions extends AcquireSettings {
@@ -172,7 +172,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     finishRecord('aborted', err);
     record.image.files = writers[0]?.segments.map((s, i) => ({ file: s.file, size: writers[0]?.written[i] ?? 0, sha256: null })) ?? [];
     try {
-      o.recorder?.finish(record);
+      await o.recorder?.finish(record);
     } catch {
       // The error that aborted the run is what the caller reports; the log so far is on the medium, with its last signed checkpoint.
     }
@@ -224,7 +224,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const status: AcquisitionStatus = !verified ? 'verify-failed' : record.badSectors > 0 ? 'complete-with-bad-sectors' : 'complete';
   emit(event('completed', `acquisition ${status}`, { status }));
   finishRecord(status, null);
-  o.recorder?.finish(record);
+  await o.recorder?.finish(record);
   return record;
 }
 
