@@ -1,29 +1,26 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CustosError, UsageError } from '../errors.js';
 import { WriteBlockGuardian } from '../guardian.js';
 import { loadState, saveState, appendEvents, stateDir } from '../guardian-state.js';
 import { readDiskByName } from '../inventory.js';
 import { resolveDevice, requireWholeDisk } from '../resolve-device.js';
+import { runAcquisition, type AcquisitionOutcome } from '../run-acquisition.js';
+import { safeText } from '../sanitize.js';
 import { Sysfs } from '../sysfs.js';
-import { acquire, AcquisitionAborted, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../imaging/acquire.js';
+import { caseData } from '../custody/case-data.js';
+import { parseExaminerTime } from '../custody/clock.js';
+import { DEFAULT_CHECKPOINT_MS } from '../custody/custody-session.js';
+import { loadKey, oneTimeKey } from '../custody/keys.js';
+import { AcquisitionAborted, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../imaging/acquire.js';
 import { DEFAULT_HASHES, parseHashList } from '../imaging/hash-algorithms.js';
 import { checkImageName, type ImageFormat } from '../imaging/image-layout.js';
-import type { ImageRecord, SourceInfo } from '../imaging/image-record.js';
+import type { ImageRecord } from '../imaging/image-record.js';
 import { DEFAULT_READ_POLICY } from '../imaging/read-recovery.js';
-import { DeviceReader } from '../imaging/sector-reader.js';
-import { SourceWriteBlock } from '../imaging/source-writeblock.js';
-import { event } from '../imaging/events.js';
-import { safeText } from '../sanitize.js';
 import { parseSize } from '../imaging/sizes.js';
-import { ProgressPrinter } from './progress-printer.js';
 import { readPassphrase } from './passphrase.js';
-import { caseData } from '../custody/case-data.js';
-import { parseExaminerTime, readClock } from '../custody/clock.js';
-import { CustodySession, DEFAULT_CHECKPOINT_MS } from '../custody/custody-session.js';
-import { loadKey, oneTimeKey } from '../custody/keys.js';
-import { toolIdentity } from '../custody/tool-identity.js';
-import { statSync } from 'node:fs';
-import path from 'node:path';
+import { ProgressPrinter } from './progress-printer.js';
 
 export interface AcquireArgs {
   source: string | undefined;
@@ -186,88 +183,43 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   const state = loadState();
   const guardian = new WriteBlockGuardian({ state });
   const logStart = guardian.log.length;
-  let writeBlock: SourceWriteBlock;
-  try {
-    writeBlock = new SourceWriteBlock(guardian, disk);
-  } finally {
+  const saveGuardian = () => {
     saveState(guardian.snapshotState());
     appendEvents(guardian.log.slice(logStart));
-  }
-  const reader = new DeviceReader(disk.devicePath);
-  const source: SourceInfo = {
-    path: disk.devicePath,
-    name: disk.name,
-    stableId: disk.stableId,
-    vendor: disk.vendor,
-    model: disk.model,
-    serial: disk.serial,
-    sizeBytes: reader.size,
-    logicalSectorSize: reader.sectorSize,
-    physicalSectorSize: disk.physicalSectorSize,
-    sectors: reader.size / reader.sectorSize,
   };
-  const session = new CustodySession({
-    case: caseInfo,
-    clock: readClock(examinerTime),
-    signer,
-    tool: toolIdentity(stateDir()),
-    host: hostP,
-    sourceDisk: disk,
-    copyDir: a.custodyCopy ?? null,
-    checkpointMs,
-  });
-  const notice = event(
-    'custody',
-    signer.kind === 'one-time'
-      ? `signing with a one-time key made for this acquisition, ${signer.fingerprint}: copy it onto the custody form`
-      : `signing as ${signer.principal} with ${signer.fingerprint}`,
-    { kind: signer.kind, principal: signer.principal, fingerprint: signer.fingerprint },
-  );
-  printer.event(notice);
-  session.event(notice);
-  let record: ImageRecord;
-  const guardLogAt = guardian.log.length;
   // An interrupt stops reading and still leaves an aborted record and event, never a silent half image.
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => stop.abort(new CustosError('EINTR', `interrupted by ${sig}`));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let outcome: AcquisitionOutcome;
   try {
-    record = await acquire({
-      reader,
-      source,
-      sourceDisk: disk.name,
-      writeBlock,
+    outcome = await runAcquisition({
+      disk,
+      guardian,
       destinations: a.out,
-      name: a.name,
-      format,
-      splitSize,
-      hashes,
-      pieceSize,
-      blockSize,
-      buffers,
-      policy: { retries, fill },
-      fastFirst: a.fastFirst,
-      verify: a.verify,
-      verifySource: a.verifySource,
+      settings: { name: a.name, format, splitSize, hashes, pieceSize, blockSize, buffers, policy: { retries, fill }, fastFirst: a.fastFirst, verify: a.verify, verifySource: a.verifySource },
+      case: caseInfo,
+      examinerTime,
+      signer,
+      host: hostP,
+      custodyCopy: a.custodyCopy ?? null,
+      checkpointMs,
       onEvent: (e) => printer.event(e),
-      recorder: session,
       onProgress: (p) => printer.progress(p),
       signal: stop.signal,
+      onSourceHeld: saveGuardian,
     });
   } catch (e) {
-    if (e instanceof AcquisitionAborted && a.json) printer.summary({ ...e.record, custody: session.summary() });
+    if (e instanceof AcquisitionAborted && a.json) printer.summary({ ...e.record, custody: (e as AcquisitionAborted & { custody?: unknown }).custody ?? null });
     throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    session.close();
-    reader.close();
     printer.end();
-    saveState(guardian.snapshotState());
-    appendEvents(guardian.log.slice(guardLogAt));
+    saveGuardian();
   }
-  const custody = session.summary();
+  const { record, custody } = outcome;
   if (a.json) printer.summary({ ...record, custody });
   else printer.text(summaryText(record) + `\ncustody     ${custody.copies.map((d) => safeText(d)).join(', ')}: custody.json signed by ${custody.signer.principal} ${custody.signer.fingerprint}, log head ${custody.log?.head ?? '-'}`);
   return exitCodeFor(record);

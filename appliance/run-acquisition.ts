@@ -1,0 +1,105 @@
+// The one acquisition path, used by the CLI (`custos acquire`) and the TUI:
+// hold the source under write-block, open it, start the custody record, and
+// run the imaging engine into the chosen directories.
+import { CustosError } from './errors.js';
+import type { WriteBlockGuardian } from './guardian.js';
+import type { Disk } from './inventory.js';
+import type { CaseData } from './custody/case-data.js';
+import { readClock } from './custody/clock.js';
+import { CustodySession, DEFAULT_CHECKPOINT_MS } from './custody/custody-session.js';
+import type { SigningKey } from './custody/keys.js';
+import { toolIdentity } from './custody/tool-identity.js';
+import { stateDir } from './guardian-state.js';
+import type { HostIdentity } from './host-identity.js';
+import { acquire, type AcquireSettings } from './imaging/acquire.js';
+import { event, type EventSink } from './imaging/events.js';
+import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
+import type { ProgressReport } from './imaging/progress.js';
+import { DeviceReader } from './imaging/sector-reader.js';
+import { SourceWriteBlock } from './imaging/source-writeblock.js';
+
+export interface AcquisitionRequest {
+  disk: Disk;
+  guardian: WriteBlockGuardian;
+  destinations: string[];
+  settings: AcquireSettings;
+  case: CaseData;
+  examinerTime: Date | null;
+  signer: SigningKey;
+  /** Started early by the caller: reading it runs subprocesses. */
+  host: Promise<HostIdentity | null>;
+  custodyCopy: string | null;
+  checkpointMs?: number;
+  onEvent: EventSink;
+  onProgress?: (p: ProgressReport) => void;
+  signal?: AbortSignal;
+  /** Called once the source is held, e.g. to save the guardian's state. */
+  onSourceHeld?: () => void;
+}
+
+export interface AcquisitionOutcome {
+  record: ImageRecord;
+  custody: ReturnType<CustodySession['summary']>;
+}
+
+/** Runs one acquisition; throws AcquisitionAborted (with its record) if it stops early. */
+export async function runAcquisition(r: AcquisitionRequest): Promise<AcquisitionOutcome> {
+  const writeBlock = new SourceWriteBlock(r.guardian, r.disk);
+  r.onSourceHeld?.();
+  const reader = new DeviceReader(r.disk.devicePath);
+  try {
+    const source: SourceInfo = {
+      path: r.disk.devicePath,
+      name: r.disk.name,
+      stableId: r.disk.stableId,
+      vendor: r.disk.vendor,
+      model: r.disk.model,
+      serial: r.disk.serial,
+      sizeBytes: reader.size,
+      logicalSectorSize: reader.sectorSize,
+      physicalSectorSize: r.disk.physicalSectorSize,
+      sectors: reader.size / reader.sectorSize,
+    };
+    const session = new CustodySession({
+      case: r.case,
+      clock: readClock(r.examinerTime),
+      signer: r.signer,
+      tool: toolIdentity(stateDir()),
+      host: r.host,
+      sourceDisk: r.disk,
+      copyDir: r.custodyCopy,
+      checkpointMs: r.checkpointMs ?? DEFAULT_CHECKPOINT_MS,
+    });
+    const notice = event(
+      'custody',
+      r.signer.kind === 'one-time'
+        ? `signing with a one-time key made for this acquisition, ${r.signer.fingerprint}: copy it onto the custody form`
+        : `signing as ${r.signer.principal} with ${r.signer.fingerprint}`,
+      { kind: r.signer.kind, principal: r.signer.principal, fingerprint: r.signer.fingerprint },
+    );
+    r.onEvent(notice);
+    session.event(notice);
+    try {
+      const record = await acquire({
+        ...r.settings,
+        reader,
+        source,
+        sourceDisk: r.disk.name,
+        writeBlock,
+        destinations: r.destinations,
+        onEvent: r.onEvent,
+        recorder: session,
+        ...(r.onProgress ? { onProgress: r.onProgress } : {}),
+        ...(r.signal ? { signal: r.signal } : {}),
+      });
+      return { record, custody: session.summary() };
+    } catch (e) {
+      if (e instanceof CustosError) Object.assign(e, { custody: session.summary() });
+      throw e;
+    } finally {
+      session.close();
+    }
+  } finally {
+    reader.close();
+  }
+}
