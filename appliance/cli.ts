@@ -24,6 +24,7 @@ const USAGE = `usage: custos <command> [options]
                                                image a write-blocked disk, with a signed custody record
   verify DIR [--record-only] [--json] [--json-progress]
                                                check the record's signatures, its log and the image
+  tui [--only DEV[,DEV...]] [--appliance]      the guided, keyboard-only acquisition screens
   keygen --out DIR --examiner NAME [--json]    an examiner key pair (passphrase: prompt or CUSTOS_PASSPHRASE)
   host [--json]                                this machine's identity (DMI, CPU, clock)
   version                                      print the version
@@ -53,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       examiner: { type: 'string' },
       'record-only': { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true, default: [] },
+      appliance: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -85,6 +88,12 @@ export async function main(argv: string[]): Promise<number> {
     case 'verify':
       if (rest.length > 1) throw new UsageError('verify takes one DIR');
       return (await import('./commands/verify.js')).verifyCommand({ dir: rest[0], json: values.json, jsonProgress: values['json-progress'], recordOnly: values['record-only'] });
+    case 'tui': {
+      if (rest.length > 0) throw new UsageError('tui takes options only');
+      // The UI sits outside the core; the core's CLI only starts it.
+      const { runTui } = await import('../tui/app.js');
+      return runTui({ only: values.only.flatMap((x) => x.split(',')).filter((x) => x !== ''), appliance: values.appliance });
+    }
     case 'keygen':
       if (rest.length > 0) throw new UsageError('keygen takes options only');
       return (await import('./commands/keygen.js')).keygenCommand({ out: values.out, examiner: values.examiner, json: values.json });

@@ -1,0 +1,60 @@
+// Drives a program in a real terminal: a detached tmux session of a given
+// size and TERM, keys sent as an examiner would type them, the screen read back.
+import { execa } from 'execa';
+
+export class Terminal {
+  private constructor(readonly session: string) {}
+
+  static async start(command: string, o: { cols: number; rows: number; term: string; env?: Record<string, string> }): Promise<Terminal> {
+    const session = `custos-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const env = Object.entries({ TERM: o.term, ...o.env })
+      .map(([k, v]) => `${k}='${v}'`)
+      .join(' ');
+    // The shell stays after the program ends so its last screen can be read.
+    await execa('tmux', ['new-session', '-d', '-s', session, '-x', String(o.cols), '-y', String(o.rows), `env ${env} ${command}; echo "[exit $?]"; sleep 600`]);
+    return new Terminal(session);
+  }
+
+  async screen(withAttributes = false): Promise<string> {
+    const r = await execa('tmux', ['capture-pane', '-p', ...(withAttributes ? ['-e'] : []), '-t', this.session]);
+    return r.stdout;
+  }
+
+  async waitFor(text: string | RegExp, timeoutMs = 15_000): Promise<string> {
+    const end = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < end) {
+      last = await this.screen();
+      if (typeof text === 'string' ? last.includes(text) : text.test(last)) return last;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    throw new Error(`screen never showed ${String(text)}; last screen:\n${last}`);
+  }
+
+  async keys(...keys: string[]): Promise<void> {
+    for (const k of keys) {
+      await execa('tmux', ['send-keys', '-t', this.session, k]);
+      await new Promise((r) => setTimeout(r, 120));
+    }
+  }
+
+  /** Types text literally, then Enter. */
+  async type(text: string): Promise<void> {
+    if (text) await execa('tmux', ['send-keys', '-t', this.session, '-l', text]);
+    await this.keys('Enter');
+  }
+
+  async size(): Promise<{ cols: number; rows: number }> {
+    const r = await execa('tmux', ['display-message', '-p', '-t', this.session, '#{window_width} #{window_height}']);
+    const [cols, rows] = r.stdout.trim().split(' ').map(Number);
+    return { cols: cols ?? 0, rows: rows ?? 0 };
+  }
+
+  async resize(cols: number, rows: number): Promise<void> {
+    await execa('tmux', ['resize-window', '-t', this.session, '-x', String(cols), '-y', String(rows)]);
+  }
+
+  async kill(): Promise<void> {
+    await execa('tmux', ['kill-session', '-t', this.session], { reject: false });
+  }
+}

@@ -1,0 +1,121 @@
+import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { CUSTOS, custos } from './helpers/cli.js';
+import { attachLoop, patternLoop, sha256File, tempDir, type Loop } from './helpers/loop.js';
+import { Terminal } from './helpers/tmux.js';
+import type { CustodyRecord } from '../appliance/custody/custody-record.js';
+
+// The TUI guards and lists only the disks named with --only, so parallel tests and the host's disks are never touched.
+
+async function ext4Loop(t: ExecutionContext, mib: number): Promise<Loop> {
+  const dir = tempDir();
+  const file = path.join(dir, 'evidence-drive.img');
+  await execa('truncate', ['-s', `${mib}M`, file]);
+  await execa('mkfs.ext4', ['-q', '-F', file]);
+  const loop = await attachLoop(file);
+  t.teardown(async () => {
+    await loop.detach();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return loop;
+}
+
+async function startTui(t: ExecutionContext, names: string[], size: { cols: number; rows: number; term: string }): Promise<{ term: Terminal; state: string }> {
+  const state = tempDir();
+  const term = await Terminal.start(`${CUSTOS} tui --only ${names.join(',')}`, { ...size, env: { CUSTOS_STATE_DIR: state } });
+  t.teardown(async () => {
+    await term.kill();
+    // Whatever the test did, leave no mount behind.
+    await execa('sh', ['-c', `for m in ${state}/mnt/*; do umount "$m" 2>/dev/null; done; true`]);
+  });
+  return { term, state };
+}
+
+/** Moves the cursor to the disk named `name` in the list on screen, then presses Enter. */
+async function pick(term: Terminal, name: string): Promise<void> {
+  const screen = await term.waitFor(name);
+  const rows = screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
+  const at = rows.findIndex((l) => l.split(/\s+/).includes(name));
+  if (at < 0) throw new Error(`${name} not in the list:\n${screen}`);
+  for (let i = 0; i < at; i++) await term.keys('Down');
+  await term.keys('Enter');
+}
+
+for (const size of [
+  { cols: 80, rows: 25, term: 'linux' },
+  { cols: 132, rows: 43, term: 'xterm-256color' },
+]) {
+  test(`${size.cols}x${size.rows} ${size.term}: a whole acquisition from the disk list to the signed record, refusing the source as destination and a wrong confirmation`, async (t) => {
+    const src = await patternLoop(6 * 1024 * 1024 + 512 * 3, {}, 61);
+    t.teardown(src.detach);
+    const dst = await ext4Loop(t, 64);
+    const { term, state } = await startTui(t, [src.name, dst.name], size);
+    t.deepEqual(await term.size(), { cols: size.cols, rows: size.rows });
+
+    let screen = await term.waitFor('choose the SOURCE disk');
+    t.regex(screen, new RegExp(`RO ${src.name} `), 'every disk is shown write-blocked');
+    t.regex(screen, new RegExp(`RO ${dst.name} `));
+    await pick(term, src.name);
+
+    // The source is offered as a destination only to be refused.
+    await term.waitFor('choose destination 1');
+    await pick(term, src.name);
+    screen = await term.waitFor('refused');
+    t.true(screen.includes('is the source'));
+    await term.keys('Enter');
+
+    await pick(term, dst.name);
+    screen = await term.waitFor('Type its stable id exactly to confirm');
+    const stableId = /stable id (\S+)/.exec(screen)?.[1] ?? '';
+    await term.type('not-the-id');
+    await term.waitFor('not released');
+    await term.keys('Enter');
+    await pick(term, dst.name);
+    await term.waitFor('Type its stable id exactly to confirm');
+    await term.type(stableId);
+    screen = await term.waitFor('destination ready');
+    t.regex(screen, /\(ext4\) mounted at/);
+    t.regex(screen, /fits/);
+    await term.keys('Enter');
+
+    for (const v of ['2026-200', 'E-7', 'Jane Examiner', 'tui test disk', 'typed in the TUI']) {
+      await term.waitFor(/case details/);
+      await term.type(v);
+    }
+    await term.waitFor('clock check');
+    await term.type('');
+    await term.waitFor('signing key');
+    await term.type('');
+    await term.waitFor('options');
+    await term.keys('Enter');
+    screen = await term.waitFor('check and start');
+    t.regex(screen, /one-time key SHA256:/);
+    await term.keys('Enter');
+    await term.waitFor('result: complete', 60_000);
+    // The fingerprint in groups of four: 43 base64 characters.
+    screen = await term.waitFor(/SHA256: (?:[A-Za-z0-9+/]{4} ){10}[A-Za-z0-9+/]{3}(?![A-Za-z0-9+/])/);
+    t.regex(screen, /copy .*: verified/);
+    const fingerprint = /SHA256: ((?:[A-Za-z0-9+/]{4} ){10}[A-Za-z0-9+/]{3})/.exec(screen)?.[1]?.replace(/\s+/g, '') ?? '';
+    await term.keys('q');
+    await term.waitFor('[exit 0]');
+
+    // The evidence drive, mounted again read-only: the image and record verify with custos and stock tools.
+    const mnt = path.join(tempDir(), 'mnt');
+    mkdirSync(mnt);
+    await execa('mount', ['-o', 'ro,noload', dst.dev, mnt]);
+    t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+    t.is(await sha256File(path.join(mnt, 'image.raw')), await sha256File(src.file));
+    const rec = JSON.parse(readFileSync(path.join(mnt, 'custody.json'), 'utf8')) as CustodyRecord;
+    t.is(rec.status, 'complete');
+    t.is(rec.case.caseNumber?.value, '2026-200');
+    t.is(rec.signer.fingerprint.replace(/^SHA256:/, ''), fingerprint);
+    const v = await custos(['verify', mnt], state);
+    t.is(v.exitCode, 0, String(v.stdout));
+    const ssh = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(mnt, 'allowed_signers'), '-I', rec.signer.principal, '-n', 'custos', '-s', path.join(mnt, 'custody.json.sig')], { input: readFileSync(path.join(mnt, 'custody.json')), reject: false });
+    t.is(ssh.exitCode, 0, ssh.stderr);
+    // The source was never written.
+    t.is(readFileSync(`/sys/block/${src.name}/ro`, 'utf8').trim(), '1');
+  });
+}

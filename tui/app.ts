@@ -1,0 +1,89 @@
+// custos tui: one guided path from "which disk?" to "record written, safe to
+// power off". It only renders and asks; the appliance core does the work.
+import { execa } from 'execa';
+import { stateDir } from '../appliance/guardian-state.js';
+import type { Disk } from '../appliance/inventory.js';
+import { unmountDestination, type MountedDestination } from '../appliance/destination-mount.js';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../appliance/imaging/acquire.js';
+import { DEFAULT_READ_POLICY } from '../appliance/imaging/read-recovery.js';
+import { runAcquisition } from '../appliance/run-acquisition.js';
+import { chooseDestinations, chooseSource } from './choose-disks.js';
+import { askDetails } from './details-screen.js';
+import { DiskWatch } from './disk-watch.js';
+import { askOptions } from './options-screen.js';
+import { acquisitionScreen, confirmSummary, resultScreen, type NextStep } from './run-screens.js';
+import { createUi, type Ui } from './ui.js';
+
+export interface TuiOptions {
+  /** Only these disks (kernel names) are shown and guarded; all when empty. */
+  only: string[];
+  /** On the appliance: offer power off. */
+  appliance: boolean;
+}
+
+async function release(mounts: MountedDestination[]): Promise<void> {
+  for (const m of mounts) await unmountDestination(m).catch(() => undefined);
+}
+
+async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Promise<NextStep> {
+  const source: Disk | null = await chooseSource(ui, watch);
+  if (!source) return 'quit';
+  const dest = await chooseDestinations(ui, watch, source);
+  if (!dest) return 'again';
+  const details = await askDetails(ui);
+  const options = details ? await askOptions(ui, dest.needsSplit) : null;
+  if (!details || !options || !(await confirmSummary(ui, source, dest.mounts, details, options))) {
+    await release(dest.mounts);
+    return 'again';
+  }
+  const host = import('../appliance/host-identity.js').then((m) => m.hostIdentity(stateDir())).catch(() => null);
+  const result = await acquisitionScreen(ui, source, (sinks) =>
+    runAcquisition({
+      disk: source,
+      guardian: watch.guardian,
+      destinations: dest.mounts.map((m) => m.dir),
+      settings: {
+        name: 'image',
+        format: options.format,
+        splitSize: 4000 * 1024 * 1024,
+        hashes: options.hashes,
+        pieceSize: DEFAULT_PIECE_SIZE,
+        blockSize: DEFAULT_BLOCK_SIZE,
+        buffers: DEFAULT_BUFFERS,
+        policy: DEFAULT_READ_POLICY,
+        fastFirst: options.fastFirst,
+        verify: options.verify,
+        verifySource: false,
+      },
+      case: details.case,
+      examinerTime: details.examinerTime,
+      signer: details.signer,
+      host,
+      custodyCopy: null,
+      onSourceHeld: () => watch.save(),
+      ...sinks,
+    }),
+  );
+  const next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint }, appliance);
+  await release(dest.mounts);
+  return next;
+}
+
+export async function runTui(o: TuiOptions): Promise<number> {
+  const only = new Set(o.only.map((d) => d.replace(/^\/dev\//, '')));
+  const watch = new DiskWatch((d) => only.size === 0 || only.has(d.name));
+  const ui = createUi();
+  let next: NextStep = 'again';
+  try {
+    watch.start();
+    while (next === 'again') next = await oneAcquisition(ui, watch, o.appliance);
+  } finally {
+    watch.stop();
+    ui.destroy();
+  }
+  if (next === 'poweroff') {
+    await execa('sync');
+    await execa('poweroff', [], { reject: false });
+  }
+  return 0;
+}

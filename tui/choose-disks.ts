@@ -1,0 +1,161 @@
+// Choosing the source and the destinations from the live disk list.
+import blessed from 'blessed';
+import type { Disk } from '../appliance/inventory.js';
+import { findFileSystems, mountDestination, unmountDestination, type MountedDestination } from '../appliance/destination-mount.js';
+import { humanSize } from '../appliance/format.js';
+import { safeText } from '../appliance/sanitize.js';
+import { DISK_HEADER, diskDetail, diskRow } from './disk-rows.js';
+import type { DiskWatch } from './disk-watch.js';
+import { askText, textBox, waitKey, type Ui } from './ui.js';
+
+/**
+ * A disk list that follows the watch (hot-plugged disks appear, vanished ones
+ * go, RO/RW marks update) and resolves with the disk under the cursor on
+ * Enter, or null on Esc / q.
+ */
+function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; sourceName: string | null; note: (d: Disk) => string }): Promise<Disk | null> {
+  ui.page(o.title, o.help);
+  blessed.box({ parent: ui.body, top: 0, left: 1, width: '100%-2', height: 1, content: DISK_HEADER, tags: false });
+  const list = blessed.list({ parent: ui.body, top: 1, left: 1, width: '100%-2', height: '50%-1', keys: true, vi: false, tags: false, style: { selected: { inverse: true } } });
+  const detail = textBox(ui, { top: '50%', height: '50%', label: 'details' });
+  let names: string[] = [];
+  const draw = () => {
+    const selected = names[(list as unknown as { selected: number }).selected];
+    names = watch.disks.map((d) => d.name);
+    list.setItems(watch.disks.map((d) => diskRow(d, o.sourceName)));
+    const at = Math.max(0, selected ? names.indexOf(selected) : 0);
+    list.select(at);
+    const d = watch.disks[at];
+    detail.setContent(d ? `${diskDetail(d)}\n${o.note(d)}` : 'no disks');
+    ui.screen.render();
+  };
+  watch.on('change', draw);
+  list.on('select item', () => {
+    const d = watch.disks[(list as unknown as { selected: number }).selected];
+    if (d) detail.setContent(`${diskDetail(d)}\n${o.note(d)}`);
+    ui.screen.render();
+  });
+  draw();
+  list.focus();
+  return waitKey(ui, ['enter', 'escape', 'q']).then((k) => {
+    watch.off('change', draw);
+    if (k !== 'enter') return null;
+    return watch.disks[(list as unknown as { selected: number }).selected] ?? null;
+  });
+}
+
+async function notice(ui: Ui, title: string, text: string): Promise<void> {
+  ui.page(title, 'Enter: back');
+  textBox(ui, { top: 0, height: '100%', content: text });
+  ui.screen.render();
+  await waitKey(ui, ['enter', 'escape']);
+}
+
+export async function chooseSource(ui: Ui, watch: DiskWatch): Promise<Disk | null> {
+  for (;;) {
+    const d = await pickDisk(ui, watch, {
+      title: 'choose the SOURCE disk (every disk is write-blocked)',
+      help: 'Up/Down: move  Enter: image this disk  q: quit',
+      sourceName: null,
+      note: (x) => (x.roles.length ? `cannot be a source: ${x.roles.join(', ')}` : 'Enter: acquire this disk'),
+    });
+    if (!d) return null;
+    if (d.roles.includes('boot-medium') || d.roles.includes('running-system')) {
+      await notice(ui, 'refused', `${d.name} is the ${d.roles.includes('boot-medium') ? 'boot medium' : 'running system'}; it cannot be acquired from here.`);
+      continue;
+    }
+    return d;
+  }
+}
+
+/** Why a disk may not receive the image, or null if it may. */
+function refusal(d: Disk, source: Disk, chosen: MountedDestination[]): string | null {
+  if (d.name === source.name) return `${d.name} is the source: an image is never written to the disk it comes from.`;
+  if (d.roles.includes('boot-medium')) return `${d.name} is the boot medium.`;
+  if (d.roles.includes('running-system')) return `${d.name} holds the running system.`;
+  if (chosen.some((m) => m.device.startsWith(`/dev/${d.name}`))) return `${d.name} is already a destination.`;
+  return null;
+}
+
+/** Picks, releases (typed confirmation) and mounts one destination; null when the examiner goes back. */
+async function chooseOne(ui: Ui, watch: DiskWatch, source: Disk, chosen: MountedDestination[], imageBytes: number): Promise<MountedDestination | null> {
+  for (;;) {
+    const d = await pickDisk(ui, watch, {
+      title: `choose destination ${chosen.length + 1} for ${source.name} (${humanSize(imageBytes)})`,
+      help: 'Up/Down: move  Enter: write the image here  Esc: back',
+      sourceName: source.name,
+      note: (x) => refusal(x, source, chosen) ?? 'Enter: make writable and use as destination',
+    });
+    if (!d) return null;
+    const why = refusal(d, source, chosen);
+    if (why) {
+      await notice(ui, 'refused', why);
+      continue;
+    }
+    if (d.readOnly) {
+      const expected = d.serial ? 'serial number' : 'stable id';
+      ui.page(`make ${d.name} writable`, 'type, then Enter: confirm  Esc: back');
+      textBox(ui, {
+        top: 0,
+        height: 7,
+        content: `${d.name}: model ${d.model?.text || '-'}, serial ${d.serial?.text || '-'}\nstable id ${d.stableId}\n\nThis disk will be made WRITABLE and its file system mounted.\nType its ${expected} exactly to confirm.`,
+      });
+      const typed = await askText(ui, { top: 7, label: `${expected} of ${d.name}` });
+      if (typed === null) continue;
+      try {
+        watch.guardian.release(d.name, typed);
+        watch.save();
+      } catch (e) {
+        await notice(ui, 'not released', safeText(e instanceof Error ? e.message : String(e), 300));
+        continue;
+      }
+    }
+    const fss = await findFileSystems(watch.byName(d.name) ?? d);
+    const fs = fss[0];
+    if (!fs) {
+      await notice(ui, 'no file system', `${d.name} has no file system custos can write to (ext4, xfs, exfat, vfat, ntfs). Format it on a lab machine first.`);
+      continue;
+    }
+    let m: MountedDestination;
+    try {
+      m = await mountDestination(fs);
+    } catch (e) {
+      await notice(ui, 'cannot mount', safeText(e instanceof Error ? e.message : String(e), 300));
+      continue;
+    }
+    return m;
+  }
+}
+
+export interface DestinationChoice {
+  mounts: MountedDestination[];
+  /** FAT cannot hold a file of 4 GiB or more: the image must be split. */
+  needsSplit: boolean;
+}
+
+export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk): Promise<DestinationChoice | null> {
+  const mounts: MountedDestination[] = [];
+  for (;;) {
+    const m = await chooseOne(ui, watch, source, mounts, source.sizeBytes);
+    if (!m) return mounts.length > 0 ? { mounts, needsSplit: mounts.some((x) => x.fsType === 'vfat') && source.sizeBytes >= 4 * 1024 ** 3 } : null;
+    mounts.push(m);
+    const fits = m.freeBytes >= source.sizeBytes + 4 * 1024 * 1024;
+    ui.page('destination ready', mounts.length < 2 ? 'Enter: continue  a: add a second destination' : 'Enter: continue');
+    textBox(ui, {
+      top: 0,
+      height: '100%',
+      content: mounts
+        .map((x) => `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(source.sizeBytes)}: ${x.freeBytes >= source.sizeBytes + 4 * 1024 * 1024 ? 'fits' : 'DOES NOT FIT'}${x.fsType === 'vfat' && source.sizeBytes >= 4 * 1024 ** 3 ? '\n  FAT: the image will be split into 4000 MiB files' : ''}`)
+        .join('\n'),
+    });
+    ui.screen.render();
+    if (!fits) {
+      await waitKey(ui, ['enter', 'escape']);
+      await unmountDestination(m).catch(() => undefined);
+      mounts.pop();
+      continue;
+    }
+    const k = await waitKey(ui, mounts.length < 2 ? ['enter', 'a'] : ['enter']);
+    if (k === 'enter') return { mounts, needsSplit: mounts.some((x) => x.fsType === 'vfat') && source.sizeBytes >= 4 * 1024 ** 3 };
+  }
+}

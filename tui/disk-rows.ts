@@ -1,0 +1,56 @@
+// How a disk is shown on one line and in a detail panel. Every device string
+// is its sanitized display form, padded and cut to a fixed width, so a
+// hostile model or serial can neither shift the columns nor colour anything.
+import { humanSize } from '../appliance/format.js';
+import type { Disk } from '../appliance/inventory.js';
+import { safeText, type DeviceString } from '../appliance/sanitize.js';
+
+function fit(s: string, w: number): string {
+  return s.length > w ? s.slice(0, w - 1) + '~' : s.padEnd(w);
+}
+
+const text = (d: DeviceString | null) => (d && d.text ? d.text : '-');
+
+export type DiskRole = 'boot' | 'system' | 'source' | 'destination' | 'disk';
+
+export function roleOf(d: Disk, sourceName: string | null): DiskRole {
+  if (d.roles.includes('boot-medium')) return 'boot';
+  if (d.roles.includes('running-system')) return 'system';
+  if (d.name === sourceName) return 'source';
+  return 'disk';
+}
+
+/** RO/RW from the kernel's own flag, as the guardian keeps it. */
+export function wbMark(d: Disk): string {
+  return d.readOnly ? 'RO' : 'RW';
+}
+
+/** 78 columns: mark, name, role, transport, size, sectors, partitions, model, serial. */
+export function diskRow(d: Disk, sourceName: string | null = null): string {
+  return [
+    fit(wbMark(d), 2),
+    fit(d.name, 8),
+    fit(roleOf(d, sourceName), 6),
+    fit(d.transport, 6),
+    fit(humanSize(d.sizeBytes), 10),
+    fit(`${d.logicalSectorSize}/${d.physicalSectorSize}`, 9),
+    fit(`p${d.partitions.length}`, 3),
+    fit(text(d.model), 16),
+    fit(text(d.serial), 12),
+  ].join(' ');
+}
+
+export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE  ', 'TRAN  ', 'SIZE      ', 'SECTORS  ', 'PRT', 'MODEL           ', 'SERIAL'].join(' ');
+
+export function diskDetail(d: Disk): string {
+  const lines = [
+    `${d.devicePath}  ${d.readOnly ? 'read-only (write-blocked)' : 'WRITABLE'}  ${d.transport}`,
+    `vendor ${text(d.vendor)}  model ${text(d.model)}  serial ${text(d.serial)}`,
+    `size ${d.sizeBytes} bytes (${humanSize(d.sizeBytes)}), sectors ${d.logicalSectorSize} logical / ${d.physicalSectorSize} physical`,
+    `stable id ${d.stableId}`,
+    ...(d.loop ? [`loop backing file ${d.loop.backingFile.text}`] : []),
+    ...d.partitions.map((p) => `  ${p.name}: offset ${p.startBytes}, ${p.sizeBytes} bytes${p.readOnly ? ', RO' : ', RW'}${p.mounts.length ? ', MOUNTED' : ''}`),
+    ...d.warnings.map((w) => `! ${safeText(w.message, 76)}`),
+  ];
+  return lines.join('\n');
+}

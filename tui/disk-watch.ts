@@ -1,0 +1,56 @@
+// The live disk list behind the screens: the guardian protects every disk
+// (and any that appears) while the list refreshes from sysfs each second.
+import { EventEmitter } from 'node:events';
+import { WriteBlockGuardian } from '../appliance/guardian.js';
+import { appendEvents, loadState, saveState } from '../appliance/guardian-state.js';
+import { listDisks, type Disk } from '../appliance/inventory.js';
+
+export class DiskWatch extends EventEmitter {
+  disks: Disk[] = [];
+  readonly guardian: WriteBlockGuardian;
+  /** When the guardian last re-checked the flags. */
+  lastCheck: Date | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private logged = 0;
+
+  constructor(private readonly include: (d: Disk) => boolean) {
+    super();
+    this.guardian = new WriteBlockGuardian({ state: loadState(), include, intervalMs: 250 });
+    this.logged = this.guardian.log.length;
+    this.guardian.on('event', () => this.save());
+  }
+
+  start(): void {
+    this.guardian.protectAll();
+    this.guardian.start();
+    this.refresh();
+    this.timer = setInterval(() => this.refresh(), 1000);
+  }
+
+  refresh(): void {
+    try {
+      this.disks = listDisks().filter(this.include);
+      this.lastCheck = new Date();
+    } catch {
+      // A device vanishing mid-scan: keep the last list; the next tick reads again.
+    }
+    this.emit('change');
+  }
+
+  byName(name: string): Disk | null {
+    return this.disks.find((d) => d.name === name) ?? null;
+  }
+
+  /** The guardian's state and events go where `custos writeblock status` reads them. */
+  save(): void {
+    saveState(this.guardian.snapshotState());
+    appendEvents(this.guardian.log.slice(this.logged));
+    this.logged = this.guardian.log.length;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.guardian.stop();
+    this.save();
+  }
+}

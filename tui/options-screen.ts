@@ -1,0 +1,50 @@
+// Acquisition options with safe defaults: raw (split on FAT), MD5 + SHA-256,
+// verify after, no fast-first.
+import blessed from 'blessed';
+import type { HashAlgorithm } from '../appliance/imaging/hash-algorithms.js';
+import { textBox, waitKey, type Ui } from './ui.js';
+
+export interface Options {
+  format: 'raw' | 'split';
+  hashes: HashAlgorithm[];
+  verify: boolean;
+  fastFirst: boolean;
+}
+
+export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options | null> {
+  const o = { split: needsSplit, md5: true, sha1: false, sha256: true, sha512: false, verify: true, fastFirst: false };
+  type Key = keyof typeof o;
+  const rows: [Key, string][] = [
+    ['split', 'split image into 4000 MiB files (needed on FAT)'],
+    ['md5', 'MD5'],
+    ['sha1', 'SHA-1'],
+    ['sha256', 'SHA-256'],
+    ['sha512', 'SHA-512'],
+    ['verify', 'read every copy back and verify it'],
+    ['fastFirst', 'fast-first: skip bad areas, return to them at the end'],
+  ];
+  ui.page('options', 'Up/Down: move  Space: switch  Enter: continue  Esc: back');
+  const list = blessed.list({ parent: ui.body, top: 0, left: 1, width: '100%-2', height: rows.length + 2, keys: true, tags: false, border: { type: 'line' }, style: { selected: { inverse: true } } });
+  const note = textBox(ui, { top: rows.length + 2, height: 4, content: '' });
+  const draw = () => {
+    const at = (list as unknown as { selected: number }).selected ?? 0;
+    list.setItems(rows.map(([k, label]) => `[${o[k] ? 'x' : ' '}] ${label}`));
+    list.select(at);
+    note.setContent(needsSplit && !o.split ? 'The destination is FAT: a single image file over 4 GiB cannot be written there.' : !(o.md5 || o.sha1 || o.sha256 || o.sha512) ? 'Choose at least one hash.' : '');
+    ui.screen.render();
+  };
+  list.key('space', () => {
+    const row = rows[(list as unknown as { selected: number }).selected];
+    if (row) o[row[0]] = !o[row[0]];
+    draw();
+  });
+  draw();
+  list.focus();
+  for (;;) {
+    const k = await waitKey(ui, ['enter', 'escape']);
+    if (k === 'escape') return null;
+    const hashes = (['md5', 'sha1', 'sha256', 'sha512'] as const).filter((h) => o[h]);
+    if (hashes.length === 0 || (needsSplit && !o.split)) continue;
+    return { format: o.split ? 'split' : 'raw', hashes: [...hashes], verify: o.verify, fastFirst: o.fastFirst };
+  }
+}

@@ -1,0 +1,158 @@
+// Summary, live acquisition, and result: the part of the flow that runs the
+// acquisition through the same core path as `custos acquire`.
+import blessed from 'blessed';
+import { formatBytes } from '../appliance/imaging/sizes.js';
+import type { Disk } from '../appliance/inventory.js';
+import type { ImagingEvent } from '../appliance/imaging/events.js';
+import type { ProgressReport } from '../appliance/imaging/progress.js';
+import type { MountedDestination } from '../appliance/destination-mount.js';
+import type { AcquisitionOutcome } from '../appliance/run-acquisition.js';
+import { CustosError } from '../appliance/errors.js';
+import { safeText } from '../appliance/sanitize.js';
+import type { Details } from './details-screen.js';
+import type { Options } from './options-screen.js';
+import { textBox, waitKey, type Ui } from './ui.js';
+
+export async function confirmSummary(ui: Ui, source: Disk, mounts: MountedDestination[], d: Details, o: Options): Promise<boolean> {
+  ui.page('check and start', 'Enter: start the acquisition  Esc: start over');
+  const lines = [
+    `source       ${source.name}  ${source.model?.text || '-'}  serial ${source.serial?.text || '-'}`,
+    `             ${source.sizeBytes} bytes, ${source.logicalSectorSize}-byte sectors, write-blocked`,
+    ...mounts.map((m, i) => `destination ${i + 1} ${m.device} (${m.fsType}) at ${safeText(m.dir)}`),
+    `case         ${d.case.caseNumber?.text ?? '-'}   evidence ${d.case.evidenceNumber?.text ?? '-'}`,
+    `examiner     ${d.case.examiner?.text ?? '-'}`,
+    `clock        examiner time ${d.examinerTime?.toISOString() ?? 'not confirmed'}`,
+    `signing key  ${d.signer.kind === 'one-time' ? 'one-time key' : d.signer.principal} ${d.signer.fingerprint}`,
+    `image        ${o.format}${o.format === 'split' ? ' (4000 MiB files)' : ''}, ${o.hashes.join(' + ')}${o.verify ? ', verify after' : ''}${o.fastFirst ? ', fast-first' : ''}`,
+  ];
+  textBox(ui, { top: 0, height: '100%', content: lines.join('\n') });
+  ui.screen.render();
+  return (await waitKey(ui, ['enter', 'escape'])) === 'enter';
+}
+
+function bar(percent: number, width: number): string {
+  const n = Math.max(0, Math.min(width, Math.round((percent / 100) * width)));
+  return '#'.repeat(n) + '.'.repeat(width - n);
+}
+
+function hms(s: number | null): string {
+  if (s === null || !Number.isFinite(s)) return '--:--:--';
+  const t = Math.round(s);
+  return [Math.floor(t / 3600), Math.floor(t / 60) % 60, t % 60].map((x) => String(x).padStart(2, '0')).join(':');
+}
+
+/**
+ * The live acquisition. `start` runs it with our progress and event sinks and
+ * an abort signal; 'a' asks for confirmation and then aborts (the record is
+ * still written and signed, marked aborted).
+ */
+export async function acquisitionScreen(
+  ui: Ui,
+  source: Disk,
+  start: (sinks: { onEvent: (e: ImagingEvent) => void; onProgress: (p: ProgressReport) => void; signal: AbortSignal }) => Promise<AcquisitionOutcome>,
+): Promise<{ outcome: AcquisitionOutcome | null; error: Error | null }> {
+  ui.page(`acquiring ${source.name}`, 'a: abort (asks first)');
+  const status = textBox(ui, { top: 0, height: 12, label: 'progress' });
+  // A plain box holding the newest lines (blessed's log widget scrolls on a timer, which outlives the screen).
+  const log = textBox(ui, { top: 12, height: '100%-12', label: 'events' });
+  const events: string[] = [];
+  const addEvent = (line: string) => {
+    events.push(line.slice(0, 76));
+    if (events.length > 200) events.shift();
+    log.setContent(events.slice(-Math.max(1, Number(log.height) - 2)).join('\n'));
+    ui.screen.render();
+  };
+  let last: ProgressReport | null = null;
+  let lastBytes = -1;
+  let lastMove = Date.now();
+  let lastBad: string | null = null;
+  let checks = 0;
+  let lastCheck: Date | null = null;
+  const render = () => {
+    const p = last;
+    if (!p) return;
+    if (p.bytesDone !== lastBytes) {
+      lastBytes = p.bytesDone;
+      lastMove = Date.now();
+    }
+    if (p.writeBlock && p.writeBlock.checks !== checks) {
+      checks = p.writeBlock.checks;
+      lastCheck = new Date();
+    }
+    const stalled = (Date.now() - lastMove) / 1000;
+    const stages = p.stages.map((s) => `${s.name} ${s.rateMiBs.toFixed(0)}`).join('  ');
+    status.setContent(
+      [
+        `${p.phase}  [${bar(p.percent, 50)}] ${p.percent.toFixed(1)}%`,
+        `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}  (${p.bytesDone} of ${p.bytesTotal} bytes)`,
+        `now ${p.rateMiBs.toFixed(0)} MiB/s  average ${p.averageMiBs.toFixed(0)} MiB/s  elapsed ${hms(p.elapsedS)}  ETA ${hms(p.etaS)}`,
+        `stages MiB/s: ${stages}`.slice(0, 76),
+        `bottleneck: ${p.bottleneck ?? '-'}`,
+        `unreadable sectors: ${p.badSectors}${lastBad ? `  last: ${lastBad}` : ''}`,
+        `write-block: ${p.writeBlock ? (p.writeBlock.intact ? 'intact' : 'FLAG WAS RESET, put back') : '-'}, ${p.writeBlock?.checks ?? 0} checks, last ${lastCheck ? lastCheck.toISOString().slice(11, 19) : '-'}`,
+        stalled >= 5 && p.percent < 100 ? `NO PROGRESS FOR ${Math.round(stalled)} s` : '',
+      ].join('\n'),
+    );
+    ui.screen.render();
+  };
+  const stop = new AbortController();
+  let asking = false;
+  const onKey = (_ch: unknown, key: { name?: string }) => {
+    if (key.name !== 'a' || asking || stop.signal.aborted) return;
+    asking = true;
+    const q = blessed.question({ parent: ui.screen, top: 'center', left: 'center', width: 60, height: 7, border: { type: 'line' }, tags: false, label: ' abort? ' });
+    q.ask('Stop the acquisition? The record will say aborted. (y/n)', (_err, yes) => {
+      q.destroy();
+      asking = false;
+      if (yes) stop.abort(new CustosError('EABORTED', 'aborted by the examiner'));
+      ui.screen.render();
+    });
+  };
+  ui.screen.on('keypress', onKey);
+  const stallTimer = setInterval(render, 1000);
+  try {
+    const outcome = await start({
+      onEvent: (e) => {
+        if (e.type === 'bad-range') lastBad = `LBA ${String(e.data?.['lastLba'] ?? '?')}`;
+        addEvent(`${e.time.slice(11, 19)} ${e.type}: ${safeText(e.message, 200)}`);
+      },
+      onProgress: (p) => {
+        last = p;
+        render();
+      },
+      signal: stop.signal,
+    });
+    return { outcome, error: null };
+  } catch (e) {
+    return { outcome: null, error: e instanceof Error ? e : new Error(String(e)) };
+  } finally {
+    clearInterval(stallTimer);
+    ui.screen.removeListener('keypress', onKey);
+  }
+}
+
+/** Groups a fingerprint so it can be read aloud and copied by hand. */
+export function spacedFingerprint(fp: string): string {
+  const body = fp.replace(/^SHA256:/, '');
+  return 'SHA256: ' + (body.match(/.{1,4}/g) ?? []).join(' ');
+}
+
+export type NextStep = 'again' | 'quit' | 'poweroff';
+
+export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string }, appliance: boolean): Promise<NextStep> {
+  const rec = r.outcome?.record ?? (r.error as (Error & { record?: AcquisitionOutcome['record'] }) | null)?.record ?? null;
+  const status = rec?.status ?? 'failed';
+  ui.page(`result: ${status}`, `n: another acquisition  q: unmount and quit${appliance ? '  p: power off safely' : ''}`);
+  const lines = [
+    `status   ${status.toUpperCase()}${r.error ? `: ${safeText(r.error.message, 200)}` : ''}`,
+    ...(rec ? Object.entries(rec.hashes).map(([k, v]) => `${k.padEnd(8)} ${v}`) : []),
+    ...(rec?.destinations ?? []).map((d) => `copy     ${safeText(d.dir)}: ${d.verification ? (d.verification.match ? 'verified' : 'VERIFICATION FAILED') : 'not read back'}`),
+    ...(rec ? [`bad      ${rec.badSectors} unreadable sector(s)`] : []),
+    `record   custody.json, events.jsonl, signatures and report.txt beside the image`,
+  ];
+  textBox(ui, { top: 0, height: '100%-7', content: lines.join('\n') });
+  textBox(ui, { top: '100%-7', height: 7, label: 'signing key fingerprint: copy onto the custody form', content: `\n  ${spacedFingerprint(r.fingerprint)}\n` });
+  ui.screen.render();
+  const k = await waitKey(ui, appliance ? ['n', 'q', 'p'] : ['n', 'q']);
+  return k === 'n' ? 'again' : k === 'p' ? 'poweroff' : 'quit';
+}

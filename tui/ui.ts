@@ -1,0 +1,92 @@
+// The frame every screen draws into (title, body, help line) and the few
+// interactions the screens are made of. blessed tag parsing is off
+// everywhere: device and case strings are shown as the plain text they are.
+import blessed from 'blessed';
+
+export interface Ui {
+  screen: blessed.Widgets.Screen;
+  body: blessed.Widgets.BoxElement;
+  /** Sets the title and the help line, and empties the body. */
+  page(title: string, help: string): void;
+  destroy(): void;
+}
+
+export function createUi(): Ui {
+  const screen = blessed.screen({ smartCSR: true, fullUnicode: false, title: 'custos', autoPadding: false, warnings: false, dockBorders: true });
+  const header = blessed.box({ parent: screen, top: 0, left: 0, width: '100%', height: 1, style: { inverse: true } });
+  const body = blessed.box({ parent: screen, top: 1, left: 0, width: '100%', height: '100%-2' });
+  const help = blessed.box({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, style: { inverse: true } });
+  // Resizing only re-renders: every screen lays out in percentages of the terminal.
+  screen.on('resize', () => screen.render());
+  return {
+    screen,
+    body,
+    page(title, keys) {
+      for (const child of [...body.children]) child.destroy();
+      header.setContent(` custos  ${title}`);
+      help.setContent(` ${keys}`);
+      screen.render();
+    },
+    destroy() {
+      screen.destroy();
+    },
+  };
+}
+
+/** A framed text box in the body. */
+export function textBox(ui: Ui, o: { top: number | string; height: number | string; label?: string; content?: string; left?: number | string; width?: number | string }): blessed.Widgets.BoxElement {
+  return blessed.box({
+    parent: ui.body,
+    top: o.top,
+    left: o.left ?? 0,
+    width: o.width ?? '100%',
+    height: o.height,
+    ...(o.label ? { label: ` ${o.label} ` } : {}),
+    content: o.content ?? '',
+    border: { type: 'line' },
+    tags: false,
+    scrollable: true,
+  });
+}
+
+/** Resolves with the first of `keys` pressed (names as blessed gives them: 'enter', 'escape', 'y', ...). */
+export function waitKey(ui: Ui, keys: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const handler = (_ch: unknown, key: { full?: string; name?: string }) => {
+      const k = key.full ?? key.name ?? '';
+      if (!keys.includes(k)) return;
+      ui.screen.removeListener('keypress', handler);
+      resolve(k);
+    };
+    ui.screen.on('keypress', handler);
+  });
+}
+
+/**
+ * One line of typed text (a confirmation, a case field, a passphrase).
+ * Resolves with the text on Enter, or null on Esc.
+ */
+export function askText(ui: Ui, o: { top: number | string; label: string; initial?: string; censor?: boolean }): Promise<string | null> {
+  const box = blessed.textbox({
+    parent: ui.body,
+    top: o.top,
+    left: 0,
+    width: '100%',
+    height: 3,
+    label: ` ${o.label} `,
+    border: { type: 'line' },
+    inputOnFocus: false,
+    censor: o.censor ?? false,
+    value: o.initial ?? '',
+    tags: false,
+  });
+  ui.screen.render();
+  return new Promise((resolve) => {
+    box.readInput((err, value) => {
+      const v = err ? null : (value ?? null);
+      box.destroy();
+      ui.screen.render();
+      resolve(v);
+    });
+  });
+}
