@@ -119,3 +119,95 @@ for (const size of [
     t.is(readFileSync(`/sys/block/${src.name}/ro`, 'utf8').trim(), '1');
   });
 }
+
+/** From the disk list to a running acquisition of `src` onto `dst`, with defaults everywhere. */
+async function startAcquisition(term: Terminal, src: Loop, dst: Loop): Promise<void> {
+  await term.waitFor('choose the SOURCE disk');
+  await pick(term, src.name);
+  await term.waitFor('choose destination 1');
+  await pick(term, dst.name);
+  const screen = await term.waitFor('Type its stable id exactly to confirm');
+  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
+  await term.waitFor('destination ready');
+  await term.keys('Enter');
+  for (let i = 0; i < 5; i++) {
+    await term.waitFor(/case details/);
+    await term.type(`field ${i}`);
+  }
+  await term.waitFor('clock check');
+  await term.type('');
+  await term.waitFor('signing key');
+  await term.type('');
+  await term.waitFor('options');
+  await term.keys('Enter');
+  await term.waitFor('check and start');
+  await term.keys('Enter');
+}
+
+test('abort needs a confirmation, and leaves a signed record marked aborted', async (t) => {
+  const src = await patternLoop(400 * 1024 * 1024, {}, 62);
+  t.teardown(src.detach);
+  const dst = await ext4Loop(t, 512);
+  const { term, state } = await startTui(t, [src.name, dst.name], { cols: 80, rows: 25, term: 'linux' });
+  await startAcquisition(term, src, dst);
+  await term.waitFor(/acquire +\[#*\.+\]/, 30_000);
+  await term.keys('a');
+  await term.waitFor('Stop the acquisition?');
+  await term.keys('n');
+  await term.waitFor(/acquire +\[/);
+  t.notRegex(await term.screen(), /result:/, 'answering no goes on');
+  await term.keys('a');
+  await term.waitFor('Stop the acquisition?');
+  await term.keys('y');
+  const screen = await term.waitFor('result: aborted', 30_000);
+  t.regex(screen, /aborted by the examiner/);
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
+  const mnt = path.join(tempDir(), 'mnt');
+  mkdirSync(mnt);
+  await execa('mount', ['-o', 'ro,noload', dst.dev, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  const rec = JSON.parse(readFileSync(path.join(mnt, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'aborted');
+  t.is(rec.acquisition.error?.code, 'EABORTED');
+  const v = await custos(['verify', mnt], state);
+  t.is(v.exitCode, 1);
+  t.regex(String(v.stdout), /^ok {4}record signature/m);
+  t.regex(String(v.stdout), /the acquisition was aborted/);
+});
+
+test('a disk vanishing from the list, a hostile backing-file name and resizes: the screen keeps its layout and the TUI keeps going', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const hostileName = `\u001b[31mRED\u001b[2J\u001b]0;pwned\u0007${'W'.repeat(150)}.img`;
+  const hostile = path.join(dir, hostileName);
+  await execa('truncate', ['-s', '4M', hostile]);
+  const a = await attachLoop(hostile);
+  t.teardown(a.detach);
+  const b = await patternLoop(4 * 1024 * 1024, {}, 63);
+  t.teardown(b.detach);
+  const { term } = await startTui(t, [a.name, b.name], { cols: 80, rows: 25, term: 'linux' });
+  let screen = await term.waitFor('choose the SOURCE disk');
+  await pick(term, a.name);
+  await term.waitFor('choose destination 1');
+  await term.keys('Escape');
+  screen = await term.waitFor('choose the SOURCE disk');
+  // The details of the hostile disk show its name escaped; no colour or clear-screen reached the terminal.
+  const lines = screen.split('\n');
+  t.is(lines.length, 25);
+  t.regex(lines[0] ?? '', /^ custos  choose the SOURCE disk/);
+  t.true(screen.includes('\\x1b[31mRED\\x1b[2J\\x1b]0;pwned\\x07'), screen);
+  const attrs = await term.screen(true);
+  t.false(/\u001b\[(3[0-7]|9[0-7]|38;)/.test(attrs), 'no foreground colour anywhere on the screen');
+  t.regex(lines[lines.length - 1] ?? '', /Up\/Down: move/);
+
+  // b vanishes while the list is shown.
+  await b.detach();
+  await term.waitFor((s: string) => !s.includes(` ${b.name} `));
+  // Resizes re-render and the list still answers keys.
+  await term.resize(132, 43);
+  await term.waitFor('choose the SOURCE disk');
+  await term.resize(80, 25);
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
+});

@@ -20,12 +20,12 @@ export class Terminal {
     return r.stdout;
   }
 
-  async waitFor(text: string | RegExp, timeoutMs = 15_000): Promise<string> {
+  async waitFor(text: string | RegExp | ((screen: string) => boolean), timeoutMs = 15_000): Promise<string> {
     const end = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < end) {
       last = await this.screen();
-      if (typeof text === 'string' ? last.includes(text) : text.test(last)) return last;
+      if (typeof text === 'string' ? last.includes(text) : text instanceof RegExp ? text.test(last) : text(last)) return last;
       await new Promise((r) => setTimeout(r, 150));
     }
     throw new Error(`screen never showed ${String(text)}; last screen:\n${last}`);
