@@ -148,7 +148,7 @@ export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | nu
     ...(rec ? Object.entries(rec.hashes).map(([k, v]) => `${k.padEnd(8)} ${v}`) : []),
     ...(rec?.destinations ?? []).map((d) => `copy     ${safeText(d.dir)}: ${d.verification ? (d.verification.match ? 'verified' : 'VERIFICATION FAILED') : 'not read back'}`),
     ...(rec ? [`bad      ${rec.badSectors} unreadable sector(s)`] : []),
-    `record   custody.json, events.jsonl, signatures and report.txt beside the image`,
+    `record   custody.json, events.jsonl, signatures, report.txt beside the image`,
   ];
   textBox(ui, { top: 0, height: '100%-7', content: lines.join('\n') });
   textBox(ui, { top: '100%-7', height: 7, label: 'signing key fingerprint: copy onto the custody form', content: `\n  ${spacedFingerprint(r.fingerprint)}\n` });
