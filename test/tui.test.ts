@@ -211,3 +211,79 @@ test('a disk vanishing from the list, a hostile backing-file name and resizes: t
   await term.keys('q');
   await term.waitFor('[exit 0]');
 });
+
+test('a custody USB: its examiner key is offered and opened with a passphrase, and it gets a copy of the signed record', async (t) => {
+  const src = await patternLoop(2 * 1024 * 1024, {}, 64);
+  t.teardown(src.detach);
+  const dst = await ext4Loop(t, 32);
+  // The custody USB: an ext4 file system holding a key made by custos keygen.
+  const usbDir = tempDir();
+  t.teardown(() => rmSync(usbDir, { recursive: true, force: true }));
+  const usbFile = path.join(usbDir, 'custody-usb.img');
+  await execa('truncate', ['-s', '32M', usbFile]);
+  await execa('mkfs.ext4', ['-q', '-F', usbFile]);
+  const prep = path.join(usbDir, 'mnt');
+  mkdirSync(prep);
+  await execa('mount', ['-o', 'loop', usbFile, prep]);
+  const kg = await custos(['keygen', '--out', prep, '--examiner', 'Jane Examiner', '--json'], tempDir(), { env: { CUSTOS_PASSPHRASE: 'usb key passphrase' } });
+  await execa('umount', [prep]);
+  t.is(kg.exitCode, 0, String(kg.stderr));
+  const made = JSON.parse(String(kg.stdout)) as { fingerprint: string };
+  const usb = await attachLoop(usbFile);
+  t.teardown(usb.detach);
+
+  const { term, state } = await startTui(t, [src.name, dst.name, usb.name], { cols: 80, rows: 25, term: 'linux' });
+  await term.waitFor('choose the SOURCE disk');
+  await pick(term, src.name);
+  await term.waitFor('choose destination 1');
+  await pick(term, dst.name);
+  let screen = await term.waitFor('Type its stable id exactly to confirm');
+  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
+  await term.waitFor('destination ready');
+  await term.keys('Enter');
+  for (let i = 0; i < 5; i++) {
+    await term.waitFor(/case details/);
+    await term.type(i === 2 ? 'Jane Examiner' : `field ${i}`);
+  }
+  await term.waitFor('clock check');
+  await term.type('');
+  await term.waitFor('u: use a custody USB');
+  await term.keys('u');
+  await term.waitFor('choose the custody USB');
+  await pick(term, usb.name);
+  screen = await term.waitFor('Type its stable id exactly to confirm');
+  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
+  screen = await term.waitFor('1: Jane_Examiner.key');
+  await term.keys('1');
+  await term.waitFor('passphrase for Jane_Examiner.key');
+  await term.type('wrong passphrase');
+  screen = await term.waitFor('not accepted');
+  t.regex(screen, /wrong/);
+  await term.keys('Enter');
+  await term.waitFor('1: Jane_Examiner.key');
+  await term.keys('1');
+  await term.waitFor('passphrase for Jane_Examiner.key');
+  await term.type('usb key passphrase');
+  await term.waitFor('options');
+  await term.keys('Enter');
+  screen = await term.waitFor('check and start');
+  t.true(screen.includes(`Jane_Examiner ${made.fingerprint}`), screen);
+  t.regex(screen, /custody USB +\/dev\//);
+  await term.keys('Enter');
+  screen = await term.waitFor('result: complete', 60_000);
+  t.regex(screen, /copy on the custody USB/);
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
+
+  const mnt = path.join(tempDir(), 'usb');
+  mkdirSync(mnt);
+  await execa('mount', ['-o', 'ro,noload', usb.dev, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  const folders = (await execa('ls', [path.join(mnt, 'custos-records')])).stdout.trim().split('\n');
+  t.is(folders.length, 1);
+  const copy = path.join(mnt, 'custos-records', folders[0] ?? '');
+  const rec = JSON.parse(readFileSync(path.join(copy, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.signer.kind, 'examiner');
+  t.is(rec.signer.fingerprint, made.fingerprint);
+  t.is((await custos(['verify', copy, '--record-only'], state)).exitCode, 0);
+});

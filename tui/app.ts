@@ -1,13 +1,15 @@
 // custos tui: one guided path from "which disk?" to "record written, safe to
 // power off". It only renders and asks; the appliance core does the work.
 import { execa } from 'execa';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { stateDir } from '../appliance/guardian-state.js';
 import type { Disk } from '../appliance/inventory.js';
 import { unmountDestination, type MountedDestination } from '../appliance/destination-mount.js';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../appliance/imaging/acquire.js';
 import { DEFAULT_READ_POLICY } from '../appliance/imaging/read-recovery.js';
 import { runAcquisition } from '../appliance/run-acquisition.js';
-import { chooseDestinations, chooseSource } from './choose-disks.js';
+import { chooseDestinations, chooseSource, chooseWritableDisk } from './choose-disks.js';
 import { askDetails } from './details-screen.js';
 import { DiskWatch } from './disk-watch.js';
 import { askOptions } from './options-screen.js';
@@ -25,17 +27,28 @@ async function release(mounts: MountedDestination[]): Promise<void> {
   for (const m of mounts) await unmountDestination(m).catch(() => undefined);
 }
 
+/** A new folder on the custody USB for this acquisition's record: custos-records/<UTC time>. */
+function recordFolder(usb: string): string {
+  const dir = path.join(usb, 'custos-records', new Date().toISOString().replace(/[:.]/g, '-'));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Promise<NextStep> {
   const source: Disk | null = await chooseSource(ui, watch);
   if (!source) return 'quit';
   const dest = await chooseDestinations(ui, watch, source);
   if (!dest) return 'again';
-  const details = await askDetails(ui);
+  const details = await askDetails(ui, () =>
+    chooseWritableDisk(ui, watch, source, dest.mounts, { title: 'choose the custody USB (keys, and a copy of the record)', help: 'Up/Down: move  Enter: use this disk  Esc: back' }),
+  );
+  const mounts = details?.custodyUsb ? [...dest.mounts, details.custodyUsb] : dest.mounts;
   const options = details ? await askOptions(ui, dest.needsSplit) : null;
   if (!details || !options || !(await confirmSummary(ui, source, dest.mounts, details, options))) {
-    await release(dest.mounts);
+    await release(mounts);
     return 'again';
   }
+  const custodyCopy = details.custodyUsb ? recordFolder(details.custodyUsb.dir) : null;
   const host = import('../appliance/host-identity.js').then((m) => m.hostIdentity(stateDir())).catch(() => null);
   const result = await acquisitionScreen(ui, source, (sinks) =>
     runAcquisition({
@@ -59,13 +72,13 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Pro
       examinerTime: details.examinerTime,
       signer: details.signer,
       host,
-      custodyCopy: null,
+      custodyCopy,
       onSourceHeld: () => watch.save(),
       ...sinks,
     }),
   );
-  const next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint }, appliance);
-  await release(dest.mounts);
+  const next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy }, appliance);
+  await release(mounts);
   return next;
 }
 

@@ -68,23 +68,27 @@ export async function chooseSource(ui: Ui, watch: DiskWatch): Promise<Disk | nul
   }
 }
 
-/** Why a disk may not receive the image, or null if it may. */
+/** Why a disk may not be written to, or null if it may. */
 function refusal(d: Disk, source: Disk, chosen: MountedDestination[]): string | null {
-  if (d.name === source.name) return `${d.name} is the source: an image is never written to the disk it comes from.`;
+  if (d.name === source.name) return `${d.name} is the source: nothing is ever written to the disk the image comes from.`;
   if (d.roles.includes('boot-medium')) return `${d.name} is the boot medium.`;
   if (d.roles.includes('running-system')) return `${d.name} holds the running system.`;
-  if (chosen.some((m) => m.device.startsWith(`/dev/${d.name}`))) return `${d.name} is already a destination.`;
+  if (chosen.some((m) => m.device.startsWith(`/dev/${d.name}`))) return `${d.name} is already in use for this acquisition.`;
   return null;
 }
 
-/** Picks, releases (typed confirmation) and mounts one destination; null when the examiner goes back. */
-async function chooseOne(ui: Ui, watch: DiskWatch, source: Disk, chosen: MountedDestination[], imageBytes: number): Promise<MountedDestination | null> {
+/**
+ * Picks a disk to write to (a destination, or the custody USB), makes it
+ * writable after a typed confirmation and mounts its file system; null when
+ * the examiner goes back.
+ */
+export async function chooseWritableDisk(ui: Ui, watch: DiskWatch, source: Disk, chosen: MountedDestination[], o: { title: string; help: string }): Promise<MountedDestination | null> {
   for (;;) {
     const d = await pickDisk(ui, watch, {
-      title: `choose destination ${chosen.length + 1} for ${source.name} (${humanSize(imageBytes)})`,
-      help: 'Up/Down: move  Enter: write the image here  Esc: back',
+      title: o.title,
+      help: o.help,
       sourceName: source.name,
-      note: (x) => refusal(x, source, chosen) ?? 'Enter: make writable and use as destination',
+      note: (x) => refusal(x, source, chosen) ?? 'Enter: make writable and use it',
     });
     if (!d) return null;
     const why = refusal(d, source, chosen);
@@ -136,7 +140,10 @@ export interface DestinationChoice {
 export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk): Promise<DestinationChoice | null> {
   const mounts: MountedDestination[] = [];
   for (;;) {
-    const m = await chooseOne(ui, watch, source, mounts, source.sizeBytes);
+    const m = await chooseWritableDisk(ui, watch, source, mounts, {
+      title: `choose destination ${mounts.length + 1} for ${source.name} (${humanSize(source.sizeBytes)})`,
+      help: 'Up/Down: move  Enter: write the image here  Esc: back',
+    });
     if (!m) return mounts.length > 0 ? { mounts, needsSplit: mounts.some((x) => x.fsType === 'vfat') && source.sizeBytes >= 4 * 1024 ** 3 } : null;
     mounts.push(m);
     const fits = m.freeBytes >= source.sizeBytes + 4 * 1024 * 1024;

@@ -1,5 +1,7 @@
 // Case details, the clock check and the signing key, asked one field at a time.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { MountedDestination } from '../appliance/destination-mount.js';
 import { caseData, type CaseData } from '../appliance/custody/case-data.js';
 import { parseExaminerTime } from '../appliance/custody/clock.js';
 import { loadKey, oneTimeKey, type SigningKey } from '../appliance/custody/keys.js';
@@ -10,6 +12,21 @@ export interface Details {
   case: CaseData;
   examinerTime: Date | null;
   signer: SigningKey;
+  /** The custody USB, if one was chosen: its keys were offered, and the record is copied to it. */
+  custodyUsb: MountedDestination | null;
+}
+
+/** Examiner keys (`*.key`, as custos keygen writes them) at the top of a custody USB or in its keys/ folder. */
+export function keysOn(dir: string): string[] {
+  const found: string[] = [];
+  for (const d of [dir, path.join(dir, 'keys')]) {
+    try {
+      for (const f of readdirSync(d)) if (f.endsWith('.key')) found.push(path.join(d, f));
+    } catch {
+      // No such folder.
+    }
+  }
+  return found.sort();
 }
 
 const FIELDS = [
@@ -26,8 +43,8 @@ async function problem(ui: Ui, text: string): Promise<void> {
   await waitKey(ui, ['enter', 'escape']);
 }
 
-/** Null when the examiner goes back (Esc). */
-export async function askDetails(ui: Ui): Promise<Details | null> {
+/** Null when the examiner goes back (Esc). `pickCustodyUsb` makes a disk writable and mounts it (typed confirmation). */
+export async function askDetails(ui: Ui, pickCustodyUsb: () => Promise<MountedDestination | null>): Promise<Details | null> {
   const values: Record<string, string> = {};
   for (const [key, label] of FIELDS) {
     ui.page('case details', 'type, then Enter: next field  Esc: back');
@@ -41,7 +58,7 @@ export async function askDetails(ui: Ui): Promise<Details | null> {
     info = caseData(values);
   } catch (e) {
     await problem(ui, e instanceof Error ? e.message : String(e));
-    return askDetails(ui);
+    return askDetails(ui, pickCustodyUsb);
   }
 
   let examinerTime: Date | null = null;
@@ -58,22 +75,53 @@ export async function askDetails(ui: Ui): Promise<Details | null> {
     }
   }
 
+  let custodyUsb: MountedDestination | null = null;
   for (;;) {
-    ui.page('signing key', 'Enter alone: one-time key  or type the path of the examiner key, then Enter');
-    textBox(ui, { top: 0, height: 5, content: 'The record is signed. With no examiner key, custos makes a one-time key for\nthis acquisition and shows its fingerprint, to copy onto the custody form.' });
-    const path = await askText(ui, { top: 5, label: 'examiner key file (e.g. /media/usb/jane.key)' });
-    if (path === null) return null;
-    if (path.trim() === '') return { case: info, examinerTime, signer: oneTimeKey(values['examiner'] ?? null) };
-    if (!existsSync(path.trim())) {
-      await problem(ui, `${path.trim()} does not exist`);
+    const keys = custodyUsb ? keysOn(custodyUsb.dir) : [];
+    ui.page('signing key', `Enter: one-time key  k: type a key path${custodyUsb ? '  1-9: a key listed here' : '  u: use a custody USB'}  Esc: back`);
+    textBox(ui, {
+      top: 0,
+      height: 6 + keys.length,
+      content: [
+        'The record is signed. With no examiner key, custos makes a one-time key for',
+        'this acquisition and shows its fingerprint, to copy onto the custody form.',
+        custodyUsb ? `custody USB ${custodyUsb.device}: the record is copied there too.` : 'A custody USB holds examiner keys and gets a copy of the record.',
+        ...keys.map((k, i) => `  ${i + 1}: ${safeText(path.relative(custodyUsb?.dir ?? '/', k), 70)}`),
+      ].join('\n'),
+    });
+    ui.screen.render();
+    const numbers = keys.slice(0, 9).map((_, i) => String(i + 1));
+    const k = await waitKey(ui, ['enter', 'escape', 'k', ...(custodyUsb ? numbers : ['u'])]);
+    if (k === 'escape') return null;
+    if (k === 'u') {
+      custodyUsb = await pickCustodyUsb();
       continue;
     }
-    const pass = await askText(ui, { top: 8, label: 'passphrase', censor: true });
-    if (pass === null) continue;
-    try {
-      return { case: info, examinerTime, signer: loadKey(path.trim(), pass, values['examiner'] || null) };
-    } catch (e) {
-      await problem(ui, e instanceof Error ? e.message : String(e));
-    }
+    let chosen: SigningKey | 'retry';
+    if (k === 'enter') chosen = oneTimeKey(values['examiner'] || null);
+    else if (k === 'k') {
+      const typed = await askText(ui, { top: 6 + keys.length, label: 'examiner key file' });
+      if (typed === null) continue;
+      chosen = await keyFrom(ui, typed, values['examiner'] || null, 9 + keys.length);
+    } else chosen = await keyFrom(ui, keys[Number(k) - 1] ?? '', values['examiner'] || null, 6 + keys.length);
+    if (chosen === 'retry') continue;
+    return { case: info, examinerTime, signer: chosen, custodyUsb };
+  }
+}
+
+/** The key in `file`, opened with a passphrase typed now. */
+async function keyFrom(ui: Ui, file: string, examiner: string | null, top: number): Promise<SigningKey | 'retry'> {
+  const f = file.trim();
+  if (!f || !existsSync(f)) {
+    await problem(ui, `${f || '(none)'}: no such key`);
+    return 'retry';
+  }
+  const pass = await askText(ui, { top, label: `passphrase for ${path.basename(f)}`, censor: true });
+  if (pass === null) return 'retry';
+  try {
+    return loadKey(f, pass, examiner);
+  } catch (e) {
+    await problem(ui, e instanceof Error ? e.message : String(e));
+    return 'retry';
   }
 }

@@ -19,6 +19,7 @@ export async function confirmSummary(ui: Ui, source: Disk, mounts: MountedDestin
     `source       ${source.name}  ${source.model?.text || '-'}  serial ${source.serial?.text || '-'}`,
     `             ${source.sizeBytes} bytes, ${source.logicalSectorSize}-byte sectors, write-blocked`,
     ...mounts.map((m, i) => `destination ${i + 1} ${m.device} (${m.fsType}) at ${safeText(m.dir)}`),
+    ...(d.custodyUsb ? [`custody USB  ${d.custodyUsb.device} (${d.custodyUsb.fsType}): keys, and a copy of the record`] : []),
     `case         ${d.case.caseNumber?.text ?? '-'}   evidence ${d.case.evidenceNumber?.text ?? '-'}`,
     `examiner     ${d.case.examiner?.text ?? '-'}`,
     `clock        examiner time ${d.examinerTime?.toISOString() ?? 'not confirmed'}`,
@@ -139,7 +140,7 @@ export function spacedFingerprint(fp: string): string {
 
 export type NextStep = 'again' | 'quit' | 'poweroff';
 
-export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string }, appliance: boolean): Promise<NextStep> {
+export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string; custodyCopy: string | null }, appliance: boolean): Promise<NextStep> {
   const rec = r.outcome?.record ?? (r.error as (Error & { record?: AcquisitionOutcome['record'] }) | null)?.record ?? null;
   const status = rec?.status ?? 'failed';
   ui.page(`result: ${status}`, `n: another acquisition  q: unmount and quit${appliance ? '  p: power off safely' : ''}`);
@@ -149,6 +150,7 @@ export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | nu
     ...(rec?.destinations ?? []).map((d) => `copy     ${safeText(d.dir)}: ${d.verification ? (d.verification.match ? 'verified' : 'VERIFICATION FAILED') : 'not read back'}`),
     ...(rec ? [`bad      ${rec.badSectors} unreadable sector(s)`] : []),
     `record   custody.json, events.jsonl, signatures, report.txt beside the image`,
+    ...(r.custodyCopy ? [`         and a copy on the custody USB: ${safeText(r.custodyCopy, 50)}`] : []),
   ];
   textBox(ui, { top: 0, height: '100%-7', content: lines.join('\n') });
   textBox(ui, { top: '100%-7', height: 7, label: 'signing key fingerprint: copy onto the custody form', content: `\n  ${spacedFingerprint(r.fingerprint)}\n` });
