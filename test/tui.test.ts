@@ -1,9 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTOS, custos } from './helpers/cli.js';
-import { attachLoop, patternLoop, sha256File, tempDir, type Loop } from './helpers/loop.js';
+import { attachLoop, patternLoop, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
 import { Terminal } from './helpers/tmux.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 
@@ -286,4 +286,34 @@ test('a custody USB: its examiner key is offered and opened with a passphrase, a
   t.is(rec.signer.kind, 'examiner');
   t.is(rec.signer.fingerprint, made.fingerprint);
   t.is((await custos(['verify', copy, '--record-only'], state)).exitCode, 0);
+});
+
+test('a disk plugged in while the list is shown appears within a second, already write-blocked', async (t) => {
+  const src = await patternLoop(2 * 1024 * 1024, {}, 65);
+  t.teardown(src.detach);
+  // A loop device of our own, at a number the other tests' `losetup --find` will not reach.
+  let n = 150 + (process.pid % 40);
+  while (existsSync(`/sys/block/loop${n}/loop/backing_file`)) n++;
+  const name = `loop${n}`;
+  if (!existsSync(`/dev/${name}`)) await execa('mknod', [`/dev/${name}`, 'b', '7', String(n)]);
+  const dir = tempDir();
+  const file = path.join(dir, 'plugged.img');
+  writePatternImage(file, 4 * 1024 * 1024, 66);
+  t.teardown(async () => {
+    await execa('blockdev', ['--setrw', `/dev/${name}`], { reject: false });
+    await execa('losetup', ['-d', `/dev/${name}`], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { term } = await startTui(t, [src.name, name], { cols: 80, rows: 25, term: 'linux' });
+  const before = await term.waitFor('choose the SOURCE disk');
+  t.false(before.includes(` ${name} `));
+  await execa('losetup', [`/dev/${name}`, file]);
+  const plugged = Date.now();
+  const screen = await term.waitFor(new RegExp(`RO ${name} `), 5000);
+  // The guardian checks every 250 ms and the list redraws on its event; reading the screen back adds up to 150 ms.
+  t.true(Date.now() - plugged < 1200, `shown after ${Date.now() - plugged} ms`);
+  t.regex(screen, /choose the SOURCE disk/);
+  t.is(readFileSync(`/sys/block/${name}/ro`, 'utf8').trim(), '1');
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
 });

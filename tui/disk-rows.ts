@@ -25,7 +25,7 @@ export function wbMark(d: Disk): string {
   return d.readOnly ? 'RO' : 'RW';
 }
 
-/** 78 columns: mark, name, role, transport, size, sectors, partitions, model, serial. */
+/** 78 columns (an 80-column console inside the frame): mark, name, role, transport, size, sectors, partitions, model, serial. */
 export function diskRow(d: Disk, sourceName: string | null = null): string {
   return [
     fit(wbMark(d), 2),
@@ -35,12 +35,12 @@ export function diskRow(d: Disk, sourceName: string | null = null): string {
     fit(humanSize(d.sizeBytes), 10),
     fit(`${d.logicalSectorSize}/${d.physicalSectorSize}`, 9),
     fit(`p${d.partitions.length}`, 3),
-    fit(text(d.model), 16),
-    fit(text(d.serial), 12),
+    fit(text(d.model), 15),
+    fit(text(d.serial), 11),
   ].join(' ');
 }
 
-export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE  ', 'TRAN  ', 'SIZE      ', 'SECTORS  ', 'PRT', 'MODEL           ', 'SERIAL'].join(' ');
+export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE  ', 'TRAN  ', 'SIZE      ', 'SECTORS  ', 'PRT', 'MODEL          ', 'SERIAL'].join(' ');
 
 export function diskDetail(d: Disk): string {
   const lines = [

@@ -1,7 +1,7 @@
 // The live disk list behind the screens: the guardian protects every disk
 // (and any that appears) while the list refreshes from sysfs each second.
 import { EventEmitter } from 'node:events';
-import { WriteBlockGuardian } from '../appliance/guardian.js';
+import { WriteBlockGuardian, type GuardianEvent } from '../appliance/guardian.js';
 import { appendEvents, loadState, saveState } from '../appliance/guardian-state.js';
 import { listDisks, type Disk } from '../appliance/inventory.js';
 
@@ -17,7 +17,11 @@ export class DiskWatch extends EventEmitter {
     super();
     this.guardian = new WriteBlockGuardian({ state: loadState(), include, intervalMs: 250 });
     this.logged = this.guardian.log.length;
-    this.guardian.on('event', () => this.save());
+    this.guardian.on('event', (e: GuardianEvent) => {
+      this.save();
+      // The guardian sees a new or vanished disk within its 250 ms check: show it now, not at the next tick.
+      if (e.type !== 'check-error') setImmediate(() => this.refresh());
+    });
   }
 
   start(): void {
