@@ -46,6 +46,8 @@ async function pick(term: Terminal, name: string): Promise<void> {
 for (const size of [
   { cols: 80, rows: 25, term: 'linux' },
   { cols: 132, rows: 43, term: 'xterm-256color' },
+  // A serial console.
+  { cols: 80, rows: 24, term: 'vt100' },
 ]) {
   test(`${size.cols}x${size.rows} ${size.term}: a whole acquisition from the disk list to the signed record, refusing the source as destination and a wrong confirmation`, async (t) => {
     const src = await patternLoop(6 * 1024 * 1024 + 512 * 3, {}, 61);
