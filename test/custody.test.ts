@@ -62,6 +62,12 @@ function goldenAcquisition(): Promise<{ out: string; usb: string; state: string;
   return golden;
 }
 
+test.after.always(async () => {
+  if (!golden) return;
+  const g = await golden.catch(() => null);
+  for (const dir of g ? [g.out, g.usb, g.state] : []) rmSync(dir, { recursive: true, force: true });
+});
+
 function copyOf(t: ExecutionContext, dir: string): string {
   const c = path.join(scratch(t), 'copy');
   cpSync(dir, c, { recursive: true });

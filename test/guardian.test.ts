@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { WriteBlockGuardian, type GuardianEvent } from '../appliance/guardian.js';
 import { readCounters } from '../appliance/kernel-stat.js';
@@ -105,6 +105,7 @@ test('a flag reset behind the guardian\'s back (blockdev --setrw) is set back an
 
 test('a device that appears while guarding is protected within a second, and new partitions too', async (t) => {
   const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const g = scopedGuardian(dir, 100);
   const events: GuardianEvent[] = [];
   g.on('event', (e) => events.push(e));

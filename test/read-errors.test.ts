@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import test from 'ava';
 import { patternLoop, tempDir } from './helpers/loop.js';
 import { FaultyReader } from './helpers/faulty-reader.js';
@@ -57,6 +58,7 @@ test('a vanished source (ENODEV) aborts instead of filling', async (t) => {
   const reader = new FaultyReader(new DeviceReader(loop.dev), gone, { errno: 19 });
   t.teardown(() => reader.close());
   const out = tempDir();
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const events: ImagingEvent[] = [];
   const err = await t.throwsAsync(
     acquire({

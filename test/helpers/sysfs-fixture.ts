@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './loop.js';
 
@@ -55,11 +55,18 @@ function link(target: string, at: string): void {
   symlinkSync(path.relative(path.dirname(at), target), at);
 }
 
+// Fixture trees are small but many; each test process removes its own on exit.
+const made: string[] = [];
+process.once('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 export function buildFixture(
   disks: FixtureDisk[],
   extra: { mountinfo?: string; swaps?: string; files?: Record<string, string | Buffer> } = {},
 ): Fixture {
   const root = tempDir('custos-sysfs-');
+  made.push(root);
   const sys = path.join(root, 'sys');
   const proc = path.join(root, 'proc');
   const dev = path.join(root, 'dev');
