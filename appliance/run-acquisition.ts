@@ -100,6 +100,7 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
       session.close();
     }
   } finally {
+    writeBlock.detach();
     reader.close();
   }
 }

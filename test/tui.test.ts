@@ -319,3 +319,29 @@ test('a disk plugged in while the list is shown appears within a second, already
   await term.keys('q');
   await term.waitFor('[exit 0]');
 });
+
+test('from the result screen, the record is copied to a custody USB chosen then', async (t) => {
+  const src = await patternLoop(2 * 1024 * 1024, {}, 67);
+  t.teardown(src.detach);
+  const dst = await ext4Loop(t, 32);
+  const usb = await ext4Loop(t, 32);
+  const { term, state } = await startTui(t, [src.name, dst.name, usb.name], { cols: 80, rows: 25, term: 'linux' });
+  await startAcquisition(term, src, dst);
+  await term.waitFor('result: complete', 60_000);
+  await term.keys('c');
+  await term.waitFor('choose the custody USB for a copy of the record');
+  await pick(term, usb.name);
+  const screen = await term.waitFor('Type its stable id exactly to confirm');
+  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
+  await term.waitFor('copy on the custody USB');
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
+  const mnt = path.join(tempDir(), 'usb');
+  mkdirSync(mnt);
+  await execa('mount', ['-o', 'ro,noload', usb.dev, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  const folder = (await execa('ls', [path.join(mnt, 'custos-records')])).stdout.trim();
+  const copy = path.join(mnt, 'custos-records', folder);
+  const v = await custos(['verify', copy, '--record-only'], state);
+  t.is(v.exitCode, 0, String(v.stdout));
+});

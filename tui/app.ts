@@ -1,7 +1,8 @@
 // custos tui: one guided path from "which disk?" to "record written, safe to
 // power off". It only renders and asks; the appliance core does the work.
 import { execa } from 'execa';
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { CUSTODY_FILES } from '../appliance/custody/custody-session.js';
 import path from 'node:path';
 import { stateDir } from '../appliance/guardian-state.js';
 import type { Disk } from '../appliance/inventory.js';
@@ -34,6 +35,11 @@ function recordFolder(usb: string): string {
   return dir;
 }
 
+/** The signed record files, as written beside the image, copied byte for byte. */
+function copyRecord(from: string, to: string): void {
+  for (const f of CUSTODY_FILES) if (existsSync(path.join(from, f))) copyFileSync(path.join(from, f), path.join(to, f));
+}
+
 async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Promise<NextStep> {
   const source: Disk | null = await chooseSource(ui, watch);
   if (!source) return 'quit';
@@ -42,7 +48,7 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Pro
   const details = await askDetails(ui, () =>
     chooseWritableDisk(ui, watch, source, dest.mounts, { title: 'choose the custody USB (keys, and a copy of the record)', help: 'Up/Down: move  Enter: use this disk  Esc: back' }),
   );
-  const mounts = details?.custodyUsb ? [...dest.mounts, details.custodyUsb] : dest.mounts;
+  const mounts = details?.custodyUsb ? [...dest.mounts, details.custodyUsb] : [...dest.mounts];
   const options = details ? await askOptions(ui, dest.needsSplit) : null;
   if (!details || !options || !(await confirmSummary(ui, source, dest.mounts, details, options))) {
     await release(mounts);
@@ -77,7 +83,17 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Pro
       ...sinks,
     }),
   );
-  const next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy }, appliance);
+  let copies = custodyCopy;
+  let next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies }, appliance);
+  while (next === 'copy') {
+    const usb = await chooseWritableDisk(ui, watch, source, mounts, { title: 'choose the custody USB for a copy of the record', help: 'Up/Down: move  Enter: copy the record here  Esc: back' });
+    if (usb) {
+      mounts.push(usb);
+      copies = recordFolder(usb.dir);
+      copyRecord(dest.mounts[0]?.dir ?? '', copies);
+    }
+    next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies }, appliance);
+  }
   await release(mounts);
   return next;
 }

@@ -138,12 +138,12 @@ export function spacedFingerprint(fp: string): string {
   return 'SHA256: ' + (body.match(/.{1,4}/g) ?? []).join(' ');
 }
 
-export type NextStep = 'again' | 'quit' | 'poweroff';
+export type NextStep = 'again' | 'quit' | 'poweroff' | 'copy';
 
 export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string; custodyCopy: string | null }, appliance: boolean): Promise<NextStep> {
   const rec = r.outcome?.record ?? (r.error as (Error & { record?: AcquisitionOutcome['record'] }) | null)?.record ?? null;
   const status = rec?.status ?? 'failed';
-  ui.page(`result: ${status}`, `n: another acquisition  q: unmount and quit${appliance ? '  p: power off safely' : ''}`);
+  ui.page(`result: ${status}`, `c: copy record to a custody USB  n: another  q: unmount and quit${appliance ? '  p: power off' : ''}`);
   const lines = [
     `status   ${status.toUpperCase()}${r.error ? `: ${safeText(r.error.message, 200)}` : ''}`,
     ...(rec ? Object.entries(rec.hashes).map(([k, v]) => `${k.padEnd(8)} ${v}`) : []),
@@ -155,6 +155,6 @@ export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | nu
   textBox(ui, { top: 0, height: '100%-7', content: lines.join('\n') });
   textBox(ui, { top: '100%-7', height: 7, label: 'signing key fingerprint: copy onto the custody form', content: `\n  ${spacedFingerprint(r.fingerprint)}\n` });
   ui.screen.render();
-  const k = await waitKey(ui, appliance ? ['n', 'q', 'p'] : ['n', 'q']);
-  return k === 'n' ? 'again' : k === 'p' ? 'poweroff' : 'quit';
+  const k = await waitKey(ui, appliance ? ['c', 'n', 'q', 'p'] : ['c', 'n', 'q']);
+  return k === 'n' ? 'again' : k === 'p' ? 'poweroff' : k === 'c' ? 'copy' : 'quit';
 }

@@ -181,7 +181,8 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
 
   const printer = new ProgressPrinter({ json: a.jsonProgress });
   const state = loadState();
-  const guardian = new WriteBlockGuardian({ state });
+  // This command guards the source only; other disks are the examiner's business (custos writeblock watch).
+  const guardian = new WriteBlockGuardian({ state, include: (d) => d.stableId === disk.stableId });
   const logStart = guardian.log.length;
   const saveGuardian = () => {
     saveState(guardian.snapshotState());

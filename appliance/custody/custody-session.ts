@@ -89,6 +89,8 @@ export class CustodySession {
   }
 
   event(e: ImagingEvent): void {
+    // After the seal nothing more belongs to this acquisition's log.
+    if (this.closed) return;
     if (!this.log) {
       this.pending.push(e);
       return;

@@ -32,6 +32,7 @@ export class SourceWriteBlock {
   private resets = 0;
   private intact = false;
   private readonly atStart: IoCounters | null;
+  private readonly listener = (e: GuardianEvent) => this.forward(e);
 
   constructor(guardian: WriteBlockGuardian, disk: Disk) {
     this.guardian = guardian;
@@ -44,12 +45,18 @@ export class SourceWriteBlock {
         `source ${disk.devicePath} is not write-blocked (disk and every partition must be read-only); run: custos writeblock protect ${disk.devicePath}`,
       );
     }
-    guardian.setScope((d) => d.stableId === disk.stableId);
-    guardian.on('event', (e) => this.forward(e));
+    // The guardian's scope is the caller's: the CLI's covers the source only, the TUI's every disk (and new ones).
+    guardian.on('event', this.listener);
     guardian.holdAsSource(disk.devicePath);
     this.intact = true;
     this.atStart = readCounters(guardian.sysfs, disk.name);
     this.onEvent(event('writeblock', `${disk.name}: write-block confirmed (BLKROGET and sysfs ro on disk and partitions)`, { disk: disk.name, counters: this.atStart }));
+  }
+
+  /** Stops forwarding the guardian's events (the acquisition is over; the source stays held). */
+  detach(): void {
+    this.guardian.off('event', this.listener);
+    this.sink = null;
   }
 
   /** Events go to `sink` from now on; those from before (the start check) are handed over first. */
