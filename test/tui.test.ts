@@ -59,6 +59,9 @@ for (const size of [
     let screen = await term.waitFor('choose the SOURCE disk');
     t.regex(screen, new RegExp(`RO ${src.name} `), 'every disk is shown write-blocked');
     t.regex(screen, new RegExp(`RO ${dst.name} `));
+    // Roles: the ext4 evidence drive is a candidate destination; the source holds no file system.
+    screen = await term.waitFor(new RegExp(`RO ${dst.name} +src/dst `));
+    t.regex(screen, new RegExp(`RO ${src.name} +src `));
     await pick(term, src.name);
 
     // The source is offered as a destination only to be refused.

@@ -19,20 +19,28 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
   const list = blessed.list({ parent: ui.body, top: 1, left: 1, width: '100%-2', height: '50%-1', keys: true, vi: false, tags: false, style: { selected: { inverse: true } } });
   const detail = textBox(ui, { top: '50%', height: '50%', label: 'details' });
   let names: string[] = [];
+  const hasFs = (d: Disk) => {
+    const f = watch.fileSystems(d);
+    return f === null ? null : f.length > 0;
+  };
+  const fsLine = (d: Disk) => {
+    const f = watch.fileSystems(d);
+    return f === null ? 'file systems: probing' : `file systems: ${f.length ? f.map((x) => `${x.device.replace('/dev/', '')} ${x.fsType}`).join(', ') : 'none custos writes to'}`;
+  };
   const draw = () => {
     const selected = names[(list as unknown as { selected: number }).selected];
     names = watch.disks.map((d) => d.name);
-    list.setItems(watch.disks.map((d) => diskRow(d, o.sourceName)));
+    list.setItems(watch.disks.map((d) => diskRow(d, o.sourceName, hasFs(d))));
     const at = Math.max(0, selected ? names.indexOf(selected) : 0);
     list.select(at);
     const d = watch.disks[at];
-    detail.setContent(d ? `${diskDetail(d)}\n${o.note(d)}` : 'no disks');
+    detail.setContent(d ? `${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}` : 'no disks');
     ui.screen.render();
   };
   watch.on('change', draw);
   list.on('select item', () => {
     const d = watch.disks[(list as unknown as { selected: number }).selected];
-    if (d) detail.setContent(`${diskDetail(d)}\n${o.note(d)}`);
+    if (d) detail.setContent(`${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}`);
     ui.screen.render();
   });
   draw();

@@ -11,13 +11,17 @@ function fit(s: string, w: number): string {
 
 const text = (d: DeviceString | null) => (d && d.text ? d.text : '-');
 
-export type DiskRole = 'boot' | 'system' | 'source' | 'destination' | 'disk';
-
-export function roleOf(d: Disk, sourceName: string | null): DiskRole {
+/**
+ * boot, system: never a source or destination. source: the chosen source.
+ * src/dst: a candidate source that also carries a file system custos can
+ * write an image to (a candidate destination); src: a candidate source only;
+ * '?' while its file systems are being probed.
+ */
+export function roleOf(d: Disk, sourceName: string | null, writableFs: boolean | null): string {
   if (d.roles.includes('boot-medium')) return 'boot';
   if (d.roles.includes('running-system')) return 'system';
   if (d.name === sourceName) return 'source';
-  return 'disk';
+  return writableFs === null ? '?' : writableFs ? 'src/dst' : 'src';
 }
 
 /** RO/RW from the kernel's own flag, as the guardian keeps it. */
@@ -26,12 +30,12 @@ export function wbMark(d: Disk): string {
 }
 
 /** 78 columns (an 80-column console inside the frame): mark, name, role, transport, size, sectors, partitions, model, serial. */
-export function diskRow(d: Disk, sourceName: string | null = null): string {
+export function diskRow(d: Disk, sourceName: string | null = null, writableFs: boolean | null = null): string {
   return [
     fit(wbMark(d), 2),
     fit(d.name, 8),
-    fit(roleOf(d, sourceName), 6),
-    fit(d.transport, 6),
+    fit(roleOf(d, sourceName, writableFs), 7),
+    fit(d.transport, 5),
     fit(humanSize(d.sizeBytes), 10),
     fit(`${d.logicalSectorSize}/${d.physicalSectorSize}`, 9),
     fit(`p${d.partitions.length}`, 3),
@@ -40,7 +44,7 @@ export function diskRow(d: Disk, sourceName: string | null = null): string {
   ].join(' ');
 }
 
-export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE  ', 'TRAN  ', 'SIZE      ', 'SECTORS  ', 'PRT', 'MODEL          ', 'SERIAL'].join(' ');
+export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE   ', 'TRAN ', 'SIZE      ', 'SECTORS  ', 'PRT', 'MODEL          ', 'SERIAL'].join(' ');
 
 export function diskDetail(d: Disk): string {
   const lines = [

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { WriteBlockGuardian, type GuardianEvent } from '../appliance/guardian.js';
 import { appendEvents, loadState, saveState } from '../appliance/guardian-state.js';
 import { listDisks, type Disk } from '../appliance/inventory.js';
+import { findFileSystems, type FileSystemProbe } from '../appliance/destination-mount.js';
 
 export class DiskWatch extends EventEmitter {
   disks: Disk[] = [];
@@ -11,6 +12,8 @@ export class DiskWatch extends EventEmitter {
   /** When the guardian last re-checked the flags. */
   lastCheck: Date | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** File systems found on each disk (read-only probe, once per disk identity and size). */
+  private readonly fs = new Map<string, FileSystemProbe[] | 'probing'>();
   private logged = 0;
 
   constructor(private readonly include: (d: Disk) => boolean) {
@@ -39,6 +42,21 @@ export class DiskWatch extends EventEmitter {
       // A device vanishing mid-scan: keep the last list; the next tick reads again.
     }
     this.emit('change');
+  }
+
+  /** The writable file systems on a disk, or null while not yet probed. */
+  fileSystems(d: Disk): FileSystemProbe[] | null {
+    const key = `${d.stableId}:${d.sizeBytes}:${d.partitions.length}`;
+    const known = this.fs.get(key);
+    if (known === undefined) {
+      this.fs.set(key, 'probing');
+      findFileSystems(d)
+        .then((found) => this.fs.set(key, found))
+        .catch(() => this.fs.set(key, []))
+        .finally(() => this.emit('change'));
+      return null;
+    }
+    return known === 'probing' ? null : known;
   }
 
   byName(name: string): Disk | null {
