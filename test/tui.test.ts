@@ -107,10 +107,7 @@ for (const size of [
     await term.waitFor('[exit 0]');
 
     // The evidence drive, mounted again read-only: the image and record verify with custos and stock tools.
-    const mnt = path.join(tempDir(), 'mnt');
-    mkdirSync(mnt);
-    await execa('mount', ['-o', 'ro,noload', dst.dev, mnt]);
-    t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+    const mnt = await mountReadOnly(t, dst.dev);
     t.is(await sha256File(path.join(mnt, 'image.raw')), await sha256File(src.file));
     const rec = JSON.parse(readFileSync(path.join(mnt, 'custody.json'), 'utf8')) as CustodyRecord;
     t.is(rec.status, 'complete');
@@ -125,28 +122,47 @@ for (const size of [
   });
 }
 
-/** From the disk list to a running acquisition of `src` onto `dst`, with defaults everywhere. */
-async function startAcquisition(term: Terminal, src: Loop, dst: Loop): Promise<void> {
+/** Picks `name` from a list of disks to write to and types its stable id to make it writable. */
+async function release(term: Terminal, name: string): Promise<void> {
+  await pick(term, name);
+  const screen = await term.waitFor('Type its stable id exactly to confirm');
+  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
+}
+
+/** From the disk list to the signing key step: `src` onto `dst`, the case fields, the shown time confirmed. */
+async function upToSigningKey(term: Terminal, src: Loop, dst: Loop, examiner = 'field 2'): Promise<void> {
   await term.waitFor('choose the SOURCE disk');
   await pick(term, src.name);
   await term.waitFor('choose destination 1');
-  await pick(term, dst.name);
-  const screen = await term.waitFor('Type its stable id exactly to confirm');
-  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
+  await release(term, dst.name);
   await term.waitFor('destination ready');
   await term.keys('Enter');
   for (let i = 0; i < 5; i++) {
     await term.waitFor(/case details/);
-    await term.type(`field ${i}`);
+    await term.type(i === 2 ? examiner : `field ${i}`);
   }
   await term.waitFor('clock check');
   await term.type('');
   await term.waitFor('signing key');
-  await term.type('');
+}
+
+/** ... then a one-time key, default options, and start. */
+async function startAcquisition(term: Terminal, src: Loop, dst: Loop): Promise<void> {
+  await upToSigningKey(term, src, dst);
+  await term.keys('Enter');
   await term.waitFor('options');
   await term.keys('Enter');
   await term.waitFor('check and start');
   await term.keys('Enter');
+}
+
+/** Mounts a destination read-only after the TUI let go of it, as an examiner checking it would. */
+async function mountReadOnly(t: ExecutionContext, dev: string): Promise<string> {
+  const mnt = path.join(tempDir(), 'mnt');
+  mkdirSync(mnt);
+  await execa('mount', ['-o', 'ro,noload', dev, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  return mnt;
 }
 
 test('abort needs a confirmation, and leaves a signed record marked aborted', async (t) => {
@@ -168,10 +184,7 @@ test('abort needs a confirmation, and leaves a signed record marked aborted', as
   t.regex(screen, /aborted by the examiner/);
   await term.keys('q');
   await term.waitFor('[exit 0]');
-  const mnt = path.join(tempDir(), 'mnt');
-  mkdirSync(mnt);
-  await execa('mount', ['-o', 'ro,noload', dst.dev, mnt]);
-  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  const mnt = await mountReadOnly(t, dst.dev);
   const rec = JSON.parse(readFileSync(path.join(mnt, 'custody.json'), 'utf8')) as CustodyRecord;
   t.is(rec.status, 'aborted');
   t.is(rec.acquisition.error?.code, 'EABORTED');
@@ -238,27 +251,12 @@ test('a custody USB: its examiner key is offered and opened with a passphrase, a
   t.teardown(usb.detach);
 
   const { term, state } = await startTui(t, [src.name, dst.name, usb.name], { cols: 80, rows: 25, term: 'linux' });
-  await term.waitFor('choose the SOURCE disk');
-  await pick(term, src.name);
-  await term.waitFor('choose destination 1');
-  await pick(term, dst.name);
-  let screen = await term.waitFor('Type its stable id exactly to confirm');
-  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
-  await term.waitFor('destination ready');
-  await term.keys('Enter');
-  for (let i = 0; i < 5; i++) {
-    await term.waitFor(/case details/);
-    await term.type(i === 2 ? 'Jane Examiner' : `field ${i}`);
-  }
-  await term.waitFor('clock check');
-  await term.type('');
+  await upToSigningKey(term, src, dst, 'Jane Examiner');
   await term.waitFor('u: use a custody USB');
   await term.keys('u');
   await term.waitFor('choose the custody USB');
-  await pick(term, usb.name);
-  screen = await term.waitFor('Type its stable id exactly to confirm');
-  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
-  screen = await term.waitFor('1: Jane_Examiner.key');
+  await release(term, usb.name);
+  let screen = await term.waitFor('1: Jane_Examiner.key');
   await term.keys('1');
   await term.waitFor('passphrase for Jane_Examiner.key');
   await term.type('wrong passphrase');
@@ -280,10 +278,7 @@ test('a custody USB: its examiner key is offered and opened with a passphrase, a
   await term.keys('q');
   await term.waitFor('[exit 0]');
 
-  const mnt = path.join(tempDir(), 'usb');
-  mkdirSync(mnt);
-  await execa('mount', ['-o', 'ro,noload', usb.dev, mnt]);
-  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  const mnt = await mountReadOnly(t, usb.dev);
   const folders = (await execa('ls', [path.join(mnt, 'custos-records')])).stdout.trim().split('\n');
   t.is(folders.length, 1);
   const copy = path.join(mnt, 'custos-records', folders[0] ?? '');
@@ -333,16 +328,11 @@ test('from the result screen, the record is copied to a custody USB chosen then'
   await term.waitFor('result: complete', 60_000);
   await term.keys('c');
   await term.waitFor('choose the custody USB for a copy of the record');
-  await pick(term, usb.name);
-  const screen = await term.waitFor('Type its stable id exactly to confirm');
-  await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
+  await release(term, usb.name);
   await term.waitFor('copy on the custody USB');
   await term.keys('q');
   await term.waitFor('[exit 0]');
-  const mnt = path.join(tempDir(), 'usb');
-  mkdirSync(mnt);
-  await execa('mount', ['-o', 'ro,noload', usb.dev, mnt]);
-  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  const mnt = await mountReadOnly(t, usb.dev);
   const folder = (await execa('ls', [path.join(mnt, 'custos-records')])).stdout.trim();
   const copy = path.join(mnt, 'custos-records', folder);
   const v = await custos(['verify', copy, '--record-only'], state);
