@@ -77,11 +77,13 @@ export async function chooseSource(ui: Ui, watch: DiskWatch): Promise<Disk | nul
 }
 
 /** Why a disk may not be written to, or null if it may. */
-function refusal(d: Disk, source: Disk, chosen: MountedDestination[]): string | null {
+export function writeRefusal(d: Disk, source: Disk, chosen: Pick<MountedDestination, 'device'>[]): string | null {
   if (d.name === source.name) return `${d.name} is the source: nothing is ever written to the disk the image comes from.`;
   if (d.roles.includes('boot-medium')) return `${d.name} is the boot medium.`;
   if (d.roles.includes('running-system')) return `${d.name} holds the running system.`;
-  if (chosen.some((m) => m.device.startsWith(`/dev/${d.name}`))) return `${d.name} is already in use for this acquisition.`;
+  // Exact names: loop1 is not loop10, sda is not sdaa.
+  const devices = new Set([d.devicePath, ...d.partitions.map((p) => p.devicePath)]);
+  if (chosen.some((m) => devices.has(m.device))) return `${d.name} is already in use for this acquisition.`;
   return null;
 }
 
@@ -96,10 +98,10 @@ export async function chooseWritableDisk(ui: Ui, watch: DiskWatch, source: Disk,
       title: o.title,
       help: o.help,
       sourceName: source.name,
-      note: (x) => refusal(x, source, chosen) ?? 'Enter: make writable and use it',
+      note: (x) => writeRefusal(x, source, chosen) ?? 'Enter: make writable and use it',
     });
     if (!d) return null;
-    const why = refusal(d, source, chosen);
+    const why = writeRefusal(d, source, chosen);
     if (why) {
       await notice(ui, 'refused', why);
       continue;
