@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 # util-linux: losetup, blockdev, partx; fdisk: sfdisk; e2fsprogs: mkfs.ext4;
 # python3, make, g++: node-gyp for the native addon; dc3dd: the peer in npm run bench;
 # openssh-client (ssh-keygen) and jq: the independent checks of custody records;
-# tmux: the real terminal the TUI tests drive.
-packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd openssh-client jq tmux"
+# tmux: the real terminal the TUI tests drive; binutils: strip for the single executable.
+packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd openssh-client jq tmux binutils"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

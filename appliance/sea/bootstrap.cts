@@ -1,0 +1,82 @@
+// The entry point of the custos single executable. The executable carries
+// the compiled code, its runtime dependencies and the native addon as one
+// tar asset; it unpacks them once into a root-only directory on a tmpfs
+// (named by the asset's SHA-256, so a different build never reuses it) and
+// runs the same main module a checkout runs. One file to ship and to hash;
+// inside, the same files the tests exercise.
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as sea from 'node:sea';
+
+interface Entry {
+  name: string;
+  type: 'file' | 'dir';
+  mode: number;
+  data: Buffer;
+}
+
+function field(h: Buffer, at: number, len: number): string {
+  const raw = h.subarray(at, at + len);
+  const end = raw.indexOf(0);
+  return raw.subarray(0, end < 0 ? len : end).toString('utf8');
+}
+
+/** Reads a ustar archive (regular files and directories only; nothing else is packed). */
+function untar(buf: Buffer): Entry[] {
+  const out: Entry[] = [];
+  for (let at = 0; at + 512 <= buf.length; ) {
+    const h = buf.subarray(at, at + 512);
+    if (h.every((b) => b === 0)) break;
+    const prefix = field(h, 345, 155);
+    const name = (prefix ? `${prefix}/` : '') + field(h, 0, 100);
+    const size = parseInt(field(h, 124, 12).trim() || '0', 8);
+    const mode = parseInt(field(h, 100, 8).trim() || '644', 8);
+    const flag = String.fromCharCode(h[156] ?? 0);
+    at += 512;
+    if (flag === '0' || flag === '\0') out.push({ name, type: 'file', mode, data: buf.subarray(at, at + size) });
+    else if (flag === '5') out.push({ name, type: 'dir', mode, data: Buffer.alloc(0) });
+    else throw new Error(`custos executable: unexpected entry ${name} (type ${flag}) in its code archive`);
+    at += Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+function unpack(): string {
+  const archive = Buffer.from(sea.getAsset('app.tar'));
+  const id = createHash('sha256').update(archive).digest('hex').slice(0, 16);
+  const base = process.getuid?.() === 0 ? '/run/custos/app' : path.join(os.tmpdir(), `custos-app-${process.getuid?.() ?? 'u'}`);
+  const root = path.join(base, id);
+  if (existsSync(path.join(root, '.complete'))) return root;
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  chmodSync(base, 0o700);
+  // Unpack beside, then rename: a crash never leaves a half tree that looks complete.
+  const tmp = `${root}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  for (const e of untar(archive)) {
+    if (e.name.includes('..') || path.isAbsolute(e.name)) throw new Error(`custos executable: unsafe path ${e.name}`);
+    const target = path.join(tmp, e.name);
+    if (e.type === 'dir') mkdirSync(target, { recursive: true, mode: 0o755 });
+    else {
+      mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
+      writeFileSync(target, e.data, { mode: e.mode & 0o755 });
+    }
+  }
+  writeFileSync(path.join(tmp, '.complete'), id);
+  try {
+    renameSync(tmp, root);
+  } catch {
+    // Another custos unpacked the same build first.
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return root;
+}
+
+const root = unpack();
+process.env['CUSTOS_NATIVE'] ??= path.join(root, 'native/build/Release/custos_native.node');
+import(pathToFileURL(path.join(root, 'out/appliance/main.js')).href).catch((e: unknown) => {
+  process.stderr.write(`custos: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(70);
+});

