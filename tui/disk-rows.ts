@@ -35,16 +35,16 @@ export function diskRow(d: Disk, sourceName: string | null = null, writableFs: b
     fit(wbMark(d), 2),
     fit(d.name, 8),
     fit(roleOf(d, sourceName, writableFs), 7),
-    fit(d.transport, 5),
+    fit(d.transport, 6),
     fit(humanSize(d.sizeBytes), 10),
     fit(`${d.logicalSectorSize}/${d.physicalSectorSize}`, 9),
     fit(`p${d.partitions.length}`, 3),
-    fit(text(d.model), 15),
+    fit(text(d.model), 14),
     fit(text(d.serial), 11),
   ].join(' ');
 }
 
-export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE   ', 'TRAN ', 'SIZE      ', 'SECTORS  ', 'PRT', 'MODEL          ', 'SERIAL'].join(' ');
+export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE   ', 'TRAN  ', 'SIZE      ', 'SECTORS  ', 'PRT', 'MODEL         ', 'SERIAL'].join(' ');
 
 export function diskDetail(d: Disk): string {
   const lines = [

@@ -2,7 +2,8 @@
 // destination (and the custody copy) once preflight has passed, logs every
 // event as it happens, signs checkpoints, and at the end writes, signs and
 // seals the record next to the image.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { safeText } from '../sanitize.js';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
 import type { HostIdentity } from '../host-identity.js';
@@ -43,6 +44,15 @@ export interface CustodyContext {
   checkpointMs?: number;
 }
 
+/** What was mounted when the log opened (/proc/self/mounts, display-safe): nothing from the source may be there. */
+function mountsNow(): string[] {
+  try {
+    return readFileSync('/proc/self/mounts', 'utf8').trim().split('\n').map((l) => safeText(l, 400));
+  } catch {
+    return [];
+  }
+}
+
 export class CustodySession {
   readonly fileNames = CUSTODY_FILES;
   private log: EventLog | null = null;
@@ -80,7 +90,7 @@ export class CustodySession {
   open(dirs: string[]): void {
     this.dirs = this.ctx.copyDir ? [...dirs, this.ctx.copyDir] : [...dirs];
     this.log = new EventLog(this.dirs);
-    this.log.append('custody-opened', { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs });
+    this.log.append('custody-opened', { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs, mounts: mountsNow() });
     for (const e of this.pending.splice(0)) this.event(e);
     this.checkpoint('opened');
     const every = this.ctx.checkpointMs ?? DEFAULT_CHECKPOINT_MS;

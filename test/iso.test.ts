@@ -1,0 +1,182 @@
+// End to end on the real image: build the ISO, boot it in QEMU (TCG, 512 MiB,
+// BIOS from CD), drive the appliance's UI over its serial console, power it
+// off, and check on the host what the examiner would.
+import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { createHash, randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { custos, REPO_ROOT } from './helpers/cli.js';
+import { sha256File, tempDir } from './helpers/loop.js';
+import { qmp } from './helpers/qmp.js';
+import { Terminal } from './helpers/tmux.js';
+import type { CustodyRecord } from '../appliance/custody/custody-record.js';
+
+const MiB = 1024 * 1024;
+let iso = '';
+
+test.before('build the ISO', async (t) => {
+  t.timeout(10 * 60_000);
+  const r = await execa(path.join(REPO_ROOT, 'build-iso.sh'), [], { cwd: REPO_ROOT, all: true });
+  const m = /(dist\/custos-[\d.]+\.iso): (\d+) MB .* built in (\d+) s/.exec(r.stdout);
+  if (!m) throw new Error(`build-iso.sh said:\n${r.all ?? ''}`);
+  iso = path.join(REPO_ROOT, m[1] as string);
+  t.log(`ISO ${m[2]} MB, built in ${m[3]} s`);
+});
+
+function randomDisk(file: string, bytes: number): void {
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.alloc(MiB);
+  for (let at = 0; at < bytes; at += chunk.length) {
+    randomFillSync(chunk);
+    writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - at), at);
+  }
+  closeSync(fd);
+}
+
+async function ext4Disk(file: string, mib: number): Promise<void> {
+  await execa('truncate', ['-s', `${mib}M`, file]);
+  await execa('mkfs.ext4', ['-q', '-F', '-L', 'EVIDENCE', file]);
+}
+
+async function mountReadOnly(t: ExecutionContext, file: string): Promise<string> {
+  const mnt = path.join(tempDir(), 'mnt');
+  mkdirSync(mnt);
+  await execa('mount', ['-o', 'loop,ro,noload', file, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  return mnt;
+}
+
+/** Picks `name` from the disk list on the serial screen (rows start with RO/RW). */
+async function pick(term: Terminal, name: string): Promise<void> {
+  const screen = await term.waitFor(new RegExp(` ${name} `));
+  const rows = screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
+  const at = rows.findIndex((l) => l.split(/\s+/).includes(name));
+  if (at < 0) throw new Error(`${name} not listed:\n${screen}`);
+  for (let i = 0; i < at; i++) await term.keys('Down');
+  await term.keys('Enter');
+}
+
+/** One acquisition through the UI: source, destination released by its serial, case, one-time key, defaults. */
+async function acquireThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<string> {
+  await term.waitFor('choose the SOURCE disk', 60_000);
+  await pick(term, source);
+  await term.waitFor('choose destination 1');
+  await pick(term, dest);
+  await term.waitFor('Type its serial number exactly to confirm');
+  await term.type(serial);
+  await term.waitFor('destination ready', 30_000);
+  await term.keys('Enter');
+  for (const [label, v] of [['case number', caseNo], ['evidence number', 'E-1'], ['examiner', 'Jane Examiner'], ['description', 'QEMU test'], ['notes', 'booted from the ISO']]) {
+    // Each field's own box, so no keystroke arrives before its field exists.
+    await term.waitFor(new RegExp(`[─q] ${label} [─q]`));
+    await term.type(v as string);
+  }
+  await term.waitFor('clock check');
+  await term.type('');
+  await term.waitFor('signing key');
+  await term.keys('Enter');
+  await term.waitFor('options');
+  await term.keys('Enter');
+  await term.waitFor('check and start');
+  await term.keys('Enter');
+  // The whole result screen, down to the fingerprint box (a serial line draws it slowly).
+  return term.waitFor(/result: (complete|aborted|verify-failed)[\s\S]*unreadable sector[\s\S]*SHA256: (?:\S{4} ){10}\S{3}/, 5 * 60_000);
+}
+
+test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugged USB disk too; an acquisition and one over bad sectors through the serial UI; power off; the host checks everything', async (t) => {
+  t.timeout(15 * 60_000);
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const f = (n: string) => path.join(dir, n);
+  randomDisk(f('suspect.img'), 24 * MiB);
+  randomDisk(f('suspect2.img'), 8 * MiB);
+  randomDisk(f('nvme.img'), 8 * MiB);
+  randomDisk(f('usb.img'), 8 * MiB);
+  randomDisk(f('hotplug.img'), 8 * MiB);
+  await ext4Disk(f('evidence.img'), 64);
+  await ext4Disk(f('evidence2.img'), 64);
+  const before: Record<string, string> = {};
+  for (const n of ['suspect.img', 'suspect2.img', 'nvme.img', 'usb.img', 'hotplug.img']) before[n] = await sha256File(f(n));
+  // The second suspect sits behind blkdebug: reads of these sectors fail with EIO, every time.
+  const bad = [100, 101, 102, 5000, 16383];
+  writeFileSync(f('blkdebug.cfg'), bad.map((s) => `[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "${s}"\nonce = "off"\n`).join('\n'));
+  const sock = f('qmp.sock');
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`,
+    `-drive file=${f('suspect.img')},if=virtio,format=raw`,
+    `-drive driver=raw,if=virtio,file.driver=blkdebug,file.config=${f('blkdebug.cfg')},file.image.driver=file,file.image.filename=${f('suspect2.img')}`,
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+    `-drive if=none,id=ev2,file=${f('evidence2.img')},format=raw -device ide-hd,drive=ev2,bus=ahci0.1,model=EVIDENCE-DISK,serial=EV0002`,
+    `-drive if=none,id=nv,file=${f('nvme.img')},format=raw -device nvme,drive=nv,serial=NVME0001`,
+    '-device qemu-xhci,id=xhci',
+    `-drive if=none,id=us,file=${f('usb.img')},format=raw -device usb-storage,drive=us,bus=xhci.0,serial=USB0001`,
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+
+  // GRUB: the second entry puts the UI on the serial port.
+  await term.waitFor('custos (serial console', 60_000);
+  await term.keys('Down', 'Enter');
+  let screen = await term.waitFor('choose the SOURCE disk', 120_000);
+  for (const [name, tran] of [['vda', 'virtio'], ['vdb', 'virtio'], ['sda', 'sata'], ['sdb', 'sata'], ['nvme0n1', 'nvme']] as const) {
+    t.regex(screen, new RegExp(`RO ${name} +\\S+ +${tran} `), `${name} listed read-only`);
+  }
+  screen = await term.waitFor(/RO sd[c-z] +\S+ +usb /, 30_000);
+
+  // A USB disk plugged in after boot comes up read-only.
+  await qmp(sock, [
+    { execute: 'blockdev-add', arguments: { 'node-name': 'hp', driver: 'raw', file: { driver: 'file', filename: f('hotplug.img') } } },
+    { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'hpdev', drive: 'hp', bus: 'xhci.0', serial: 'HOTPLUG1' } },
+  ]);
+  screen = await term.waitFor((s) => (s.match(/RO sd[c-z] +\S+ +usb /g) ?? []).length >= 2, 30_000);
+  t.notRegex(screen, /RW /, 'nothing is writable');
+
+  screen = await acquireThroughUi(term, 'vda', 'sda', 'EV0001', '2026-401');
+  t.regex(screen, /result: complete/);
+  t.regex(screen, /copy .*: verified/);
+  await term.keys('n');
+  screen = await acquireThroughUi(term, 'vdb', 'sdb', 'EV0002', '2026-402');
+  t.regex(screen, /result: complete-with-bad-sectors/);
+  t.regex(screen, new RegExp(`bad +${bad.length} unreadable sector`));
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  // On the host: the suspects are unchanged.
+  for (const [n, h] of Object.entries(before)) t.is(await sha256File(f(n)), h, `${n} unchanged`);
+
+  // The first evidence disk: a bit-identical image and a record that verifies with custos and ssh-keygen.
+  const ev = await mountReadOnly(t, f('evidence.img'));
+  t.is(await sha256File(path.join(ev, 'image.raw')), before['suspect.img'] ?? '');
+  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0, 'the kernel counted no write to the source');
+  t.is(rec.tool.executable.path, '/bin/custos');
+  const v = await custos(['verify', ev], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
+  const ssh = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(ev, 'allowed_signers'), '-I', rec.signer.principal, '-n', 'custos', '-s', path.join(ev, 'custody.json.sig')], { input: readFileSync(path.join(ev, 'custody.json')), reject: false });
+  t.is(ssh.exitCode, 0, ssh.stderr);
+  // Inside the appliance, nothing from a disk was mounted but the destination, and that read-write.
+  const opened = JSON.parse(readFileSync(path.join(ev, 'events.jsonl'), 'utf8').split('\n')[0] ?? '{}') as { data: { mounts: string[] } };
+  const fromDisks = opened.data.mounts.filter((m) => m.startsWith('/dev/'));
+  t.deepEqual(fromDisks.map((m) => m.split(' ').slice(0, 2).join(' ')), ['/dev/sda /run/custos/mnt/sda']);
+  t.regex(fromDisks[0] ?? '', / rw,/);
+
+  // The second: zeros exactly at the injected sectors, source bytes everywhere else, and exactly those sectors listed.
+  const ev2 = await mountReadOnly(t, f('evidence2.img'));
+  const image = readFileSync(path.join(ev2, 'image.raw'));
+  const source = readFileSync(f('suspect2.img'));
+  t.is(image.length, source.length);
+  let wrong = 0;
+  for (let lba = 0; lba < source.length / 512; lba++) {
+    const img = image.subarray(lba * 512, lba * 512 + 512);
+    if (!(bad.includes(lba) ? img.every((b) => b === 0) : img.equals(source.subarray(lba * 512, lba * 512 + 512)))) wrong++;
+  }
+  t.is(wrong, 0);
+  const rec2 = JSON.parse(readFileSync(path.join(ev2, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.deepEqual(rec2.acquisition.badRanges.map((r) => [r.firstLba, r.lastLba, r.error]), [[100, 102, 'EIO'], [5000, 5000, 'EIO'], [16383, 16383, 'EIO']]);
+  t.is(rec2.acquisition.hashes.sha256, createHash('sha256').update(image).digest('hex'));
+  t.true(readdirSync(ev2).includes('report.txt'));
+});
