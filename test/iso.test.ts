@@ -180,3 +180,33 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   t.is(rec2.acquisition.hashes.sha256, createHash('sha256').update(image).digest('hex'));
   t.true(readdirSync(ev2).includes('report.txt'));
 });
+
+test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on the serial console with every disk read-only', async (t) => {
+  t.timeout(5 * 60_000);
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const f = (n: string) => path.join(dir, n);
+  randomDisk(f('suspect.img'), 8 * MiB);
+  const before = await sha256File(f('suspect.img'));
+  // The stick is the ISO as `dd` writes it; the firmware's variables are a fresh copy.
+  await execa('cp', [iso, f('stick.img')]);
+  await execa('cp', ['/usr/share/OVMF/OVMF_VARS_4M.fd', f('vars.fd')]);
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    '-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+    `-drive if=pflash,format=raw,file=${f('vars.fd')}`,
+    '-device qemu-xhci,id=xhci',
+    `-drive if=none,id=stick,file=${f('stick.img')},format=raw,readonly=on -device usb-storage,drive=stick,bus=xhci.0,bootindex=0`,
+    `-drive file=${f('suspect.img')},if=virtio,format=raw`,
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+  await term.waitFor('custos (serial console', 90_000);
+  await term.keys('Down', 'Enter');
+  const screen = await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
+  // The stick itself is listed (it is a disk) and held read-only like every other.
+  t.regex(screen, /RO sd[a-z] +\S+ +usb /);
+  t.notRegex(screen, /RW /);
+  await term.kill();
+  t.is(await sha256File(f('suspect.img')), before);
+});
