@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { Sysfs } from './sysfs.js';
 import { BlockDevice } from './block-device.js';
 import { errnoOf } from './errors.js';
@@ -140,14 +141,39 @@ interface InventoryContext {
   devRoot: string;
 }
 
+/** Written by the appliance's init: the kernel name of the device it booted from. */
+export function bootMediumFile(): string {
+  return path.join(process.env['CUSTOS_STATE_DIR'] ?? '/run/custos', 'boot-medium');
+}
+
+function markBootMedium(sysfs: Sysfs, roles: Map<string, Set<DiskRole>>): void {
+  let name: string;
+  try {
+    name = readFileSync(bootMediumFile(), 'utf8').trim();
+  } catch {
+    return;
+  }
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) return;
+  const dir = sysfs.resolve(`class/block/${name}`);
+  if (dir === null) return;
+  // A partition's disk is the directory above it.
+  const disk = existsSync(path.join(dir, 'partition')) ? path.basename(path.dirname(dir)) : name;
+  const set = roles.get(disk) ?? new Set<DiskRole>();
+  set.add('boot-medium');
+  roles.set(disk, set);
+}
+
 function context(options: InventoryOptions): InventoryContext {
   const sysfs = new Sysfs(options.sysfsRoot ?? '/sys');
   const procRoot = options.procRoot ?? '/proc';
   const mounts = readMountinfo(procRoot);
+  const roles = systemRoles(sysfs, mounts, readSwaps(procRoot));
+  // The live system mounts nothing from its boot medium, so its init names it (by the ISO's volume label).
+  if (options.sysfsRoot === undefined) markBootMedium(sysfs, roles);
   return {
     sysfs,
     mounts,
-    roles: systemRoles(sysfs, mounts, readSwaps(procRoot)),
+    roles,
     probe: options.probe ?? true,
     devRoot: options.devRoot ?? '/dev',
   };

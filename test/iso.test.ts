@@ -125,6 +125,7 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
     t.regex(screen, new RegExp(`RO ${name} +\\S+ +${tran} `), `${name} listed read-only`);
   }
   screen = await term.waitFor(/RO sd[c-z] +\S+ +usb /, 30_000);
+  t.regex(screen, /RO sr0 +boot /, 'the CD it booted from is the boot medium');
 
   // A USB disk plugged in after boot comes up read-only.
   await qmp(sock, [
@@ -203,9 +204,9 @@ test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on
   t.teardown(() => term.kill());
   await term.waitFor('custos (serial console', 90_000);
   await term.keys('Down', 'Enter');
-  const screen = await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
-  // The stick itself is listed (it is a disk) and held read-only like every other.
-  t.regex(screen, /RO sd[a-z] +\S+ +usb /);
+  await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
+  // The stick itself is listed as the boot medium (once it has come up), held read-only like every other disk.
+  const screen = await term.waitFor(/RO sd[a-z] +boot +usb /, 60_000);
   t.notRegex(screen, /RW /);
   await term.kill();
   t.is(await sha256File(f('suspect.img')), before);
