@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 started=$(date +%s)
 export LC_ALL=C SOURCE_DATE_EPOCH=946684800
 
-need="grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools cpio zstd kmod binutils"
+need="grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools dosfstools cpio zstd kmod binutils"
 missing=""
 for p in $need; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -32,7 +32,7 @@ mkdir -p "$work/debs" "$work/x" "$work/root" "$work/tree/boot/grub" dist
 # Debian packages, pinned by what the archive serves for this release; the kernel follows Debian's ABI name.
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 kver=${kernel_pkg#linux-image-}
-(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base 2>/dev/null)
+(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed 2>/dev/null)
 for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
 x=$work/x
 root=$work/root
@@ -81,7 +81,27 @@ find "$work/tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 iso=dist/custos-$version.iso
 rm -f "$iso"
-grub-mkrescue -o "$iso" --compress=xz --locales= --fonts= --themes= \
+# grub-mkrescue lays out the hybrid image (BIOS El Torito and MBR, UEFI) ...
+grub-mkrescue -o "$work/plain.iso" --compress=xz --locales= --fonts= --themes= \
   --install-modules="linux normal iso9660 fat all_video serial terminal configfile echo test search search_label search_fs_uuid part_acorn part_amiga part_apple part_bsd part_dfly part_dvh part_gpt part_msdos part_plan part_sun part_sunpc" \
   "$work/tree" -- -volid CUSTOS >/dev/null 2>&1
+# ... then its unsigned EFI image is replaced by Debian's signed shim and GRUB,
+# so the same image boots with UEFI Secure Boot on (Microsoft keys), off, and under BIOS.
+sbt=$work/sb-tree
+xorriso -osirrox on -indev "$work/plain.iso" -extract / "$sbt" >/dev/null 2>&1
+chmod -R u+w "$sbt"
+rm -f "$sbt/boot.catalog" "$sbt/efi.img"
+mkfs.vfat -C -i 43555354 -n CUSTOS-EFI "$work/efi.img" 8192 >/dev/null
+mmd -i "$work/efi.img" ::/EFI ::/EFI/BOOT
+mcopy -i "$work/efi.img" "$x/usr/lib/shim/shimx64.efi.signed" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$work/efi.img" "$x/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" ::/EFI/BOOT/grubx64.efi
+cp "$work/efi.img" "$sbt/efi.img"
+# The signed GRUB finds its grub.cfg by looking for this file.
+mkdir -p "$sbt/.disk"
+echo "custos $version" > "$sbt/.disk/info"
+find "$sbt" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+xorriso -as mkisofs -o "$iso" -V CUSTOS -R -J \
+  --grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img --protective-msdos-label \
+  -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \
+  -eltorito-alt-boot -e efi.img -no-emul-boot -efi-boot-part --efi-boot-image "$sbt" >/dev/null 2>&1
 echo "$iso: $(du -m "$iso" | cut -f1) MB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, kernel $kver), built in $(($(date +%s) - started)) s"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # tmux: the real terminal the TUI tests drive; binutils: strip for the single executable;
 # the ISO (build-iso.sh): grub-*, xorriso, mtools, cpio, zstd, kmod; qemu-system-x86: booting it.
 packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd openssh-client jq tmux binutils
-  grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools cpio zstd kmod qemu-system-x86"
+  grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools dosfstools cpio zstd kmod qemu-system-x86 ovmf"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
