@@ -91,10 +91,13 @@ sbt=$work/sb-tree
 xorriso -osirrox on -indev "$work/plain.iso" -extract / "$sbt" >/dev/null 2>&1
 chmod -R u+w "$sbt"
 rm -f "$sbt/boot.catalog" "$sbt/efi.img"
+mkdir -p "$work/esp/EFI/BOOT"
+cp "$x/usr/lib/shim/shimx64.efi.signed" "$work/esp/EFI/BOOT/BOOTX64.EFI"
+cp "$x/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" "$work/esp/EFI/BOOT/grubx64.efi"
+find "$work/esp" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+# Fixed volume id, SOURCE_DATE_EPOCH for the label, copied times: the same bytes every build.
 mkfs.vfat -C -i 43555354 -n CUSTOS-EFI "$work/efi.img" 8192 >/dev/null
-mmd -i "$work/efi.img" ::/EFI ::/EFI/BOOT
-mcopy -i "$work/efi.img" "$x/usr/lib/shim/shimx64.efi.signed" ::/EFI/BOOT/BOOTX64.EFI
-mcopy -i "$work/efi.img" "$x/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" ::/EFI/BOOT/grubx64.efi
+mcopy -s -m -i "$work/efi.img" "$work/esp/EFI" ::/
 cp "$work/efi.img" "$sbt/efi.img"
 # The signed GRUB finds its grub.cfg by looking for this file.
 mkdir -p "$sbt/.disk"
