@@ -98,6 +98,7 @@ find "$work/esp" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 # Fixed volume id, SOURCE_DATE_EPOCH for the label, copied times: the same bytes every build.
 mkfs.vfat -C -i 43555354 -n CUSTOS-EFI "$work/efi.img" 8192 >/dev/null
 mcopy -s -m -i "$work/efi.img" "$work/esp/EFI" ::/
+python3 scripts/fat-fixed-times.py "$work/efi.img"
 cp "$work/efi.img" "$sbt/efi.img"
 # The signed GRUB finds its grub.cfg by looking for this file.
 mkdir -p "$sbt/.disk"
