@@ -4,6 +4,7 @@
 # Inputs come from Debian packages (downloaded, not installed: the kernel and
 # its signed modules, busybox, the C libraries, blkid, terminfo) and the npm
 # registry (the pinned Node runtime, through npm ci). Run as root on Debian 12.
+# CUSTOS_ISO_OUT: another output path (the tests build a second copy to compare).
 # See rootfs/ for what runs inside, and ../shared/research/iso-feasibility.md.
 set -eu
 cd "$(dirname "$0")"
@@ -79,7 +80,7 @@ cp "$x/boot/vmlinuz-$kver" "$work/tree/boot/vmlinuz"
 cp rootfs/grub.cfg "$work/tree/boot/grub/grub.cfg"
 find "$work/tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
-iso=dist/custos-$version.iso
+iso=${CUSTOS_ISO_OUT:-dist/custos-$version.iso}
 rm -f "$iso"
 # grub-mkrescue lays out the hybrid image (BIOS El Torito and MBR, UEFI) ...
 grub-mkrescue -o "$work/plain.iso" --compress=xz --locales= --fonts= --themes= \

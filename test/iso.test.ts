@@ -24,6 +24,30 @@ test.before('build the ISO', async (t) => {
   t.log(`ISO ${m[2]} MB, built in ${m[3]} s`);
 });
 
+/** SHA-256 of every file inside an ISO, by path. */
+async function filesOf(image: string): Promise<Record<string, string>> {
+  const tree = tempDir();
+  try {
+    await execa('xorriso', ['-osirrox', 'on', '-indev', image, '-extract', '/', tree]);
+    const sums = await execa('sh', ['-c', 'find . -type f | sort | xargs sha256sum'], { cwd: tree });
+    return Object.fromEntries(sums.stdout.split('\n').map((l) => [l.slice(66), l.slice(0, 64)]));
+  } finally {
+    await execa('chmod', ['-R', 'u+w', tree]);
+    rmSync(tree, { recursive: true, force: true });
+  }
+}
+
+// Serial: it runs before the boot tests, so no VM shares the cores with a build.
+test.serial('two builds from the same commit hold the same files, byte for byte', async (t) => {
+  t.timeout(10 * 60_000);
+  const second = path.join(tempDir(), 'again.iso');
+  t.teardown(() => rmSync(path.dirname(second), { recursive: true, force: true }));
+  await execa(path.join(REPO_ROOT, 'build-iso.sh'), [], { cwd: REPO_ROOT, env: { CUSTOS_ISO_OUT: second } });
+  const [a, b] = [await filesOf(iso), await filesOf(second)];
+  t.true(Object.keys(a).length > 100);
+  t.deepEqual(b, a);
+});
+
 function randomDisk(file: string, bytes: number): void {
   const fd = openSync(file, 'w');
   const chunk = Buffer.alloc(MiB);
