@@ -268,7 +268,8 @@ const matrix: { name: string; args: (f: (n: string) => string) => Promise<string
 ];
 if (process.env['CUSTOS_ISO_MATRIX'] === '1') {
   for (const m of matrix) {
-    test(`firmware matrix: ${m.name} boots to the UI with every disk read-only and the boot medium marked`, async (t) => {
+    // One at a time, before the concurrent boot tests: five VMs on two cores would starve each other.
+    test.serial(`firmware matrix: ${m.name} boots to the UI with every disk read-only and the boot medium marked`, async (t) => {
       t.timeout(5 * 60_000);
       const dir = tempDir();
       t.teardown(() => rmSync(dir, { recursive: true, force: true }));
