@@ -1,13 +1,13 @@
 // End to end on the real image: build the ISO, boot it in QEMU (TCG, 512 MiB,
 // BIOS from CD), drive the appliance's UI over its serial console, power it
 // off, and check on the host what the examiner would.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { execa } from 'execa';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { custos, REPO_ROOT } from './helpers/cli.js';
-import { sha256File, tempDir } from './helpers/loop.js';
+import { mountReadOnly, sha256File, tempDir } from './helpers/loop.js';
 import { qmp } from './helpers/qmp.js';
 import { Terminal } from './helpers/tmux.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
@@ -63,30 +63,14 @@ async function ext4Disk(file: string, mib: number): Promise<void> {
   await execa('mkfs.ext4', ['-q', '-F', '-L', 'EVIDENCE', file]);
 }
 
-async function mountReadOnly(t: ExecutionContext, file: string): Promise<string> {
-  const mnt = path.join(tempDir(), 'mnt');
-  mkdirSync(mnt);
-  await execa('mount', ['-o', 'loop,ro,noload', file, mnt]);
-  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
-  return mnt;
-}
 
-/** Picks `name` from the disk list on the serial screen (rows start with RO/RW). */
-async function pick(term: Terminal, name: string): Promise<void> {
-  const screen = await term.waitFor(new RegExp(` ${name} `));
-  const rows = screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
-  const at = rows.findIndex((l) => l.split(/\s+/).includes(name));
-  if (at < 0) throw new Error(`${name} not listed:\n${screen}`);
-  for (let i = 0; i < at; i++) await term.keys('Down');
-  await term.keys('Enter');
-}
 
 /** One acquisition through the UI: source, destination released by its serial, case, one-time key, defaults. */
 async function acquireThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<string> {
   await term.waitFor('choose the SOURCE disk', 60_000);
-  await pick(term, source);
+  await term.pick(source);
   await term.waitFor('choose destination 1');
-  await pick(term, dest);
+  await term.pick(dest);
   await term.waitFor('Type its serial number exactly to confirm');
   await term.type(serial);
   await term.waitFor('destination ready', 30_000);

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTOS, custos } from './helpers/cli.js';
-import { attachLoop, patternLoop, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
+import { attachLoop, mountReadOnly, patternLoop, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
 import { Terminal } from './helpers/tmux.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 
@@ -33,15 +33,6 @@ async function startTui(t: ExecutionContext, names: string[], size: { cols: numb
   return { term, state };
 }
 
-/** Moves the cursor to the disk named `name` in the list on screen, then presses Enter. */
-async function pick(term: Terminal, name: string): Promise<void> {
-  const screen = await term.waitFor(name);
-  const rows = screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
-  const at = rows.findIndex((l) => l.split(/\s+/).includes(name));
-  if (at < 0) throw new Error(`${name} not in the list:\n${screen}`);
-  for (let i = 0; i < at; i++) await term.keys('Down');
-  await term.keys('Enter');
-}
 
 for (const size of [
   { cols: 80, rows: 25, term: 'linux' },
@@ -62,22 +53,22 @@ for (const size of [
     // Roles: the ext4 evidence drive is a candidate destination; the source holds no file system.
     screen = await term.waitFor(new RegExp(`RO ${dst.name} +src/dst `));
     t.regex(screen, new RegExp(`RO ${src.name} +src `));
-    await pick(term, src.name);
+    await term.pick(src.name);
 
     // The source is offered as a destination only to be refused.
     await term.waitFor('choose destination 1');
-    await pick(term, src.name);
+    await term.pick(src.name);
     screen = await term.waitFor('refused');
     t.true(screen.includes('is the source'));
     await term.keys('Enter');
 
-    await pick(term, dst.name);
+    await term.pick(dst.name);
     screen = await term.waitFor('Type its stable id exactly to confirm');
     const stableId = /stable id (\S+)/.exec(screen)?.[1] ?? '';
     await term.type('not-the-id');
     await term.waitFor('not released');
     await term.keys('Enter');
-    await pick(term, dst.name);
+    await term.pick(dst.name);
     await term.waitFor('Type its stable id exactly to confirm');
     await term.type(stableId);
     screen = await term.waitFor('destination ready');
@@ -124,7 +115,7 @@ for (const size of [
 
 /** Picks `name` from a list of disks to write to and types its stable id to make it writable. */
 async function release(term: Terminal, name: string): Promise<void> {
-  await pick(term, name);
+  await term.pick(name);
   const screen = await term.waitFor('Type its stable id exactly to confirm');
   await term.type(/stable id (\S+)/.exec(screen)?.[1] ?? '');
 }
@@ -132,7 +123,7 @@ async function release(term: Terminal, name: string): Promise<void> {
 /** From the disk list to the signing key step: `src` onto `dst`, the case fields, the shown time confirmed. */
 async function upToSigningKey(term: Terminal, src: Loop, dst: Loop, examiner = 'field 2'): Promise<void> {
   await term.waitFor('choose the SOURCE disk');
-  await pick(term, src.name);
+  await term.pick(src.name);
   await term.waitFor('choose destination 1');
   await release(term, dst.name);
   await term.waitFor('destination ready');
@@ -157,14 +148,6 @@ async function startAcquisition(term: Terminal, src: Loop, dst: Loop): Promise<v
   await term.keys('Enter');
 }
 
-/** Mounts a destination read-only after the TUI let go of it, as an examiner checking it would. */
-async function mountReadOnly(t: ExecutionContext, dev: string): Promise<string> {
-  const mnt = path.join(tempDir(), 'mnt');
-  mkdirSync(mnt);
-  await execa('mount', ['-o', 'ro,noload', dev, mnt]);
-  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
-  return mnt;
-}
 
 test('abort needs a confirmation, and leaves a signed record marked aborted', async (t) => {
   const src = await patternLoop(400 * 1024 * 1024, {}, 62);
@@ -207,7 +190,7 @@ test('a disk vanishing from the list, a hostile backing-file name and resizes: t
   t.teardown(b.detach);
   const { term } = await startTui(t, [a.name, b.name], { cols: 80, rows: 25, term: 'linux' });
   let screen = await term.waitFor('choose the SOURCE disk');
-  await pick(term, a.name);
+  await term.pick(a.name);
   await term.waitFor('choose destination 1');
   await term.keys('Escape');
   screen = await term.waitFor('choose the SOURCE disk');

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtempSync, openSync, writeSync, closeSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -136,4 +136,13 @@ export async function patternLoop(bytes: number, options: LoopOptions = {}, seed
 
 export function blockdev(flag: string, dev: string): Promise<string> {
   return execa('blockdev', [flag, dev]).then((r) => r.stdout.trim());
+}
+
+/** Mounts a device or image file read-only (ext4 journal untouched) for the test's duration. */
+export async function mountReadOnly(t: { teardown(fn: () => Promise<void>): void }, what: string): Promise<string> {
+  const mnt = path.join(tempDir(), 'mnt');
+  mkdirSync(mnt);
+  await execa('mount', ['-o', 'ro,noload', what, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  return mnt;
 }

@@ -44,6 +44,16 @@ export class Terminal {
     await this.keys('Enter');
   }
 
+  /** Moves the cursor to the disk named `name` in a custos disk list on screen (rows start RO/RW), then presses Enter. */
+  async pick(name: string): Promise<void> {
+    const screen = await this.waitFor(new RegExp(` ${name} `));
+    const rows = screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
+    const at = rows.findIndex((l) => l.split(/\s+/).includes(name));
+    if (at < 0) throw new Error(`${name} not in the list:\n${screen}`);
+    for (let i = 0; i < at; i++) await this.keys('Down');
+    await this.keys('Enter');
+  }
+
   async size(): Promise<{ cols: number; rows: number }> {
     const r = await execa('tmux', ['display-message', '-p', '-t', this.session, '#{window_width} #{window_height}']);
     const [cols, rows] = r.stdout.trim().split(' ').map(Number);
