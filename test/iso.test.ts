@@ -128,12 +128,13 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   // GRUB: the second entry puts the UI on the serial port.
   await term.waitFor('custos (serial console', 60_000);
   await term.keys('Down', 'Enter');
-  let screen = await term.waitFor('choose the SOURCE disk', 120_000);
-  for (const [name, tran] of [['vda', 'virtio'], ['vdb', 'virtio'], ['sda', 'sata'], ['sdb', 'sata'], ['nvme0n1', 'nvme']] as const) {
-    t.regex(screen, new RegExp(`RO ${name} +\\S+ +${tran} `), `${name} listed read-only`);
-  }
-  screen = await term.waitFor(/RO sd[c-z] +\S+ +usb /, 30_000);
-  t.regex(screen, /RO sr0 +boot /, 'the CD it booted from is the boot medium');
+  await term.waitFor('choose the SOURCE disk', 120_000);
+  // Every disk, each on its bus, read-only (the serial line draws the list a row at a time: wait for all of it).
+  const expected = [['vda', 'virtio'], ['vdb', 'virtio'], ['sda', 'sata'], ['sdb', 'sata'], ['nvme0n1', 'nvme']] as const;
+  let screen = await term.waitFor((s) => expected.every(([name, tran]) => new RegExp(`RO ${name} +\\S+ +${tran} `).test(s)), 60_000);
+  t.notRegex(screen, /RW /);
+  // The USB disk (it comes up late), and the CD it booted from marked as the boot medium.
+  screen = await term.waitFor((s) => /RO sd[c-z] +\S+ +usb /.test(s) && /RO sr0 +boot /.test(s), 60_000);
 
   // A USB disk plugged in after boot comes up read-only.
   await qmp(sock, [
