@@ -1,10 +1,10 @@
 // custos tui: one guided path from "which disk?" to "record written, safe to
 // power off". It only renders and asks; the appliance core does the work.
-import { execa } from 'execa';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { CUSTODY_FILES } from '../appliance/custody/custody-session.js';
 import path from 'node:path';
 import { stateDir } from '../appliance/guardian-state.js';
+import { powerOffNow } from '../appliance/power.js';
 import type { Disk } from '../appliance/inventory.js';
 import { unmountDestination, type MountedDestination } from '../appliance/destination-mount.js';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../appliance/imaging/acquire.js';
@@ -110,11 +110,7 @@ export async function runTui(o: TuiOptions): Promise<number> {
     watch.stop();
     ui.destroy();
   }
-  if (next === 'poweroff') {
-    // The destinations are unmounted already; flush everything, then power off at once (the
-    // appliance's init is a shell, not an init system that would take a poweroff request).
-    await execa('sync');
-    await execa('poweroff', ['-f'], { reject: false });
-  }
+  // The destinations are unmounted already.
+  if (next === 'poweroff') await powerOffNow();
   return 0;
 }

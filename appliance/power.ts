@@ -1,0 +1,11 @@
+import { execa } from 'execa';
+
+/**
+ * Powers the appliance off at once after flushing every buffer. Callers unmount
+ * destinations first. `-f`: the live system's init is a shell, not an init
+ * system that would act on a poweroff request.
+ */
+export async function powerOffNow(): Promise<void> {
+  await execa('sync');
+  await execa('poweroff', ['-f'], { reject: false });
+}
