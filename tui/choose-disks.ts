@@ -3,6 +3,7 @@ import blessed from 'blessed';
 import type { Disk } from '../appliance/inventory.js';
 import { findFileSystems, mountDestination, unmountDestination, type MountedDestination } from '../appliance/destination-mount.js';
 import { humanSize } from '../appliance/format.js';
+import { FAT_MAX_FILE, RECORD_RESERVE } from '../appliance/imaging/preflight.js';
 import { safeText } from '../appliance/sanitize.js';
 import { DISK_HEADER, diskDetail, diskRow } from './disk-rows.js';
 import type { DiskWatch } from './disk-watch.js';
@@ -148,31 +149,34 @@ export interface DestinationChoice {
 }
 
 export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk): Promise<DestinationChoice | null> {
+  // The same rules preflight applies before the first byte is read.
+  const fits = (m: MountedDestination) => m.freeBytes >= source.sizeBytes + RECORD_RESERVE;
+  const mustSplit = (m: MountedDestination) => m.fsType === 'vfat' && source.sizeBytes > FAT_MAX_FILE;
+  const choice = (mounts: MountedDestination[]): DestinationChoice => ({ mounts, needsSplit: mounts.some(mustSplit) });
   const mounts: MountedDestination[] = [];
   for (;;) {
     const m = await chooseWritableDisk(ui, watch, source, mounts, {
       title: `choose destination ${mounts.length + 1} for ${source.name} (${humanSize(source.sizeBytes)})`,
       help: 'Up/Down: move  Enter: write the image here  Esc: back',
     });
-    if (!m) return mounts.length > 0 ? { mounts, needsSplit: mounts.some((x) => x.fsType === 'vfat') && source.sizeBytes >= 4 * 1024 ** 3 } : null;
+    if (!m) return mounts.length > 0 ? choice(mounts) : null;
     mounts.push(m);
-    const fits = m.freeBytes >= source.sizeBytes + 4 * 1024 * 1024;
     ui.page('destination ready', mounts.length < 2 ? 'Enter: continue  a: add a second destination' : 'Enter: continue');
     textBox(ui, {
       top: 0,
       height: '100%',
       content: mounts
-        .map((x) => `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(source.sizeBytes)}: ${x.freeBytes >= source.sizeBytes + 4 * 1024 * 1024 ? 'fits' : 'DOES NOT FIT'}${x.fsType === 'vfat' && source.sizeBytes >= 4 * 1024 ** 3 ? '\n  FAT: the image will be split into 4000 MiB files' : ''}`)
+        .map((x) => `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(source.sizeBytes)}: ${fits(x) ? 'fits' : 'DOES NOT FIT'}${mustSplit(x) ? '\n  FAT: the image will be split into 4000 MiB files' : ''}`)
         .join('\n'),
     });
     ui.screen.render();
-    if (!fits) {
+    if (!fits(m)) {
       await waitKey(ui, ['enter', 'escape']);
       await unmountDestination(m).catch(() => undefined);
       mounts.pop();
       continue;
     }
     const k = await waitKey(ui, mounts.length < 2 ? ['enter', 'a'] : ['enter']);
-    if (k === 'enter') return { mounts, needsSplit: mounts.some((x) => x.fsType === 'vfat') && source.sizeBytes >= 4 * 1024 ** 3 };
+    if (k === 'enter') return choice(mounts);
   }
 }

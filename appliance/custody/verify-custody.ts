@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALLOWED_SIGNERS_FILE, CUSTODY_FILE, SIG_SUFFIX, type CustodyRecord } from './custody-record.js';
 import { LOG_FILE } from './event-log.js';
-import { checkLog } from './log-check.js';
+import type { KeyObject } from 'node:crypto';
+import { checkLog, type LogCheck } from './log-check.js';
 import { parsePublicKeyLine, publicKeyBlob } from './ssh-wire.js';
 import { sshsigVerify } from './sshsig.js';
 
@@ -21,6 +22,18 @@ function read(file: string): Buffer | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The last checkpoint whose log prefix (lines 1..index+1) the signature covers,
+ * for a log signed at a checkpoint and then extended or cut off.
+ */
+function signedCheckpoint(log: Buffer, chain: LogCheck, armored: string, namespace: string, key: KeyObject): number | null {
+  for (let i = chain.entries.length - 1; i >= 0; i--) {
+    if (chain.entries[i]?.type !== 'checkpoint') continue;
+    if (sshsigVerify(log.subarray(0, chain.prefixBytes[i]), armored, namespace, key).ok) return i;
+  }
+  return null;
 }
 
 export function verifyCustody(dir: string, bytes: Buffer, record: CustodyRecord): Verdict[] {
@@ -74,13 +87,12 @@ export function verifyCustody(dir: string, bytes: Buffer, record: CustodyRecord)
     const whole = sshsigVerify(log, logSig.toString('utf8'), record.signer.namespace, key);
     if (whole.ok) out.push({ check: 'log signature', ok: true, detail: `${LOG_FILE} signed by ${record.signer.principal} ${fp}` });
     else {
-      const cps = chain.entries.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'checkpoint').reverse();
-      const signed = cps.find(({ i }) => sshsigVerify(log.subarray(0, chain.prefixBytes[i]), logSig.toString('utf8'), record.signer.namespace, key).ok);
+      const signed = signedCheckpoint(log, chain, logSig.toString('utf8'), record.signer.namespace, key);
       out.push({
         check: 'log signature',
         ok: false,
-        detail: signed
-          ? `${LOG_FILE}${SIG_SUFFIX} covers only lines 1-${signed.i + 1} (checkpoint); lines ${signed.i + 2}-${chain.prefixBytes.length} are not signed`
+        detail: signed !== null
+          ? `${LOG_FILE}${SIG_SUFFIX} covers only lines 1-${signed + 1} (checkpoint); lines ${signed + 2}-${chain.prefixBytes.length} are not signed`
           : `${LOG_FILE}${SIG_SUFFIX}: ${whole.reason}`,
       });
     }
@@ -115,12 +127,11 @@ export function verifyInterruptedLog(dir: string): Verdict[] {
     return out;
   }
   const key = parsePublicKeyLine(signer.publicKey).key;
-  const cps = chain.entries.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'checkpoint').reverse();
-  const signed = cps.find(({ i }) => sshsigVerify(log.subarray(0, chain.prefixBytes[i]), sig.toString('utf8'), signer.namespace ?? 'custos', key).ok);
+  const signed = signedCheckpoint(log, chain, sig.toString('utf8'), signer.namespace ?? 'custos', key);
   out.push({
     check: 'log signature',
-    ok: signed !== undefined,
-    detail: signed ? `lines 1-${signed.i + 1} signed at a checkpoint by ${signer.fingerprint ?? '?'}; ${chain.entries.length - signed.i - 1} later line(s) unsigned` : 'no signed checkpoint matches the log',
+    ok: signed !== null,
+    detail: signed !== null ? `lines 1-${signed + 1} signed at a checkpoint by ${signer.fingerprint ?? '?'}; ${chain.entries.length - signed - 1} later line(s) unsigned` : 'no signed checkpoint matches the log',
   });
   out.push({ check: 'record', ok: false, detail: `no ${CUSTODY_FILE}: the acquisition was interrupted before it finished` });
   return out;

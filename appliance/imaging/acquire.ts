@@ -187,7 +187,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     record.recovery = { deferred: skipping.deferred, recoveredSectors: recovered, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null };
     if (recovered > 0) {
       // The stream hashes saw fill where the recovery pass later wrote data.
-      const again = await rehashFromDestination(writers[0] as ImageWriter, o, record.recovery, pieceHex, emit);
+      const again = await rehashFromDestination(writers[0] as ImageWriter, o, fileWindow, record.recovery, pieceHex, emit);
       hashes = again.hashes;
       pieceHex = again.pieces;
       fileHex = again.files;
@@ -236,13 +236,14 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
 async function rehashFromDestination(
   writer: ImageWriter,
   o: AcquireOptions,
+  fileWindow: number,
   recovery: RecoveryRecord,
   streamPieces: string[],
   emit: EventSink,
 ): Promise<{ hashes: Partial<Record<HashAlgorithm, string>>; pieces: string[]; files: string[] }> {
   const reader = new ImageSetReader(writer.segments.map((s) => ({ path: writer.pathOf(s), size: s.size })));
   try {
-    const again = await hashReader({ phase: 'rehash', reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, fileWindow: fileHashWindow({ ...o, size: o.reader.size }), ...progressOpts(o) });
+    const again = await hashReader({ phase: 'rehash', reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, fileWindow, ...progressOpts(o) });
     const touched = (i: number) => recovery.deferred.some((d: DeferredRange) => d.offset < (i + 1) * o.pieceSize && d.offset + d.length > i * o.pieceSize);
     const untouched = streamPieces.map((_, i) => i).filter((i) => !touched(i));
     const mismatched = untouched.filter((i) => streamPieces[i] !== again.pieces[i]);

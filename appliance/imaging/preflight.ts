@@ -19,9 +19,12 @@ export interface DestinationFacts {
   maxFileBytes: number | null;
 }
 
+/** The largest file FAT can hold. */
+export const FAT_MAX_FILE = 2 ** 32 - 1;
+
 // statfs f_type values (linux/magic.h) that matter for image files.
 const FS_TYPES: Record<number, { name: string; maxFile: number | null }> = {
-  0x4d44: { name: 'vfat', maxFile: 2 ** 32 - 1 },
+  0x4d44: { name: 'vfat', maxFile: FAT_MAX_FILE },
   0x2011bab0: { name: 'exfat', maxFile: null },
   0xef53: { name: 'ext2/3/4', maxFile: null },
   0x58465342: { name: 'xfs', maxFile: null },
@@ -32,7 +35,7 @@ const FS_TYPES: Record<number, { name: string; maxFile: number | null }> = {
 };
 
 /** Room kept for the acquisition record next to the image. */
-const RECORD_RESERVE = 4 * 1024 * 1024;
+export const RECORD_RESERVE = 4 * 1024 * 1024;
 
 export interface PreflightInput {
   dirs: string[];
