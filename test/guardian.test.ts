@@ -131,7 +131,8 @@ test('a device that appears while guarding is protected within a second, and new
     t.truthy(await waitFor(events, (e) => e.type === 'partition-appeared' && e.device === p), `${p} appeared`);
     t.deepEqual(tryWrites(`/dev/${p}`, 512), { buffered: 1, direct: 1 });
   }
-  await execa('losetup', ['-d', loop.dev]);
+  // The loop's own detach: once only, so the teardown cannot touch a number reused since.
+  await loop.detach();
   t.truthy(await waitFor(events, (e) => e.type === 'device-vanished' && e.device === loop.name));
 });
 
@@ -141,9 +142,12 @@ test('protectAll skips released disks; release refuses the source, a wrong confi
   const dst = await patternLoop(4 * 1024 * 1024, {}, 2);
   t.teardown(dst.detach);
   const g = new WriteBlockGuardian({ include: (d) => d.name === src.name || d.name === dst.name });
-  g.protectAll();
-  t.is(sysfs.readText(`block/${src.name}/ro`), '1');
-  t.is(sysfs.readText(`block/${dst.name}/ro`), '1');
+  const seen: GuardianEvent[] = [];
+  g.on('event', (e: GuardianEvent) => seen.push(e));
+  const protectedNow = g.protectAll().map((d) => d.name);
+  const why = () => `protected ${protectedNow.join(',')}; events ${JSON.stringify(seen.map((e) => [e.type, e.device, e.detail]))}`;
+  t.is(sysfs.readText(`block/${src.name}/ro`), '1', why());
+  t.is(sysfs.readText(`block/${dst.name}/ro`), '1', why());
   g.holdAsSource(src.dev);
   const srcDisk = readDiskByName(src.name)!;
   const e1 = t.throws(() => g.release(src.dev, WriteBlockGuardian.confirmationFor(srcDisk)), { instanceOf: WriteBlockError });

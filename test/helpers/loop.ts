@@ -76,12 +76,17 @@ export async function attachLoop(file: string, options: LoopOptions = {}): Promi
     }
   }
   const name = path.basename(dev);
+  let detached = false;
   const loop: Loop = {
     dev,
     name,
     file,
     partitions: [],
     detach: async () => {
+      // Once only: a second call (a test that detaches, then its teardown) would hit a loop
+      // number another test may have attached since, making that test's disk writable.
+      if (detached) return;
+      detached = true;
       await execa('blockdev', ['--setrw', dev], { reject: false });
       await execa('losetup', ['-d', dev], { reject: false });
       // A write attempt to a missing node creates a regular file in devtmpfs; never leave one.
