@@ -60,9 +60,10 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
       physicalSectorSize: r.disk.physicalSectorSize,
       sectors: reader.size / reader.sectorSize,
     };
+    const clock = readClock(r.examinerTime);
     const session = new CustodySession({
       case: r.case,
-      clock: readClock(r.examinerTime),
+      clock,
       signer: r.signer,
       tool: toolIdentity(stateDir()),
       host: r.host,
@@ -89,6 +90,8 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
         destinations: r.destinations,
         onEvent: r.onEvent,
         recorder: session,
+        caseData: r.case,
+        examinerOffsetS: clock.examinerOffsetS,
         ...(r.onProgress ? { onProgress: r.onProgress } : {}),
         ...(r.signal ? { signal: r.signal } : {}),
       });

@@ -14,7 +14,9 @@ import { parseExaminerTime } from '../custody/clock.js';
 import { DEFAULT_CHECKPOINT_MS } from '../custody/custody-session.js';
 import { loadKey, oneTimeKey } from '../custody/keys.js';
 import { AcquisitionAborted, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../imaging/acquire.js';
-import { DEFAULT_HASHES, parseHashList } from '../imaging/hash-algorithms.js';
+import { DEFAULT_HASHES, hashesFor, parseHashList } from '../imaging/hash-algorithms.js';
+import { EWF_COMPRESSIONS, type EwfCompression } from '../imaging/ewf/chunk-store.js';
+import { DEFAULT_SEGMENT_SIZE, EWF_CHUNK_SIZE, MIN_SEGMENT_SIZE } from '../imaging/ewf/ewf-plan.js';
 import { checkImageName, type ImageFormat } from '../imaging/image-layout.js';
 import type { ImageRecord } from '../imaging/image-record.js';
 import { DEFAULT_READ_POLICY } from '../imaging/read-recovery.js';
@@ -28,6 +30,8 @@ export interface AcquireArgs {
   name: string;
   format: string;
   splitSize: string | undefined;
+  compression: string | undefined;
+  segmentSize: string | undefined;
   hash: string | undefined;
   pieceSize: string | undefined;
   blockSize: string | undefined;
@@ -63,6 +67,8 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
       name: { type: 'string', default: 'image' },
       format: { type: 'string', default: 'raw' },
       'split-size': { type: 'string' },
+      compression: { type: 'string' },
+      'segment-size': { type: 'string' },
       hash: { type: 'string' },
       'piece-size': { type: 'string' },
       'block-size': { type: 'string' },
@@ -94,6 +100,8 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
     name: values.name,
     format: values.format,
     splitSize: values['split-size'],
+    compression: values.compression,
+    segmentSize: values['segment-size'],
     hash: values.hash,
     pieceSize: values['piece-size'],
     blockSize: values['block-size'],
@@ -127,6 +135,12 @@ function isDirectory(p: string): boolean {
   }
 }
 
+function parseCompression(text: string): EwfCompression {
+  const c = EWF_COMPRESSIONS.find((x) => x === text);
+  if (!c) throw new UsageError(`--compression must be one of ${EWF_COMPRESSIONS.join(', ')}`);
+  return c;
+}
+
 /** 90s, 10m, 1h, or plain milliseconds. */
 export function parseDurationMs(text: string, what: string): number {
   const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
@@ -153,14 +167,19 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   if (a.out.length === 0 || a.out.length > 2) throw new UsageError('acquire needs one or two --out DIR');
   const nameProblem = checkImageName(a.name);
   if (nameProblem) throw new UsageError(`--name ${nameProblem}`);
-  if (a.format !== 'raw' && a.format !== 'split') throw new UsageError(`--format must be raw or split (e01 is not supported yet)`);
+  if (a.format !== 'raw' && a.format !== 'split' && a.format !== 'e01') throw new UsageError('--format must be raw, split or e01');
   const format: ImageFormat = a.format;
   if (a.splitSize !== undefined && format !== 'split') throw new UsageError('--split-size goes with --format split');
+  if ((a.compression !== undefined || a.segmentSize !== undefined) && format !== 'e01') throw new UsageError('--compression and --segment-size go with --format e01');
   const splitSize = a.splitSize ? parseSize(a.splitSize, '--split-size') : 2 * 1024 ** 3;
-  const hashes = a.hash ? parseHashList(a.hash) : DEFAULT_HASHES;
+  const ewf = format === 'e01' ? { compression: parseCompression(a.compression ?? 'fast'), segmentSize: a.segmentSize ? parseSize(a.segmentSize, '--segment-size') : DEFAULT_SEGMENT_SIZE } : undefined;
+  const hashes = hashesFor(format, a.hash ? parseHashList(a.hash) : DEFAULT_HASHES);
+  if (ewf && ewf.segmentSize < MIN_SEGMENT_SIZE) throw new UsageError('--segment-size must be at least 1M');
+  if (ewf && a.fastFirst) throw new UsageError('--fast-first does not work with --format e01 yet (its recovery pass rewrites image bytes in place); use raw or split');
   // --piece-size 0 turns piecewise hashing off (a later mismatch can then not be located).
   const pieceSize = a.pieceSize === undefined ? DEFAULT_PIECE_SIZE : a.pieceSize.trim() === '0' ? 0 : parseSize(a.pieceSize, '--piece-size');
   const blockSize = a.blockSize ? parseSize(a.blockSize, '--block-size') : DEFAULT_BLOCK_SIZE;
+  if (ewf && blockSize % EWF_CHUNK_SIZE !== 0) throw new UsageError(`--block-size must be a multiple of the E01 chunk size (${EWF_CHUNK_SIZE}) with --format e01`);
   const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');
   const fill = intArg(a.fill, DEFAULT_READ_POLICY.fill, 0, 255, '--fill');
@@ -199,7 +218,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       disk,
       guardian,
       destinations: a.out,
-      settings: { name: a.name, format, splitSize, hashes, pieceSize, blockSize, buffers, policy: { retries, fill }, fastFirst: a.fastFirst, verify: a.verify, verifySource: a.verifySource },
+      settings: { name: a.name, format, splitSize, hashes, pieceSize, blockSize, buffers, policy: { retries, fill }, fastFirst: a.fastFirst, verify: a.verify, verifySource: a.verifySource, ...(ewf ? { ewf } : {}) },
       case: caseInfo,
       examinerTime,
       signer,

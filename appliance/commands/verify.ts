@@ -60,12 +60,16 @@ export async function verifyCommand(a: { dir: string | undefined; json: boolean;
     cmp = await verifyFiles(
       files,
       expected,
-      { blockSize: acq.settings.blockSize, buffers: acq.settings.buffers, sectorSize: acq.image.sectorSize, fileWindow: fileHashWindow({ format: acq.image.format, splitSize: acq.image.splitSize, hashes: acq.settings.hashes, size: acq.image.sizeBytes }), onProgress: (p) => printer.progress(p) },
+      { blockSize: acq.settings.blockSize, buffers: acq.settings.buffers, sectorSize: acq.image.sectorSize, fileWindow: fileHashWindow({ format: acq.image.format, splitSize: acq.image.splitSize, hashes: acq.settings.hashes, size: acq.image.sizeBytes }), ewf: acq.image.format === 'e01', onProgress: (p) => printer.progress(p) },
       'verify',
       (e) => printer.event(e),
     );
   } finally {
     printer.end();
+  }
+  if (cmp.container) {
+    const c = cmp.container.problems;
+    verdicts.push({ check: 'E01 container', ok: c.length === 0, detail: c.length === 0 ? 'every chunk checksum, table and section checks; stored MD5/SHA-1 match' : `${c.length} problem(s): ${c.slice(0, 5).join('; ')}${c.length > 5 ? '; ...' : ''}` });
   }
   for (const h of cmp.hashes) verdicts.push({ check: `image ${h.algorithm}`, ok: h.match, detail: h.match ? h.expected : `image hashes ${h.actual ?? '-'}, record says ${h.expected}` });
   for (const f of cmp.files) verdicts.push({ check: `file ${f.file}`.slice(0, 22), ok: f.match, detail: f.match ? `SHA-256 ${f.expected}` : `${f.file}: SHA-256 ${f.actual ?? '-'}, record says ${f.expected}` });

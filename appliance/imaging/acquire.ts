@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
 import { custosVersion } from '../version.js';
@@ -8,6 +9,12 @@ import type { HashAlgorithm } from './hash-algorithms.js';
 import { hashStages, type HashStage } from './hash-stage.js';
 import { imageSegments, type ImageFormat } from './image-layout.js';
 import { ImageWriter } from './image-writer.js';
+import type { CaseData } from '../custody/case-data.js';
+import { EwfWriter, type EwfSettings } from './ewf/ewf-writer.js';
+import { EwfImageReader } from './ewf/ewf-reader.js';
+import { DEFAULT_SEGMENT_SIZE, EWF_CHUNK_SIZE, MIN_SEGMENT_SIZE } from './ewf/ewf-plan.js';
+import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-acquisition.js';
+import { hashFiles } from './file-hash.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline, type PipelineResult } from './pipeline.js';
@@ -31,6 +38,8 @@ export interface AcquireSettings {
   fastFirst: boolean;
   verify: boolean;
   verifySource: boolean;
+  /** --format e01 only: compression and segment size (default fast, 1.4 GiB). */
+  ewf?: EwfSettings;
 }
 
 /**
@@ -59,6 +68,9 @@ export interface AcquireOptions extends AcquireSettings {
   progressIntervalMs?: number;
   /** Interrupts the acquisition (SIGINT, the UI's stop key); its reason should be a CustosError. */
   signal?: AbortSignal;
+  /** Case data for the E01 headers, and how far the system clock was from the examiner's time. */
+  caseData?: CaseData;
+  examinerOffsetS?: number | null;
 }
 
 /** The acquisition stopped before a complete image; `record` says how far it got. */
@@ -84,6 +96,18 @@ function checkSettings(o: AcquireOptions): void {
   if (o.format === 'split' && (o.splitSize % 4096 !== 0 || o.splitSize < 1024 * 1024)) throw bad('--split-size must be a multiple of 4096 and at least 1M');
   if (o.buffers < 2 || o.buffers > 256) throw bad('--buffers must be 2..256');
   if (o.hashes.length === 0) throw bad('at least one hash is needed');
+  if (o.format === 'e01') {
+    const e = ewfSettingsOf(o);
+    if (!o.hashes.includes('md5') || !o.hashes.includes('sha1')) throw bad('--format e01 stores MD5 and SHA-1 in the image: both must be among the hashes');
+    if (o.blockSize % EWF_CHUNK_SIZE !== 0) throw bad(`--block-size must be a multiple of the E01 chunk size (${EWF_CHUNK_SIZE}) with --format e01`);
+    if (EWF_CHUNK_SIZE % ss !== 0) throw bad(`the ${ss}-byte sector does not divide the E01 chunk`);
+    if (!Number.isInteger(e.segmentSize) || e.segmentSize < MIN_SEGMENT_SIZE) throw bad('--segment-size must be at least 1M');
+    if (o.fastFirst) throw bad('--fast-first does not work with --format e01 yet (its recovery pass rewrites image bytes in place); use raw or split');
+  }
+}
+
+function ewfSettingsOf(o: AcquireSettings): EwfSettings {
+  return o.ewf ?? { compression: 'fast', segmentSize: DEFAULT_SEGMENT_SIZE };
 }
 
 /**
@@ -102,7 +126,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   };
   o.writeBlock?.attach(emit);
   checkSettings(o);
-  const segments = imageSegments(o.name, o.reader.size, o.format, o.splitSize);
+  const ewf = o.format === 'e01' ? ewfSettingsOf(o) : null;
+  const segments = imageSegments(o.name, o.reader.size, o.format, ewf ? ewf.segmentSize : o.splitSize);
   const facts = preflightDestinations({
     dirs: o.destinations,
     segments,
@@ -117,7 +142,12 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const fileWindow = fileHashWindow({ ...o, size: o.reader.size });
   const { linear, pieces, files } = hashStages(o.hashes, o.pieceSize, pool, fileWindow);
   const hashers = [...linear, ...(pieces ? [pieces] : []), ...(files ? [files] : [])];
-  const writers = facts.map((f, i) => new ImageWriter(`write${i + 1}`, f.dir, segments));
+  const setIdentifier = randomBytes(16);
+  const writers: (ImageWriter | EwfWriter)[] = facts.map((f, i) =>
+    ewf
+      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, pool })
+      : new ImageWriter(`write${i + 1}`, f.dir, segments),
+  );
   const record = baseRecord(o, started, segments, facts, events);
   const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
     record.status = status;
@@ -133,6 +163,9 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
   let run: PipelineResult;
+  let hashes: Partial<Record<HashAlgorithm, string>> = {};
+  let pieceHex: string[] = [];
+  let fileHex: string[] = [];
   try {
     run = await runPipeline({
       phase: 'acquire',
@@ -155,22 +188,37 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
         policy: o.policy,
         onEvent: emit,
         write: async (at, bytes) => {
-          await Promise.all(writers.map((w) => w.overwrite(at, bytes)));
+          await Promise.all(writers.map((w) => (w as ImageWriter).overwrite(at, bytes)));
         },
         ...(o.signal ? { signal: o.signal } : {}),
       });
       run.badRanges = recovery.badRanges;
       recovered = recovery.recoveredSectors;
     }
-    await Promise.all(writers.map((w) => w.finish()));
+    for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
+    pieceHex = pieces ? await pieces.pieces() : [];
+    fileHex = files ? await files.pieces() : [];
+    if (ewf) {
+      const runs = ewfErrorRuns(run.badRanges, emit);
+      const closing = { md5: Buffer.from(hashes.md5 ?? '', 'hex'), sha1: Buffer.from(hashes.sha1 ?? '', 'hex'), badRuns: runs };
+      await Promise.all(writers.map((w) => (w as EwfWriter).finish(closing)));
+      record.image.ewf = ewfRecord(ewf, EWF_CHUNK_SIZE, setIdentifier, hashes.md5 ?? '', hashes.sha1 ?? '', runs.length);
+      // The segment files are not the image stream: hash them as written, for sha256sum and to compare the copies.
+      const first = writers[0] as EwfWriter;
+      const sums = await hashFiles(first.files.map((f) => path.join(first.dir, f.file)));
+      record.image.files = first.files.map((f, i) => ({ ...f, sha256: sums[i] ?? null }));
+    } else {
+      await Promise.all(writers.map((w) => (w as ImageWriter).finish()));
+    }
   } catch (e) {
     await Promise.all(writers.map((w) => w.close()));
     await Promise.all(hashers.map((s) => s.terminate()));
     const err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
     if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));
-    emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => w.written.reduce((a, b) => a + b, 0)) }));
+    emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => (w instanceof EwfWriter ? writtenBytes(w.files) : w.written.reduce((a, b) => a + b, 0))) }));
     finishRecord('aborted', err);
-    record.image.files = writers[0]?.segments.map((s, i) => ({ file: s.file, size: writers[0]?.written[i] ?? 0, sha256: null })) ?? [];
+    const w0 = writers[0];
+    record.image.files = w0 instanceof EwfWriter ? w0.files.map((f) => ({ ...f, sha256: null })) : (w0?.segments.map((s, i) => ({ file: s.file, size: w0.written[i] ?? 0, sha256: null })) ?? []);
     try {
       await o.recorder?.finish(record);
     } catch {
@@ -179,10 +227,6 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     throw new AcquisitionAborted(err.code, `acquisition aborted: ${err.message}`, record);
   }
 
-  let hashes: Partial<Record<HashAlgorithm, string>> = {};
-  for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
-  let pieceHex = pieces ? await pieces.pieces() : [];
-  let fileHex = files ? await files.pieces() : [];
   if (skipping) {
     record.recovery = { deferred: skipping.deferred, recoveredSectors: recovered, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null };
     if (recovered > 0) {
@@ -194,7 +238,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     }
   }
   record.hashes = hashes;
-  record.image.files = record.image.files.map((f, i) => ({ ...f, sha256: fileWindow > 0 ? (fileHex[i] ?? null) : (hashes.sha256 ?? null) }));
+  if (!ewf) record.image.files = record.image.files.map((f, i) => ({ ...f, sha256: fileWindow > 0 ? (fileHex[i] ?? null) : (hashes.sha256 ?? null) }));
   record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: pieces ? merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex') : '', merkle: MERKLE_DESCRIPTION };
   record.badRanges = run.badRanges;
   record.badSectors = run.badRanges.reduce((n, r) => n + r.sectors, 0);
@@ -207,7 +251,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   let verified = true;
   if (o.verify) {
     for (const [i, w] of writers.entries()) {
-      const cmp = await verifyFiles(w.segments.map((s, j) => ({ path: w.pathOf(s), size: s.size, sha256: record.image.files[j]?.sha256 ?? null })), expected, { ...o, fileWindow }, `verify ${w.dir}`, emit);
+      const list = w instanceof EwfWriter ? record.image.files.map((f) => ({ path: path.join(w.dir, f.file), size: f.size, sha256: f.sha256 })) : w.segments.map((s, j) => ({ path: w.pathOf(s), size: s.size, sha256: record.image.files[j]?.sha256 ?? null }));
+      const cmp = await verifyFiles(list, expected, { ...o, fileWindow, ewf: ewf !== null }, `verify ${w.dir}`, emit);
       (record.destinations[i] as ImageRecord['destinations'][number]).verification = cmp;
       verified &&= cmp.match;
     }
@@ -264,9 +309,11 @@ async function rehashFromDestination(
   }
 }
 
-/** Window for per-file SHA-256: one segment; 0 when a raw image's linear SHA-256 already is its file hash. */
+/** Window for per-file SHA-256: one segment; 0 when a raw image's linear SHA-256 already is its file hash, or for E01. */
 export function fileHashWindow(o: { format: ImageFormat; splitSize: number | null; hashes: readonly HashAlgorithm[]; size: number }): number {
   if (o.format === 'split') return o.splitSize ?? 0;
+  // E01 segment files are not windows of the image stream; they are hashed as written.
+  if (o.format === 'e01') return 0;
   return o.hashes.includes('sha256') ? 0 : o.size;
 }
 
@@ -278,12 +325,22 @@ function progressOpts(o: AcquireOptions): { onProgress?: (p: ProgressReport) => 
 export async function verifyFiles(
   files: { path: string; size: number; sha256: string | null }[],
   expected: HashSet,
-  o: Pick<AcquireOptions, 'blockSize' | 'buffers' | 'onProgress' | 'progressIntervalMs'> & { sectorSize?: number; fileWindow: number },
+  o: Pick<AcquireOptions, 'blockSize' | 'buffers' | 'onProgress' | 'progressIntervalMs'> & { sectorSize?: number; fileWindow: number; ewf?: boolean },
   phase: string,
   emit: EventSink,
 ): Promise<HashComparison> {
-  emit(event('verify-started', `re-reading ${files.length} file(s) from ${path.dirname(files[0]?.path ?? '.')}`));
-  const reader = new ImageSetReader(files);
+  const dir = path.dirname(files[0]?.path ?? '.');
+  emit(event('verify-started', `re-reading ${files.length} file(s) from ${dir}`));
+  let reader: ImageSetReader | EwfImageReader;
+  try {
+    reader = o.ewf ? new EwfImageReader(files.map((f) => f.path)) : new ImageSetReader(files);
+  } catch (e) {
+    if (!(e instanceof CustosError) || !o.ewf) throw e;
+    // An E01 whose structure is broken (a segment missing, a damaged descriptor) has no stream to hash.
+    const cmp = unreadableImage(expected, e.message);
+    emit(event('verify-result', `${dir}: image DIFFERS: ${e.message}`, { target: dir, match: false, problems: cmp.container?.problems ?? [] }));
+    return cmp;
+  }
   try {
     const algorithms = Object.keys(expected.hashes) as HashAlgorithm[];
     const again = await hashReader({
@@ -298,14 +355,15 @@ export async function verifyFiles(
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
     });
-    const cmp = compareFiles(
+    let cmp = compareFiles(
       compareHashes(expected, again, reader.size, o.sectorSize ?? 512),
       files.map((f) => ({ file: path.basename(f.path), sha256: f.sha256 })),
-      again.files,
+      reader instanceof EwfImageReader ? await hashFiles(files.map((f) => f.path), o.blockSize) : again.files,
       again.hashes.sha256 ?? null,
     );
-    const dir = path.dirname(files[0]?.path ?? '.');
+    if (reader instanceof EwfImageReader) cmp = withContainerChecks(cmp, reader, expected);
     const where = [
+      ...(cmp.container?.problems ?? []),
       ...cmp.pieces.mismatched.map((m) => `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})`),
       ...cmp.files.filter((f) => !f.match).map((f) => `file ${f.file}`),
     ].join(', ');
@@ -316,14 +374,35 @@ export async function verifyFiles(
   }
 }
 
+/** The E01's own checks: every chunk's checksum, and the MD5 and SHA-1 it stores against those of the acquisition. */
+function withContainerChecks(cmp: HashComparison, reader: EwfImageReader, expected: HashSet): HashComparison {
+  const problems = [...reader.problems];
+  for (const [name, stored] of [['md5', reader.md5], ['sha1', reader.sha1]] as const) {
+    const want = expected.hashes[name];
+    if (want && stored !== want) problems.push(`the image stores ${name.toUpperCase()} ${stored ?? 'none'}, the acquisition hashed ${want}`);
+  }
+  return { ...cmp, container: { problems }, match: cmp.match && problems.length === 0 };
+}
+
+function unreadableImage(expected: HashSet, problem: string): HashComparison {
+  return {
+    match: false,
+    hashes: Object.entries(expected.hashes).map(([algorithm, hex]) => ({ algorithm: algorithm as HashAlgorithm, expected: hex, actual: null, match: false })),
+    pieces: { compared: 0, mismatched: [] },
+    merkleRootMatch: false,
+    files: [],
+    container: { problems: [problem] },
+  };
+}
+
 function baseRecord(o: AcquireOptions, started: Date, segments: ReturnType<typeof imageSegments>, facts: DestinationFacts[], events: ImagingEvent[]): ImageRecord {
   return {
     schema: IMAGE_RECORD_SCHEMA,
     status: 'aborted',
     tool: { name: 'custos', version: custosVersion(), node: process.version },
     source: o.source,
-    image: { name: o.name, format: o.format, splitSize: o.format === 'split' ? o.splitSize : null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize, files: segments.map((s) => ({ file: s.file, size: s.size, sha256: null })) },
-    settings: { hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, retries: o.policy.retries, fill: o.policy.fill, fastFirst: o.fastFirst, verify: o.verify, verifySource: o.verifySource },
+    image: { name: o.name, format: o.format, splitSize: o.format === 'split' ? o.splitSize : null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize, files: o.format === 'e01' ? [] : segments.map((s) => ({ file: s.file, size: s.size, sha256: null })), ewf: null },
+    settings: { hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, retries: o.policy.retries, fill: o.policy.fill, fastFirst: o.fastFirst, verify: o.verify, verifySource: o.verifySource, ...(o.format === 'e01' ? { ewf: ewfSettingsOf(o) } : {}) },
     hashes: {},
     pieces: { size: o.pieceSize, count: 0, sha256: [], merkleRoot: '', merkle: MERKLE_DESCRIPTION },
     badSectors: 0,

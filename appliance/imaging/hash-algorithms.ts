@@ -19,3 +19,9 @@ export function parseHashList(text: string): HashAlgorithm[] {
   for (const a of asked) if (!isHashAlgorithm(a)) throw new UsageError(`--hash: unknown algorithm "${a}" (md5, sha1, sha256, sha512)`);
   return HASH_ALGORITHMS.filter((a) => asked.includes(a));
 }
+
+/** E01 stores MD5 and SHA-1 in the image itself: they are always computed for it, beside what was asked. */
+export function hashesFor(format: string, asked: readonly HashAlgorithm[]): HashAlgorithm[] {
+  const want = format === 'e01' ? [...asked, 'md5', 'sha1'] : asked;
+  return HASH_ALGORITHMS.filter((a) => want.includes(a));
+}

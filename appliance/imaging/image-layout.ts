@@ -1,6 +1,7 @@
 import path from 'node:path';
+import { e01WorstCase } from './ewf/ewf-plan.js';
 
-export type ImageFormat = 'raw' | 'split';
+export type ImageFormat = 'raw' | 'split' | 'e01';
 
 /** One file of an image: where its bytes sit in the image stream. */
 export interface Segment {
@@ -12,9 +13,13 @@ export interface Segment {
 /**
  * The files an image of `size` bytes is written to. Raw: NAME.raw. Split:
  * NAME.001, NAME.002, ... each `splitSize` bytes but the last; the suffix
- * width grows past 999 segments so the names still sort in order.
+ * width grows past 999 segments so the names still sort in order. E01: the
+ * most segment files NAME.E01, ... it can take, each at most `splitSize`
+ * (the segment size), if nothing compresses (for preflight; the writer
+ * reports the files it actually wrote).
  */
 export function imageSegments(name: string, size: number, format: ImageFormat, splitSize: number): Segment[] {
+  if (format === 'e01') return e01WorstCase(name, size, splitSize);
   if (format === 'raw') return [{ file: `${name}.raw`, start: 0, size }];
   const count = Math.max(1, Math.ceil(size / splitSize));
   const width = Math.max(3, String(count).length);

@@ -1,3 +1,5 @@
+import type { EwfRecord } from './ewf/ewf-acquisition.js';
+import type { EwfSettings } from './ewf/ewf-writer.js';
 import type { DeviceString } from '../sanitize.js';
 import type { ImagingEvent } from './events.js';
 import type { HashAlgorithm } from './hash-algorithms.js';
@@ -34,8 +36,8 @@ export interface ImageRecord {
   status: AcquisitionStatus;
   tool: { name: 'custos'; version: string; node: string };
   source: SourceInfo;
-  image: { name: string; format: ImageFormat; splitSize: number | null; sizeBytes: number; sectorSize: number; files: ImageFile[] };
-  settings: { hashes: HashAlgorithm[]; pieceSize: number; blockSize: number; buffers: number; retries: number; fill: number; fastFirst: boolean; verify: boolean; verifySource: boolean };
+  image: { name: string; format: ImageFormat; splitSize: number | null; sizeBytes: number; sectorSize: number; files: ImageFile[]; ewf: EwfRecord | null };
+  settings: { hashes: HashAlgorithm[]; pieceSize: number; blockSize: number; buffers: number; retries: number; fill: number; fastFirst: boolean; verify: boolean; verifySource: boolean; ewf?: EwfSettings };
   /** --fast-first only: what the first pass left, what the recovery pass got, and where the hashes come from. */
   recovery: RecoveryRecord | null;
   hashes: Partial<Record<HashAlgorithm, string>>;

@@ -39,7 +39,7 @@ export interface PipelineResult {
 export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const { reader, pool } = o;
   const readStats = newStats('read', 'read');
-  const stages = [readStats, ...o.consumers.map((c) => c.stats)];
+  const stages = [readStats, ...o.consumers.flatMap((c) => [c.stats, ...(c.innerStats ?? [])])];
   const badRanges: BadRange[] = [];
   const meter = new ProgressMeter(o.phase, reader.size, pool.buffers.length);
   const readBlock = o.readBlock ?? ((buffer: Buffer, length: number, offset: number) => readRecovering(reader, buffer, length, offset, o.policy, o.onEvent));

@@ -6,7 +6,7 @@ export interface Chunk {
   offset: number;
 }
 
-export type StageKind = 'read' | 'hash' | 'write';
+export type StageKind = 'read' | 'hash' | 'compress' | 'write';
 
 /** Cumulative counters of one stage; progress turns their deltas into rates. */
 export interface StageStats {
@@ -23,6 +23,8 @@ export interface StageStats {
 export interface Consumer {
   readonly stats: StageStats;
   consume(chunk: Chunk): Promise<void>;
+  /** Further stages working inside this one (the E01 writer's compression workers), shown in progress. */
+  readonly innerStats?: StageStats[];
 }
 
 export function newStats(name: string, kind: StageKind): StageStats {

@@ -40,6 +40,8 @@ export interface HashComparison {
   merkleRootMatch: boolean;
   /** Each image file against its recorded SHA-256 (empty where none was recorded). */
   files: { file: string; expected: string; actual: string | null; match: boolean }[];
+  /** E01 only: what reading the container found wrong (chunk checksums, structure, stored hashes). */
+  container?: { problems: string[] };
 }
 
 export interface ReadBackOptions {

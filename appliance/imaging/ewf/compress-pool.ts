@@ -1,0 +1,72 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { BufferPool } from '../buffer-pool.js';
+import type { EwfCompression } from './chunk-store.js';
+import type { CompressJob, CompressResult, CompressWorkerData } from './compress-protocol.js';
+
+const WORKER_URL = new URL('./compress-worker.js', import.meta.url);
+
+interface Waiting {
+  resolve: (r: CompressResult) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Compression workers, one per core. Blocks go to the least loaded worker;
+ * each result is matched to its block by sequence number, so the writer can
+ * await them in image order whatever order they finish in.
+ */
+export class CompressPool {
+  readonly threads: number;
+  private readonly workers: Worker[] = [];
+  private readonly load: number[] = [];
+  private readonly waiting = new Map<number, Waiting>();
+  private seq = 0;
+  private failure: Error | null = null;
+
+  constructor(mode: EwfCompression, chunkSize: number, pool: BufferPool, threads = availableParallelism()) {
+    this.threads = Math.max(1, threads);
+    const workerData: CompressWorkerData = { mode, chunkSize, buffers: pool.shared().map((s) => ({ ...s, size: pool.size })) };
+    for (let i = 0; i < this.threads; i++) {
+      const w = new Worker(WORKER_URL, { workerData });
+      w.on('message', (r: CompressResult) => this.onResult(i, r));
+      w.on('error', (e) => this.fail(e));
+      w.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`compression worker exited with code ${code}`));
+      });
+      this.workers.push(w);
+      this.load.push(0);
+    }
+  }
+
+  /** Stores the chunks of pool buffer `index`; resolves when a worker has done so. */
+  compress(index: number, length: number): Promise<CompressResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const seq = this.seq++;
+    let pick = 0;
+    for (let i = 1; i < this.load.length; i++) if ((this.load[i] as number) < (this.load[pick] as number)) pick = i;
+    this.load[pick] = (this.load[pick] as number) + 1;
+    const job: CompressJob = { seq, index, length };
+    return new Promise((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      (this.workers[pick] as Worker).postMessage(job);
+    });
+  }
+
+  private onResult(worker: number, r: CompressResult): void {
+    this.load[worker] = (this.load[worker] as number) - 1;
+    const w = this.waiting.get(r.seq);
+    this.waiting.delete(r.seq);
+    w?.resolve(r);
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
+
+  async terminate(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

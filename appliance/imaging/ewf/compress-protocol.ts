@@ -1,0 +1,27 @@
+import type { EwfCompression } from './chunk-store.js';
+
+export interface CompressWorkerData {
+  mode: EwfCompression;
+  chunkSize: number;
+  buffers: { sab: SharedArrayBuffer; offset: number; size: number }[];
+}
+
+/** Store the chunks of pool buffer `index` (its first `length` bytes). */
+export interface CompressJob {
+  seq: number;
+  index: number;
+  length: number;
+}
+
+/**
+ * The stored form of each chunk of a block: `sizes[i]` > 0 is the length of
+ * chunk i's zlib stream in `packed` (streams back to back); 0 means chunk i
+ * is stored raw, from the pool buffer, with checksum `adlers[i]`.
+ */
+export interface CompressResult {
+  seq: number;
+  packed: ArrayBuffer;
+  sizes: Uint32Array;
+  adlers: Uint32Array;
+  busyMs: number;
+}

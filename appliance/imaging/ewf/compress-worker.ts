@@ -1,0 +1,37 @@
+// Runs in a worker thread: stores the chunks of one pool buffer at a time.
+// The block is read from shared memory; only the zlib streams come back.
+import { parentPort, workerData } from 'node:worker_threads';
+import { ChunkStore } from './chunk-store.js';
+import type { CompressJob, CompressResult, CompressWorkerData } from './compress-protocol.js';
+
+const data = workerData as CompressWorkerData;
+const port = parentPort;
+if (!port) throw new Error('compress-worker must run as a worker thread');
+const views = data.buffers.map((b) => Buffer.from(b.sab, b.offset, b.size));
+const store = new ChunkStore(data.mode);
+
+port.on('message', (job: CompressJob) => {
+  const t0 = performance.now();
+  const view = views[job.index];
+  if (!view) throw new Error(`no buffer ${job.index}`);
+  const count = Math.ceil(job.length / data.chunkSize);
+  const sizes = new Uint32Array(count);
+  const adlers = new Uint32Array(count);
+  const streams: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = i * data.chunkSize;
+    const stored = store.store(view.subarray(start, Math.min(job.length, start + data.chunkSize)));
+    if (stored.zlib) {
+      sizes[i] = stored.zlib.length;
+      streams.push(stored.zlib);
+    } else {
+      adlers[i] = stored.adler;
+    }
+  }
+  const packed = Buffer.concat(streams);
+  // A fresh, unpooled copy, so the whole ArrayBuffer can be transferred.
+  const out = new ArrayBuffer(packed.length);
+  new Uint8Array(out).set(packed);
+  const msg: CompressResult = { seq: job.seq, packed: out, sizes, adlers, busyMs: performance.now() - t0 };
+  port.postMessage(msg, [out, sizes.buffer, adlers.buffer]);
+});

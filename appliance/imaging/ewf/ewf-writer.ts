@@ -1,0 +1,321 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { DeviceIoError, errnoOf } from '../../errors.js';
+import type { BufferPool } from '../buffer-pool.js';
+import { newStats, type Chunk, type Consumer, type StageStats } from '../stage.js';
+import { compressionLevelByte, type EwfCompression } from './chunk-store.js';
+import { CompressPool } from './compress-pool.js';
+import type { CompressResult } from './compress-protocol.js';
+import { header2Body, headerBody, type EwfCaseInfo } from './ewf-header.js';
+import { segmentFileName } from './ewf-names.js';
+import { EWF_CHUNK_SIZE, segmentReserve } from './ewf-plan.js';
+import {
+  COMPRESSED_FLAG,
+  DESCRIPTOR_SIZE,
+  descriptor,
+  digestBody,
+  error2Body,
+  fileHeader,
+  GROUP_MAX_BYTES,
+  hashBody,
+  section,
+  TABLE_MAX_ENTRIES,
+  tableBody,
+  volumeBody,
+  type SectorRun,
+  type VolumeInfo,
+} from './ewf-sections.js';
+
+
+export interface EwfSettings {
+  compression: EwfCompression;
+  /** Largest size of one segment file. */
+  segmentSize: number;
+}
+
+export interface EwfWriterOptions extends EwfSettings {
+  label: string;
+  dir: string;
+  name: string;
+  imageSize: number;
+  sectorSize: number;
+  caseInfo: EwfCaseInfo;
+  /** 0x03 for a physical disk, 0x01 for anything else. */
+  mediaFlags: number;
+  setIdentifier: Buffer;
+  pool: BufferPool;
+}
+
+/** What closes the image: the hashes for the digest and hash sections, and the unreadable sectors for error2. */
+export interface EwfClosing {
+  md5: Buffer;
+  sha1: Buffer;
+  badRuns: SectorRun[];
+}
+
+export interface WrittenFile {
+  file: string;
+  size: number;
+}
+
+/**
+ * Writes the image stream as EWF-E01 segment files in the section layout of
+ * `ewfacquire -f encase6`. Chunks are compressed on a worker pool, in
+ * parallel, and written in image order: per segment a sectors section (its
+ * descriptor written last, once its size is known), then table and table2.
+ * A new sectors/table group starts at 65534 chunks or 2 GiB, a new segment
+ * file before the segment size would be passed.
+ */
+export class EwfWriter implements Consumer {
+  readonly stats: StageStats;
+  /** The compression workers, as a stage of their own in progress reports. */
+  readonly compressStats: StageStats;
+  readonly innerStats: StageStats[];
+  readonly dir: string;
+  readonly files: WrittenFile[] = [];
+  private readonly o: EwfWriterOptions;
+  private readonly compressor: CompressPool;
+  private readonly volume: VolumeInfo;
+  private tail: Promise<void> = Promise.resolve();
+  private fh: FileHandle | null = null;
+  private segment = 0;
+  private pos = 0;
+  private pending: Buffer[] = [];
+  private pendingAt = 0;
+  private groupBase = 0;
+  private entries: number[] = [];
+  private segmentChunks = 0;
+
+  constructor(o: EwfWriterOptions) {
+    this.o = o;
+    this.dir = o.dir;
+    this.stats = newStats(o.label, 'write');
+    this.compressStats = newStats(`${o.label}-compress`, 'compress');
+    this.innerStats = [this.compressStats];
+    this.compressor = new CompressPool(o.compression, EWF_CHUNK_SIZE, o.pool);
+    this.volume = {
+      chunkCount: Math.ceil(o.imageSize / EWF_CHUNK_SIZE),
+      sectorsPerChunk: EWF_CHUNK_SIZE / o.sectorSize,
+      bytesPerSector: o.sectorSize,
+      sectorCount: o.imageSize / o.sectorSize,
+      mediaType: 1,
+      mediaFlags: o.mediaFlags,
+      compressionLevel: compressionLevelByte(o.compression),
+      setIdentifier: o.setIdentifier,
+    };
+  }
+
+  consume(chunk: Chunk): Promise<void> {
+    this.stats.queued++;
+    this.compressStats.queued++;
+    const t0 = performance.now();
+    const stored = this.compressor.compress(chunk.index, chunk.length).then((r) => {
+      this.compressStats.busyMs += r.busyMs / this.compressor.threads;
+      this.compressStats.bytes += chunk.length;
+      this.compressStats.queued--;
+      return r;
+    });
+    const run = this.tail.then(async () => {
+      const r = await stored;
+      const w0 = performance.now();
+      try {
+        await this.appendBlock(chunk, r);
+      } finally {
+        this.stats.busyMs += performance.now() - Math.max(w0, t0);
+        this.stats.queued--;
+      }
+      this.stats.bytes += chunk.length;
+    });
+    // A failed write fails this block and every later one.
+    this.tail = run;
+    return run;
+  }
+
+  private async appendBlock(chunk: Chunk, r: CompressResult): Promise<void> {
+    const packed = Buffer.from(r.packed);
+    const adlers = Buffer.alloc(r.adlers.length * 4);
+    let z = 0;
+    for (let i = 0; i < r.sizes.length; i++) {
+      const start = i * EWF_CHUNK_SIZE;
+      const length = Math.min(EWF_CHUNK_SIZE, chunk.length - start);
+      const zlen = r.sizes[i] as number;
+      const storedLength = zlen > 0 ? zlen : length + 4;
+      await this.makeRoom(storedLength);
+      this.entries.push((this.pos - this.groupBase) | (zlen > 0 ? COMPRESSED_FLAG : 0));
+      if (zlen > 0) {
+        this.push(packed.subarray(z, z + zlen));
+        z += zlen;
+      } else {
+        // Raw chunks go out straight from the pool buffer; it is released only after this write.
+        adlers.writeUInt32LE(r.adlers[i] as number, i * 4);
+        this.push(chunk.buffer.subarray(start, start + length));
+        this.push(adlers.subarray(i * 4, i * 4 + 4));
+      }
+      this.segmentChunks++;
+    }
+    await this.flush();
+  }
+
+  /** Opens a segment, group or new segment as needed so that `stored` more bytes fit. */
+  private async makeRoom(stored: number): Promise<void> {
+    if (!this.fh) {
+      await this.openSegment();
+      return;
+    }
+    if (this.entries.length >= TABLE_MAX_ENTRIES || this.pos + stored - this.groupBase > GROUP_MAX_BYTES) {
+      await this.closeGroup();
+      this.startGroup();
+    }
+    const after = this.pos + stored + segmentReserve(this.entries.length + 1);
+    if (this.segmentChunks > 0 && after > this.o.segmentSize) {
+      await this.closeGroup();
+      await this.closeSegment(false);
+      await this.openSegment();
+    }
+  }
+
+  private push(b: Buffer): void {
+    this.pending.push(b);
+    this.pos += b.length;
+  }
+
+  private get file(): string {
+    return path.join(this.dir, segmentFileName(this.o.name, this.segment));
+  }
+
+  private async openSegment(): Promise<void> {
+    this.segment++;
+    const file = this.file;
+    try {
+      this.fh = await open(file, 'wx', 0o444);
+    } catch (e) {
+      throw new DeviceIoError(file, 'open', errnoOf(e) ?? 5, 0);
+    }
+    this.files.push({ file: path.basename(file), size: 0 });
+    this.pos = 0;
+    this.pendingAt = 0;
+    this.segmentChunks = 0;
+    this.push(fileHeader(this.segment));
+    if (this.segment === 1) {
+      const h2 = header2Body(this.o.caseInfo);
+      for (const [type, body] of [['header2', h2], ['header2', h2], ['header', headerBody(this.o.caseInfo)], ['volume', volumeBody(this.volume)]] as const) {
+        this.push(section(type, this.pos, body));
+      }
+    } else {
+      this.push(section('data', this.pos, volumeBody(this.volume)));
+    }
+    this.startGroup();
+  }
+
+  private startGroup(): void {
+    this.groupBase = this.pos;
+    this.entries = [];
+    // Rewritten with the real size when the group closes.
+    this.push(Buffer.alloc(DESCRIPTOR_SIZE));
+  }
+
+  private async closeGroup(): Promise<void> {
+    await this.flush();
+    await this.writeAt(descriptor('sectors', this.groupBase, this.pos - this.groupBase), this.groupBase);
+    const body = tableBody(this.groupBase, Uint32Array.from(this.entries));
+    this.push(section('table', this.pos, body));
+    this.push(section('table2', this.pos, body));
+  }
+
+  /** Ends the current segment file with `next`, or the image with the closing sections and `done`. */
+  private async closeSegment(last: false): Promise<void>;
+  private async closeSegment(last: true, closing: EwfClosing): Promise<void>;
+  private async closeSegment(last: boolean, closing?: EwfClosing): Promise<void> {
+    if (!last || !closing) {
+      this.push(descriptor('next', this.pos, 0));
+    } else {
+      if (this.segment === 1) this.push(section('data', this.pos, volumeBody(this.volume)));
+      if (closing.badRuns.length > 0) this.push(section('error2', this.pos, error2Body(closing.badRuns)));
+      this.push(section('digest', this.pos, digestBody(closing.md5, closing.sha1)));
+      this.push(section('hash', this.pos, hashBody(closing.md5)));
+      this.push(descriptor('done', this.pos, 0));
+    }
+    await this.flush();
+    const fh = this.fh as FileHandle;
+    try {
+      await fh.datasync();
+    } catch (e) {
+      throw new DeviceIoError(this.file, 'fdatasync', errnoOf(e) ?? 5, null);
+    }
+    await fh.close();
+    this.fh = null;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const bufs = this.pending;
+    this.pending = [];
+    const at = this.pendingAt;
+    this.pendingAt = this.pos;
+    const fh = this.fh as FileHandle;
+    let done = 0;
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    // writev takes at most IOV_MAX (1024) buffers at once.
+    for (let i = 0; i < bufs.length; i += 1024) {
+      const part = bufs.slice(i, i + 1024);
+      const len = part.reduce((n, b) => n + b.length, 0);
+      let written = 0;
+      while (written < len) {
+        try {
+          const rest = written === 0 ? part : remaining(part, written);
+          const { bytesWritten } = await fh.writev(rest, at + done + written);
+          if (bytesWritten === 0) throw Object.assign(new Error('no progress'), { errno: -28 });
+          written += bytesWritten;
+        } catch (e) {
+          throw new DeviceIoError(this.file, 'write', errnoOf(e) ?? 5, at + done + written);
+        }
+      }
+      done += len;
+    }
+    const f = this.files[this.files.length - 1] as WrittenFile;
+    f.size = Math.max(f.size, at + total);
+  }
+
+  private async writeAt(b: Buffer, at: number): Promise<void> {
+    const fh = this.fh as FileHandle;
+    try {
+      const { bytesWritten } = await fh.write(b, 0, b.length, at);
+      if (bytesWritten !== b.length) throw Object.assign(new Error('short write'), { errno: -28 });
+    } catch (e) {
+      throw new DeviceIoError(this.file, 'write', errnoOf(e) ?? 5, at);
+    }
+  }
+
+  /** Writes the closing sections after the last queued block; `closing` carries the final hashes and bad sectors. */
+  async finish(closing: EwfClosing): Promise<void> {
+    await this.tail;
+    try {
+      if (!this.fh) throw new Error('no chunk was written');
+      await this.closeGroup();
+      await this.closeSegment(true, closing);
+    } finally {
+      await this.compressor.terminate();
+    }
+  }
+
+  /** Closes without finishing the image; used when the acquisition stopped. */
+  async close(): Promise<void> {
+    await this.tail.catch(() => undefined);
+    await this.compressor.terminate();
+    if (this.fh) await this.fh.close().catch(() => undefined);
+    this.fh = null;
+  }
+}
+
+function remaining(bufs: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
