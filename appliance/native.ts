@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 
-/** What native/src exports; every call here maps to one syscall or ioctl. */
+/** What native/src exports; every call here maps to one syscall or ioctl, except adler32 (zlib's). */
 export interface NativeAddon {
   openReadOnly(path: string, direct: boolean, exclusive: boolean): number;
   close(fd: number): void;
@@ -18,6 +18,8 @@ export interface NativeAddon {
   readAt(fd: number, buffer: Buffer, length: number, offset: number): Promise<number>;
   fdatasync(fd: number): Promise<number>;
   flushBuffers(fd: number): Promise<number>;
+  /** zlib's Adler-32 of view[start, end), continuing from `seed` (1 for a new sum). */
+  adler32(view: Uint8Array, start: number, end: number, seed: number): number;
 }
 
 let loaded: NativeAddon | undefined;

@@ -3,12 +3,13 @@
 // in the same run. Prints MiB/s and ratios; writes them as JSON.
 import { execa } from 'execa';
 import { createHash, randomFillSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ImageRecord } from '../appliance/imaging/image-record.js';
 import { parseSize } from '../appliance/imaging/sizes.js';
+import { writeMixedImage } from '../test/helpers/mixed-content.js';
 
 const MiB = 1024 * 1024;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -121,6 +122,15 @@ async function bench(): Promise<void> {
     await execa(CUSTOS, ['acquire', '--source', loop, '--out', out, '--hash', 'sha256'], { env });
     fresh();
 
+    if (process.env['CUSTOS_BENCH_ONLY'] === 'e01') {
+      // Development shortcut: the E01 comparison alone.
+      await execa('blockdev', ['--setrw', loop], { reject: false });
+      await execa('losetup', ['-d', loop]);
+      loop = '';
+      rmSync(srcFile);
+      process.stdout.write(JSON.stringify(await benchE01(mnt, env), null, 1) + '\n');
+      return;
+    }
     const dd = await timed('dd', [`if=${loop}`, 'of=/dev/null', 'bs=4M', 'iflag=direct']);
     const readLimit = rate(dd.s);
     const limits: Record<string, number> = {};
@@ -179,16 +189,25 @@ async function bench(): Promise<void> {
       });
     }
     fresh();
-    const sourceWrites = writeStat(name) - writesBefore;
+    let sourceWrites = writeStat(name) - writesBefore;
+    // E01 on a mixed source, on the same tmpfs: the random source goes first to make room.
+    await execa('blockdev', ['--setrw', loop], { reject: false });
+    await execa('losetup', ['-d', loop]);
+    loop = '';
+    rmSync(srcFile);
+    const e01 = await benchE01(mnt, env);
+    sourceWrites += e01.sourceWrites;
     const sha = rows.find((r) => r.scenario === 'sha256');
     const both = rows.find((r) => r.scenario === 'md5+sha256');
     const targets = {
       sha256AtLeast4xDc3dd: (sha?.custosOverDc3dd ?? 0) >= 4,
       md5Sha256AtLeast2_5xDc3dd: (both?.custosOverDc3dd ?? 0) >= 2.5,
       md5Sha256AtLeast0_75OfMd5Limit: (both?.custosOverMd5Limit ?? 0) >= 0.75,
+      e01FastAtLeast2_5xEwfacquire: e01.fastOverEwfacquire >= 2.5,
+      e01EmptyAtLeast0_8xRaw: e01.emptyOverRaw >= 0.8,
       sourceWritesZero: sourceWrites === 0,
     };
-    const result = { date: new Date().toISOString(), sizeBytes: size, rounds, freePageReportingPaused: process.env['CUSTOS_BENCH_KEEP_REPORTING'] !== '1' && existsSync(PAGE_REPORTING), cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, sourceWrites, targets };
+    const result = { date: new Date().toISOString(), sizeBytes: size, rounds, freePageReportingPaused: process.env['CUSTOS_BENCH_KEEP_REPORTING'] !== '1' && existsSync(PAGE_REPORTING), cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, e01, sourceWrites, targets };
     mkdirSync(path.dirname(resultFile), { recursive: true });
     writeFileSync(resultFile, JSON.stringify(result, null, 2) + '\n');
     const f = (n: number) => n.toFixed(0).padStart(6);
@@ -202,6 +221,12 @@ async function bench(): Promise<void> {
       'scenario     custos  dc3dd  limit  custos/dc3dd  custos/limit  custos/md5-limit  +pieces  +pieces/dc3dd  peak RSS',
       ...rows.map((r) => `${r.scenario.padEnd(11)} ${f(r.custosMiBs)} ${f(r.dc3ddMiBs)} ${f(r.limitMiBs)}  ${r2(r.custosOverDc3dd)}x        ${r2(r.custosOverLimit)}         ${r2(r.custosOverMd5Limit)}       ${f(r.custosWithPiecesMiBs)}   ${r2(r.withPiecesOverDc3dd)}x       ${r.peakRssMiB} MiB`),
       '',
+      `E01 on a mixed source (${size / MiB} MiB: zero, text-like and random MiB blocks in turn), MD5+SHA-1 as ewfacquire -d sha1, median of ${rounds}`,
+      'case                          MiB/s   peak RSS   output',
+      ...e01.rows.map((r) => `${r.label.padEnd(28)} ${f(r.MiBs)}   ${String(r.peakRssMiB ?? '-').padStart(4)} MiB   ${(r.outputBytes / MiB).toFixed(0).padStart(5)} MiB`),
+      `custos E01 fast / ewfacquire -c fast      ${r2(e01.fastOverEwfacquire)}x  (with piecewise SHA-256 too: ${r2(e01.fastWithPiecesOverEwfacquire)}x)`,
+      `custos E01 empty-block / custos raw       ${r2(e01.emptyOverRaw)}x`,
+      '',
       `source writes (kernel counter): ${sourceWrites}`,
       ...Object.entries(targets).map(([k, v]) => `${v ? 'MET   ' : 'MISSED'} ${k}`),
       `results: ${resultFile}`,
@@ -214,6 +239,79 @@ async function bench(): Promise<void> {
     }
     await execa('umount', [mnt], { reject: false });
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+interface E01Row {
+  label: string;
+  MiBs: number;
+  peakRssMiB: number | null;
+  outputBytes: number;
+  secondsPerRun: number[];
+}
+
+function dirBytes(dir: string): number {
+  return readdirSync(dir).reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
+}
+
+/**
+ * custos E01 against ewfacquire (both MD5 + SHA-1, fast deflate), and
+ * custos E01 empty-block against custos raw, on one mixed-content source.
+ */
+async function benchE01(mnt: string, env: Record<string, string>): Promise<{ rows: E01Row[]; fastOverEwfacquire: number; fastWithPiecesOverEwfacquire: number; emptyOverRaw: number; sourceWrites: number }> {
+  const srcFile = path.join(mnt, 'mixed.img');
+  process.stderr.write(`bench: ${size / MiB} MiB mixed source on tmpfs...\n`);
+  writeMixedImage(srcFile, size);
+  const loop = (await execa('losetup', ['--find', '--show', srcFile])).stdout.trim();
+  try {
+    await execa(CUSTOS, ['writeblock', 'protect', loop], { env });
+    const writesBefore = writeStat(path.basename(loop));
+    const out = path.join(mnt, 'out');
+    const fresh = () => {
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out);
+    };
+    const same = ['--hash', 'md5,sha1', '--piece-size', '0', '--json'];
+    const cases: Record<string, string[] | null> = {
+      'custos E01 fast': ['--format', 'e01', '--compression', 'fast', ...same],
+      'custos E01 fast +pieces': ['--format', 'e01', '--compression', 'fast', '--hash', 'md5,sha1', '--json'],
+      'ewfacquire -c fast -d sha1': null,
+      'custos E01 empty-block': ['--format', 'e01', '--compression', 'empty', ...same],
+      'custos raw': same,
+    };
+    const labels = Object.keys(cases);
+    const samples = new Map<string, { s: number[]; rss: number[]; bytes: number }>(labels.map((l) => [l, { s: [], rss: [], bytes: 0 }]));
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < labels.length; k++) {
+        const label = labels[(k + round) % labels.length] as string;
+        const args = cases[label];
+        fresh();
+        const r = args
+          ? await timed(CUSTOS, ['acquire', '--source', loop, '--out', out, ...args], env)
+          : await timed('ewfacquire', ['-u', '-q', '-t', path.join(out, 'ref'), '-c', 'deflate:fast', '-d', 'sha1', '-f', 'encase6', '-m', 'fixed', '-M', 'physical', loop]);
+        const sm = samples.get(label) as { s: number[]; rss: number[]; bytes: number };
+        sm.s.push(r.s);
+        if (args) sm.rss.push((JSON.parse(r.stdout) as ImageRecord).timing.peakRssMiB);
+        sm.bytes = dirBytes(out);
+      }
+    }
+    fresh();
+    const rows: E01Row[] = labels.map((label) => {
+      const sm = samples.get(label) as { s: number[]; rss: number[]; bytes: number };
+      return { label, MiBs: size / MiB / median(sm.s), peakRssMiB: sm.rss.length ? Math.max(...sm.rss) : null, outputBytes: sm.bytes, secondsPerRun: sm.s };
+    });
+    const at = (l: string) => rows.find((r) => r.label === l)?.MiBs ?? 0;
+    return {
+      rows,
+      fastOverEwfacquire: at('custos E01 fast') / at('ewfacquire -c fast -d sha1'),
+      fastWithPiecesOverEwfacquire: at('custos E01 fast +pieces') / at('ewfacquire -c fast -d sha1'),
+      emptyOverRaw: at('custos E01 empty-block') / at('custos raw'),
+      sourceWrites: writeStat(path.basename(loop)) - writesBefore,
+    };
+  } finally {
+    await execa('blockdev', ['--setrw', loop], { reject: false });
+    await execa('losetup', ['-d', loop], { reject: false });
+    rmSync(srcFile, { force: true });
   }
 }
 

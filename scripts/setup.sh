@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # openssh-client (ssh-keygen) and jq: the independent checks of custody records;
 # tmux: the real terminal the TUI tests drive; binutils: strip for the single executable;
 # the ISO (build-iso.sh): grub-*, xorriso, mtools, cpio, zstd, kmod; qemu-system-x86: booting it.
-packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd openssh-client jq tmux binutils
+packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd ewf-tools sleuthkit openssh-client jq tmux binutils
   grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools dosfstools cpio zstd kmod qemu-system-x86 ovmf"
 missing=""
 for p in $packages; do

@@ -16,6 +16,7 @@ import { acquire } from '../appliance/imaging/acquire.js';
 import { DeviceReader } from '../appliance/imaging/sector-reader.js';
 import { FaultyReader } from './helpers/faulty-reader.js';
 import { sourceInfo } from './helpers/faulty-acquire.js';
+import { custodyProblems, eventProblems } from './helpers/schema.js';
 
 const sysfs = new Sysfs();
 const MiB = 1024 * 1024;
@@ -110,6 +111,13 @@ async function checkWithStockTools(t: ExecutionContext, o: { out: string; rec: I
   for (const f of o.rec.image.files) t.is(f.sha256, sha256(path.join(o.out, f.file)), f.file);
   t.is(o.rec.destinations[0]?.verification?.match, true);
   t.deepEqual(o.rec.destinations[0]?.verification?.container?.problems, []);
+  // The signed record describes the E01 and validates against the schema.
+  const custody = JSON.parse(readFileSync(path.join(o.out, 'custody.json'), 'utf8')) as { acquisition: ImageRecord };
+  t.deepEqual(custodyProblems(custody), []);
+  for (const line of readFileSync(path.join(o.out, 'events.jsonl'), 'utf8').trim().split('\n')) t.deepEqual(eventProblems(JSON.parse(line)), []);
+  t.is(custody.acquisition.image.format, 'e01');
+  t.deepEqual(custody.acquisition.image.ewf?.storedHashes, { md5: o.rec.hashes.md5, sha1: o.rec.hashes.sha1 });
+  t.truthy(custody.acquisition.hashes.sha256, 'SHA-256 lives in the custody record');
 }
 
 const MIXED = 24 * MiB + 3 * 512;

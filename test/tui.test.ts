@@ -322,3 +322,36 @@ test('from the result screen, the record is copied to a custody USB chosen then'
   const v = await custos(['verify', copy, '--record-only'], state);
   t.is(v.exitCode, 0, String(v.stdout));
 });
+
+test('E01 chosen in the options: the summary says so, the evidence drive gets an E01 that libewf verifies', async (t) => {
+  const src = await patternLoop(5 * 1024 * 1024 + 512 * 5, {}, 63);
+  t.teardown(src.detach);
+  const dst = await ext4Loop(t, 64);
+  const { term, state } = await startTui(t, [src.name, dst.name], { cols: 80, rows: 25, term: 'linux' });
+  await upToSigningKey(term, src, dst);
+  await term.keys('Enter');
+  let screen = await term.waitFor('options');
+  t.regex(screen, /\[ \] E01 \(EnCase 6\)/);
+  // The first row is E01; fast-first with it is refused until switched off again.
+  await term.keys('Space');
+  await term.waitFor('[x] E01');
+  for (let i = 0; i < 7; i++) await term.keys('Down');
+  await term.keys('Space');
+  await term.waitFor('Fast-first works with raw images only');
+  await term.keys('Enter');
+  await term.keys('Space');
+  await term.waitFor(/\[ \] fast-first/);
+  await term.keys('Enter');
+  screen = await term.waitFor('check and start');
+  t.regex(screen, /image +e01 \(fast compression, 1\.4 GiB segments\), md5 \+ sha1 \+ sha256/);
+  await term.keys('Enter');
+  await term.waitFor('result: complete', 60_000);
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
+  const mnt = await mountReadOnly(t, dst.dev);
+  const v = await execa('ewfverify', ['-q', '-d', 'sha1', path.join(mnt, 'image.E01')], { reject: false });
+  t.is(v.exitCode, 0, v.stdout + v.stderr);
+  t.regex((await execa('ewfinfo', [path.join(mnt, 'image.E01')])).stdout, /Case number:\s+field 0/);
+  const c = await custos(['verify', mnt], state);
+  t.is(c.exitCode, 0, String(c.stdout));
+});

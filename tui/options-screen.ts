@@ -1,21 +1,23 @@
 // Acquisition options with safe defaults: raw (split on FAT), MD5 + SHA-256,
-// verify after, no fast-first.
+// verify after, no fast-first. E01 is one switch: fast compression in
+// 1.4 GiB segments (they fit FAT), with MD5 and SHA-1 added for its sections.
 import blessed from 'blessed';
-import type { HashAlgorithm } from '../appliance/imaging/hash-algorithms.js';
+import { hashesFor, type HashAlgorithm } from '../appliance/imaging/hash-algorithms.js';
 import { textBox, waitKey, type Ui } from './ui.js';
 
 export interface Options {
-  format: 'raw' | 'split';
+  format: 'raw' | 'split' | 'e01';
   hashes: HashAlgorithm[];
   verify: boolean;
   fastFirst: boolean;
 }
 
 export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options | null> {
-  const o = { split: needsSplit, md5: true, sha1: false, sha256: true, sha512: false, verify: true, fastFirst: false };
+  const o = { e01: false, split: needsSplit, md5: true, sha1: false, sha256: true, sha512: false, verify: true, fastFirst: false };
   type Key = keyof typeof o;
   const rows: [Key, string][] = [
-    ['split', 'split image into 4000 MiB files (needed on FAT)'],
+    ['e01', 'E01 (EnCase 6), compressed, 1.4 GiB segments; adds MD5 + SHA-1'],
+    ['split', 'split raw image into 4000 MiB files (needed on FAT)'],
     ['md5', 'MD5'],
     ['sha1', 'SHA-1'],
     ['sha256', 'SHA-256'],
@@ -30,8 +32,14 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     const at = (list as unknown as { selected: number }).selected ?? 0;
     list.setItems(rows.map(([k, label]) => `[${o[k] ? 'x' : ' '}] ${label}`));
     list.select(at);
-    note.setContent(needsSplit && !o.split ? 'The destination is FAT: a single image file over 4 GiB cannot be written there.' : !(o.md5 || o.sha1 || o.sha256 || o.sha512) ? 'Choose at least one hash.' : '');
+    note.setContent(problem() ?? '');
     ui.screen.render();
+  };
+  const problem = (): string | null => {
+    if (o.e01 && o.fastFirst) return 'Fast-first works with raw images only (it rewrites image bytes in place).';
+    if (needsSplit && !o.split && !o.e01) return 'The destination is FAT: a single image file over 4 GiB cannot be written there.';
+    if (!(o.md5 || o.sha1 || o.sha256 || o.sha512)) return 'Choose at least one hash.';
+    return null;
   };
   list.key('space', () => {
     const row = rows[(list as unknown as { selected: number }).selected];
@@ -43,8 +51,8 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
   for (;;) {
     const k = await waitKey(ui, ['enter', 'escape']);
     if (k === 'escape') return null;
-    const hashes = (['md5', 'sha1', 'sha256', 'sha512'] as const).filter((h) => o[h]);
-    if (hashes.length === 0 || (needsSplit && !o.split)) continue;
-    return { format: o.split ? 'split' : 'raw', hashes: [...hashes], verify: o.verify, fastFirst: o.fastFirst };
+    if (problem()) continue;
+    const format = o.e01 ? 'e01' : o.split ? 'split' : 'raw';
+    return { format, hashes: hashesFor(format, (['md5', 'sha1', 'sha256', 'sha512'] as const).filter((h) => o[h])), verify: o.verify, fastFirst: o.fastFirst };
   }
 }

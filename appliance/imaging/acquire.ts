@@ -145,7 +145,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const setIdentifier = randomBytes(16);
   const writers: (ImageWriter | EwfWriter)[] = facts.map((f, i) =>
     ewf
-      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, pool })
+      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, pool, hashFiles: i === 0 })
       : new ImageWriter(`write${i + 1}`, f.dir, segments),
   );
   const record = baseRecord(o, started, segments, facts, events);
@@ -201,12 +201,11 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     if (ewf) {
       const runs = ewfErrorRuns(run.badRanges, emit);
       const closing = { md5: Buffer.from(hashes.md5 ?? '', 'hex'), sha1: Buffer.from(hashes.sha1 ?? '', 'hex'), badRuns: runs };
-      await Promise.all(writers.map((w) => (w as EwfWriter).finish(closing)));
+      // The segment files are not the image stream: the first copy's are hashed as they are finished, for sha256sum and to compare the copies.
+      const [sums] = await Promise.all(writers.map((w) => (w as EwfWriter).finish(closing)));
       record.image.ewf = ewfRecord(ewf, EWF_CHUNK_SIZE, setIdentifier, hashes.md5 ?? '', hashes.sha1 ?? '', runs.length);
-      // The segment files are not the image stream: hash them as written, for sha256sum and to compare the copies.
       const first = writers[0] as EwfWriter;
-      const sums = await hashFiles(first.files.map((f) => path.join(first.dir, f.file)));
-      record.image.files = first.files.map((f, i) => ({ ...f, sha256: sums[i] ?? null }));
+      record.image.files = first.files.map((f, i) => ({ ...f, sha256: sums?.[i] ?? null }));
     } else {
       await Promise.all(writers.map((w) => (w as ImageWriter).finish()));
     }
@@ -358,7 +357,7 @@ export async function verifyFiles(
     let cmp = compareFiles(
       compareHashes(expected, again, reader.size, o.sectorSize ?? 512),
       files.map((f) => ({ file: path.basename(f.path), sha256: f.sha256 })),
-      reader instanceof EwfImageReader ? await hashFiles(files.map((f) => f.path), o.blockSize) : again.files,
+      reader instanceof EwfImageReader ? await hashFiles(files.map((f) => f.path)) : again.files,
       again.hashes.sha256 ?? null,
     );
     if (reader instanceof EwfImageReader) cmp = withContainerChecks(cmp, reader, expected);

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "block_ops.h"
+#include "checksum.h"
 #include "read_worker.h"
 
 namespace {
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readAt", Napi::Function::New(env, custos::ReadAt));
   exports.Set("fdatasync", Napi::Function::New(env, custos::Fdatasync));
   exports.Set("flushBuffers", Napi::Function::New(env, custos::FlushBuffers));
+  exports.Set("adler32", Napi::Function::New(env, custos::Adler32));
   return exports;
 }
 

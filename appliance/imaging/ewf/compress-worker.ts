@@ -28,10 +28,14 @@ port.on('message', (job: CompressJob) => {
       adlers[i] = stored.adler;
     }
   }
-  const packed = Buffer.concat(streams);
-  // A fresh, unpooled copy, so the whole ArrayBuffer can be transferred.
-  const out = new ArrayBuffer(packed.length);
-  new Uint8Array(out).set(packed);
+  // One fresh ArrayBuffer for all streams of the block, transferred (not copied) to the writer.
+  const out = new ArrayBuffer(streams.reduce((n, z) => n + z.length, 0));
+  const bytes = new Uint8Array(out);
+  let at = 0;
+  for (const z of streams) {
+    bytes.set(z, at);
+    at += z.length;
+  }
   const msg: CompressResult = { seq: job.seq, packed: out, sizes, adlers, busyMs: performance.now() - t0 };
   port.postMessage(msg, [out, sizes.buffer, adlers.buffer]);
 });

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../../errors.js';
+import { FileHasher } from '../file-hash.js';
 import type { BufferPool } from '../buffer-pool.js';
 import { newStats, type Chunk, type Consumer, type StageStats } from '../stage.js';
 import { compressionLevelByte, type EwfCompression } from './chunk-store.js';
@@ -44,6 +45,8 @@ export interface EwfWriterOptions extends EwfSettings {
   mediaFlags: number;
   setIdentifier: Buffer;
   pool: BufferPool;
+  /** SHA-256 each segment file once written (the first copy's go into the record). */
+  hashFiles: boolean;
 }
 
 /** What closes the image: the hashes for the digest and hash sections, and the unreadable sectors for error2. */
@@ -75,6 +78,8 @@ export class EwfWriter implements Consumer {
   readonly files: WrittenFile[] = [];
   private readonly o: EwfWriterOptions;
   private readonly compressor: CompressPool;
+  /** Hashes each segment file once it is closed, while the next is written. */
+  private readonly hasher: FileHasher | null;
   private readonly volume: VolumeInfo;
   private tail: Promise<void> = Promise.resolve();
   private fh: FileHandle | null = null;
@@ -93,6 +98,7 @@ export class EwfWriter implements Consumer {
     this.compressStats = newStats(`${o.label}-compress`, 'compress');
     this.innerStats = [this.compressStats];
     this.compressor = new CompressPool(o.compression, EWF_CHUNK_SIZE, o.pool);
+    this.hasher = o.hashFiles ? new FileHasher() : null;
     this.volume = {
       chunkCount: Math.ceil(o.imageSize / EWF_CHUNK_SIZE),
       sectorsPerChunk: EWF_CHUNK_SIZE / o.sectorSize,
@@ -141,7 +147,7 @@ export class EwfWriter implements Consumer {
       const zlen = r.sizes[i] as number;
       const storedLength = zlen > 0 ? zlen : length + 4;
       await this.makeRoom(storedLength);
-      this.entries.push((this.pos - this.groupBase) | (zlen > 0 ? COMPRESSED_FLAG : 0));
+      this.entries.push(((this.pos - this.groupBase) | (zlen > 0 ? COMPRESSED_FLAG : 0)) >>> 0);
       if (zlen > 0) {
         this.push(packed.subarray(z, z + zlen));
         z += zlen;
@@ -244,6 +250,7 @@ export class EwfWriter implements Consumer {
     }
     await fh.close();
     this.fh = null;
+    this.hasher?.add(this.file);
   }
 
   private async flush(): Promise<void> {
@@ -286,8 +293,12 @@ export class EwfWriter implements Consumer {
     }
   }
 
-  /** Writes the closing sections after the last queued block; `closing` carries the final hashes and bad sectors. */
-  async finish(closing: EwfClosing): Promise<void> {
+  /**
+   * Writes the closing sections after the last queued block; `closing`
+   * carries the final hashes and bad sectors. Returns the SHA-256 of each
+   * segment file when the writer was asked to hash them.
+   */
+  async finish(closing: EwfClosing): Promise<string[] | null> {
     await this.tail;
     try {
       if (!this.fh) throw new Error('no chunk was written');
@@ -296,12 +307,14 @@ export class EwfWriter implements Consumer {
     } finally {
       await this.compressor.terminate();
     }
+    return this.hasher ? this.hasher.all() : null;
   }
 
   /** Closes without finishing the image; used when the acquisition stopped. */
   async close(): Promise<void> {
     await this.tail.catch(() => undefined);
     await this.compressor.terminate();
+    await this.hasher?.close();
     if (this.fh) await this.fh.close().catch(() => undefined);
     this.fh = null;
   }
