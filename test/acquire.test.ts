@@ -198,7 +198,7 @@ test('refusals before any byte is read: not write-blocked, existing image, full 
     [['--out', out], /needs --source/],
     [['--source', loop.dev], /one or two --out/],
     [['--source', loop.dev, '--out', out, '--hash', 'crc32'], /unknown algorithm "crc32"/],
-    [['--source', loop.dev, '--out', out, '--format', 'e01'], /--format must be raw or split/],
+    [['--source', loop.dev, '--out', out, '--format', 'aff4'], /--format must be raw, split or e01/],
     [['--source', loop.dev, '--out', out, '--split-size', '1M'], /goes with --format split/],
     [['--source', loop.dev, '--out', out, '--name', '../x'], /--name must/],
     [['--source', loop.dev, '--out', out, '--piece-size', 'lots'], /not a size/],

@@ -137,10 +137,14 @@ for (const compression of ['none', 'empty', 'fast', 'best'] as const) {
   });
 }
 
-test('E01 in many 1 MiB segments with 4096-byte sectors: every tool accepts it', async (t) => {
+test('E01 in many 1 MiB segments with 4096-byte sectors, into two destinations: every tool accepts it, the copies are identical', async (t) => {
   const bytes = 12 * MiB + 3 * 4096;
   const src = await source(t, bytes, (f) => writeMixedImage(f, bytes, 11), 4096);
-  const { out, rec } = await acquireE01(t, src, ['--compression', 'fast', '--segment-size', '1M']);
+  const second = scratch(t);
+  const { out, rec } = await acquireE01(t, src, ['--compression', 'fast', '--segment-size', '1M', '--out', second]);
+  // Each block is compressed once for both copies: the same bytes, file for file.
+  for (const f of rec.image.files) t.is(sha256(path.join(second, f.file)), f.sha256 ?? '', f.file);
+  t.is(rec.destinations[1]?.verification?.match, true);
   t.true(rec.image.files.length >= 5, `${rec.image.files.length} segments`);
   for (const f of rec.image.files) t.true(f.size <= MiB, `${f.file} is ${f.size} bytes`);
   await checkWithStockTools(t, { out, rec, file: src.file, bytes, sectorSize: 4096, compression: 'fast' });

@@ -29,6 +29,13 @@ test('the single executable acquires and verifies like the checkout, records its
   t.is(rec.tool.executable.path, exe);
   t.is(rec.tool.executable.sha256, await sha256File(exe));
   t.is((await execa(exe, ['verify', out], { env, reject: false })).exitCode, 0);
+  // E01 from the packaged code: its compression and file-hash workers and the addon's Adler-32.
+  const e01 = path.join(dir, 'e01');
+  await execa('mkdir', [e01]);
+  const e = await execa(exe, ['acquire', '--source', loop.dev, '--out', e01, '--format', 'e01', '--verify'], { env, reject: false });
+  t.is(e.exitCode, 0, e.stderr);
+  const ev = await execa('ewfverify', ['-q', path.join(e01, 'image.E01')], { reject: false });
+  t.is(ev.exitCode, 0, ev.stdout);
 
   // Same commit, same bytes.
   const again = path.join(dir, 'custos-again');

@@ -11,6 +11,7 @@ import { imageSegments, type ImageFormat } from './image-layout.js';
 import { ImageWriter } from './image-writer.js';
 import type { CaseData } from '../custody/case-data.js';
 import { EwfWriter, type EwfSettings } from './ewf/ewf-writer.js';
+import { CompressPool } from './ewf/compress-pool.js';
 import { EwfImageReader } from './ewf/ewf-reader.js';
 import { DEFAULT_SEGMENT_SIZE, EWF_CHUNK_SIZE, MIN_SEGMENT_SIZE } from './ewf/ewf-plan.js';
 import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-acquisition.js';
@@ -143,9 +144,10 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const { linear, pieces, files } = hashStages(o.hashes, o.pieceSize, pool, fileWindow);
   const hashers = [...linear, ...(pieces ? [pieces] : []), ...(files ? [files] : [])];
   const setIdentifier = randomBytes(16);
+  const compressor = ewf ? new CompressPool(ewf.compression, EWF_CHUNK_SIZE, pool) : null;
   const writers: (ImageWriter | EwfWriter)[] = facts.map((f, i) =>
     ewf
-      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, pool, hashFiles: i === 0 })
+      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor: compressor as CompressPool, writers: facts.length, showCompression: i === 0, hashFiles: i === 0 })
       : new ImageWriter(`write${i + 1}`, f.dir, segments),
   );
   const record = baseRecord(o, started, segments, facts, events);
@@ -202,6 +204,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       const runs = ewfErrorRuns(run.badRanges, emit);
       const closing = { md5: Buffer.from(hashes.md5 ?? '', 'hex'), sha1: Buffer.from(hashes.sha1 ?? '', 'hex'), badRuns: runs };
       // The segment files are not the image stream: the first copy's are hashed as they are finished, for sha256sum and to compare the copies.
+      await compressor?.terminate();
       const [sums] = await Promise.all(writers.map((w) => (w as EwfWriter).finish(closing)));
       record.image.ewf = ewfRecord(ewf, EWF_CHUNK_SIZE, setIdentifier, hashes.md5 ?? '', hashes.sha1 ?? '', runs.length);
       const first = writers[0] as EwfWriter;
@@ -211,6 +214,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     }
   } catch (e) {
     await Promise.all(writers.map((w) => w.close()));
+    await compressor?.terminate();
     await Promise.all(hashers.map((s) => s.terminate()));
     const err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
     if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));

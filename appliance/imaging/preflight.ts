@@ -98,7 +98,7 @@ export function preflightDestinations(input: PreflightInput): DestinationFacts[]
       throw new PreflightError('ENOSPC', `destination ${group.map((g) => g.dir).join(' and ')}: ${first.freeBytes} bytes free, ${total} needed`);
     }
     if (first.maxFileBytes !== null && largest > first.maxFileBytes) {
-      throw new PreflightError('EFBIG', `destination ${first.dir} is ${first.fsType}: files are limited to ${first.maxFileBytes} bytes; use --format split --split-size with a smaller size`);
+      throw new PreflightError('EFBIG', `destination ${first.dir} is ${first.fsType}: files are limited to ${first.maxFileBytes} bytes; use --format split with a smaller --split-size, or --format e01 with a smaller --segment-size`);
     }
   }
   return facts;

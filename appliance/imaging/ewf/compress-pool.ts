@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BufferPool } from '../buffer-pool.js';
+import { newStats, type StageStats } from '../stage.js';
 import type { EwfCompression } from './chunk-store.js';
 import type { CompressJob, CompressResult, CompressWorkerData } from './compress-protocol.js';
 
@@ -13,11 +14,15 @@ interface Waiting {
 
 /**
  * Compression workers, one per core. Blocks go to the least loaded worker;
- * each result is matched to its block by sequence number, so the writer can
- * await them in image order whatever order they finish in.
+ * each result is matched to its block by sequence number, so a writer can
+ * await them in image order whatever order they finish in. A block is
+ * compressed once however many destinations write it.
  */
 export class CompressPool {
   readonly threads: number;
+  /** The workers as one stage in progress reports (busy averaged over them). */
+  readonly stats: StageStats = newStats('compress', 'compress');
+  private readonly byOffset = new Map<number, { result: Promise<CompressResult>; left: number }>();
   private readonly workers: Worker[] = [];
   private readonly load: number[] = [];
   private readonly waiting = new Map<number, Waiting>();
@@ -39,8 +44,26 @@ export class CompressPool {
     }
   }
 
+  /** The stored chunks of the block at image `offset` (pool buffer `index`), compressed once for all `users` writers. */
+  storedBlock(offset: number, index: number, length: number, users: number): Promise<CompressResult> {
+    let entry = this.byOffset.get(offset);
+    if (!entry) {
+      this.stats.queued++;
+      const result = this.compress(index, length).then((r) => {
+        this.stats.busyMs += r.busyMs / this.threads;
+        this.stats.bytes += length;
+        this.stats.queued--;
+        return r;
+      });
+      entry = { result, left: users };
+      this.byOffset.set(offset, entry);
+    }
+    if (--entry.left === 0) this.byOffset.delete(offset);
+    return entry.result;
+  }
+
   /** Stores the chunks of pool buffer `index`; resolves when a worker has done so. */
-  compress(index: number, length: number): Promise<CompressResult> {
+  private compress(index: number, length: number): Promise<CompressResult> {
     if (this.failure) return Promise.reject(this.failure);
     const seq = this.seq++;
     let pick = 0;

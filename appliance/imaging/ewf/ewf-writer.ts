@@ -2,10 +2,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../../errors.js';
 import { FileHasher } from '../file-hash.js';
-import type { BufferPool } from '../buffer-pool.js';
 import { newStats, type Chunk, type Consumer, type StageStats } from '../stage.js';
 import { compressionLevelByte, type EwfCompression } from './chunk-store.js';
-import { CompressPool } from './compress-pool.js';
+import type { CompressPool } from './compress-pool.js';
 import type { CompressResult } from './compress-protocol.js';
 import { header2Body, headerBody, type EwfCaseInfo } from './ewf-header.js';
 import { segmentFileName } from './ewf-names.js';
@@ -44,7 +43,11 @@ export interface EwfWriterOptions extends EwfSettings {
   /** 0x03 for a physical disk, 0x01 for anything else. */
   mediaFlags: number;
   setIdentifier: Buffer;
-  pool: BufferPool;
+  /** Shared by every destination's writer: each block is compressed once. */
+  compressor: CompressPool;
+  /** How many writers take each block from `compressor`. */
+  writers: number;
+  showCompression: boolean;
   /** SHA-256 each segment file once written (the first copy's go into the record). */
   hashFiles: boolean;
 }
@@ -71,8 +74,7 @@ export interface WrittenFile {
  */
 export class EwfWriter implements Consumer {
   readonly stats: StageStats;
-  /** The compression workers, as a stage of their own in progress reports. */
-  readonly compressStats: StageStats;
+  /** The compression workers, as a stage of their own in progress reports (shown with the first writer). */
   readonly innerStats: StageStats[];
   readonly dir: string;
   readonly files: WrittenFile[] = [];
@@ -95,9 +97,8 @@ export class EwfWriter implements Consumer {
     this.o = o;
     this.dir = o.dir;
     this.stats = newStats(o.label, 'write');
-    this.compressStats = newStats(`${o.label}-compress`, 'compress');
-    this.innerStats = [this.compressStats];
-    this.compressor = new CompressPool(o.compression, EWF_CHUNK_SIZE, o.pool);
+    this.compressor = o.compressor;
+    this.innerStats = o.showCompression ? [o.compressor.stats] : [];
     this.hasher = o.hashFiles ? new FileHasher() : null;
     this.volume = {
       chunkCount: Math.ceil(o.imageSize / EWF_CHUNK_SIZE),
@@ -113,14 +114,8 @@ export class EwfWriter implements Consumer {
 
   consume(chunk: Chunk): Promise<void> {
     this.stats.queued++;
-    this.compressStats.queued++;
     const t0 = performance.now();
-    const stored = this.compressor.compress(chunk.index, chunk.length).then((r) => {
-      this.compressStats.busyMs += r.busyMs / this.compressor.threads;
-      this.compressStats.bytes += chunk.length;
-      this.compressStats.queued--;
-      return r;
-    });
+    const stored = this.compressor.storedBlock(chunk.offset, chunk.index, chunk.length, this.o.writers);
     const run = this.tail.then(async () => {
       const r = await stored;
       const w0 = performance.now();
@@ -304,8 +299,9 @@ export class EwfWriter implements Consumer {
       if (!this.fh) throw new Error('no chunk was written');
       await this.closeGroup();
       await this.closeSegment(true, closing);
-    } finally {
-      await this.compressor.terminate();
+    } catch (e) {
+      await this.hasher?.close();
+      throw e;
     }
     return this.hasher ? this.hasher.all() : null;
   }
@@ -313,7 +309,6 @@ export class EwfWriter implements Consumer {
   /** Closes without finishing the image; used when the acquisition stopped. */
   async close(): Promise<void> {
     await this.tail.catch(() => undefined);
-    await this.compressor.terminate();
     await this.hasher?.close();
     if (this.fh) await this.fh.close().catch(() => undefined);
     this.fh = null;
