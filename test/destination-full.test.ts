@@ -36,7 +36,7 @@ class GatedReader implements SectorReader {
   }
 }
 
-test('destination fills up mid-run: clear error, aborted event, source untouched, nothing complete', async (t) => {
+for (const format of ['raw', 'e01'] as const) test(`destination fills up mid-run (${format}): clear error, aborted event, source untouched, nothing complete`, async (t) => {
   const src = await patternLoop(24 * 1024 * 1024, {}, 31);
   t.teardown(src.detach);
   const srcHash = await sha256File(src.file);
@@ -70,22 +70,25 @@ test('destination fills up mid-run: clear error, aborted event, source untouched
   const err = await t.throwsAsync(
     acquire({
       reader, source: { path: src.dev, name: src.name, stableId: disk.stableId, vendor: null, model: null, serial: null, sizeBytes: reader.size, logicalSectorSize: 512, physicalSectorSize: 512, sectors: reader.size / 512 },
-      sourceDisk: src.name, writeBlock: wb, destinations: [mnt], name: 'case1', format: 'raw', splitSize: 0,
-      hashes: ['md5', 'sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, fastFirst: false, verify: true, verifySource: false,
+      sourceDisk: src.name, writeBlock: wb, destinations: [mnt], name: 'case1', format, splitSize: 0,
+      // E01 without compression, so that it fills the drive as raw does.
+      ...(format === 'e01' ? { ewf: { compression: 'none' as const, segmentSize: 1024 ** 3 } } : {}),
+      hashes: format === 'e01' ? ['md5', 'sha1', 'sha256'] : ['md5', 'sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, fastFirst: false, verify: true, verifySource: false,
       onEvent: (e) => events.push(e),
     }),
   );
   t.true(err instanceof AcquisitionAborted);
   const aborted = err as AcquisitionAborted;
   t.is(aborted.code, 'ENOSPC');
-  t.regex(aborted.message, new RegExp(`write ${mnt}/case1.raw at offset \\d+: ENOSPC`));
+  const file = format === 'e01' ? 'case1.E01' : 'case1.raw';
+  t.regex(aborted.message, new RegExp(`write ${mnt}/${file} at offset \\d+: ENOSPC`));
   t.is(aborted.record.status, 'aborted');
   t.deepEqual(aborted.record.hashes, {});
   t.true(events.some((e) => e.type === 'aborted'));
   t.false(events.some((e) => e.type === 'acquired' || e.type === 'completed'));
   // Nothing on the destination claims to be a complete image.
   const names = readdirSync(mnt);
-  t.true(names.includes('case1.raw'));
+  t.true(names.includes(file));
   for (const f of names.filter((n) => n.endsWith('.custos.json'))) {
     t.is((JSON.parse(readFileSync(path.join(mnt, f), 'utf8')) as ImageRecord).status, 'aborted');
   }

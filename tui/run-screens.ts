@@ -64,23 +64,16 @@ export async function acquisitionScreen(
     ui.screen.render();
   };
   let last: ProgressReport | null = null;
-  let lastBytes = -1;
-  let lastMove = Date.now();
   let lastBad: string | null = null;
   let checks = 0;
   let lastCheck: Date | null = null;
   const render = () => {
     const p = last;
     if (!p) return;
-    if (p.bytesDone !== lastBytes) {
-      lastBytes = p.bytesDone;
-      lastMove = Date.now();
-    }
     if (p.writeBlock && p.writeBlock.checks !== checks) {
       checks = p.writeBlock.checks;
       lastCheck = new Date();
     }
-    const stalled = (Date.now() - lastMove) / 1000;
     const stages = p.stages.map((s) => `${s.name} ${s.rateMiBs.toFixed(0)}`).join('  ');
     status.setContent(
       [
@@ -91,7 +84,7 @@ export async function acquisitionScreen(
         `bottleneck: ${p.bottleneck ?? '-'}`,
         `unreadable sectors: ${p.badSectors}${lastBad ? `  last: ${lastBad}` : ''}`,
         `write-block: ${p.writeBlock ? (p.writeBlock.intact ? 'intact' : 'FLAG WAS RESET, put back') : '-'}, ${p.writeBlock?.checks ?? 0} checks, last ${lastCheck ? lastCheck.toISOString().slice(11, 19) : '-'}`,
-        stalled >= 5 && p.percent < 100 ? `NO PROGRESS FOR ${Math.round(stalled)} s` : '',
+        p.stalledS !== null ? `NO PROGRESS FOR ${p.stalledS} s` : '',
       ].join('\n'),
     );
     ui.screen.render();

@@ -54,7 +54,11 @@ export function sshsigVerify(message: Buffer, armored: string, namespace = SSHSI
   if (!text.startsWith(BEGIN) || !text.endsWith(END)) return fail('not an armored SSH signature');
   let r: SshReader;
   try {
-    r = new SshReader(Buffer.from(text.slice(BEGIN.length, text.length - END.length).replace(/\s+/g, ''), 'base64'));
+    // Strict base64, as ssh-keygen reads it: Node's decoder would skip stray characters and ignore padding bits.
+    const b64 = text.slice(BEGIN.length, text.length - END.length).replace(/\s+/g, '');
+    const blob = Buffer.from(b64, 'base64');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || blob.toString('base64') !== b64) return fail('signature is not valid base64');
+    r = new SshReader(blob);
     if (!r.raw(6).equals(MAGIC)) return fail('bad SSHSIG magic');
     if (r.uint32() !== 1) return fail('unsupported SSHSIG version');
     const pkr = new SshReader(r.string());

@@ -16,6 +16,7 @@ import { EwfImageReader } from './ewf/ewf-reader.js';
 import { DEFAULT_SEGMENT_SIZE, EWF_CHUNK_SIZE, MIN_SEGMENT_SIZE } from './ewf/ewf-plan.js';
 import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-acquisition.js';
 import { hashFiles } from './file-hash.js';
+import { TimedReader } from './read-timing.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline, type PipelineResult } from './pipeline.js';
@@ -69,6 +70,8 @@ export interface AcquireOptions extends AcquireSettings {
   progressIntervalMs?: number;
   /** Interrupts the acquisition (SIGINT, the UI's stop key); its reason should be a CustosError. */
   signal?: AbortSignal;
+  /** A source read outstanding this long is reported (default 5 s). */
+  slowReadMs?: number;
   /** Case data for the E01 headers, and how far the system clock was from the examiner's time. */
   caseData?: CaseData;
   examinerOffsetS?: number | null;
@@ -139,6 +142,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   o.recorder?.open(facts.map((f) => f.dir));
 
   const pool = new BufferPool(o.buffers, o.blockSize);
+  // Every source read is timed; one that does not return is reported while it hangs.
+  const source = new TimedReader(o.reader, { onEvent: emit, ...(o.slowReadMs ? { slowMs: o.slowReadMs } : {}) });
   // SHA-256 of each output file, for sha256sum on every file; a raw image's is its linear SHA-256 when that is selected.
   const fileWindow = fileHashWindow({ ...o, size: o.reader.size });
   const { linear, pieces, files } = hashStages(o.hashes, o.pieceSize, pool, fileWindow);
@@ -152,6 +157,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   );
   const record = baseRecord(o, started, segments, facts, events);
   const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
+    source.stop();
+    record.readTiming = source.timing();
     record.status = status;
     record.error = error ? { code: error.code, message: error.message } : null;
     record.writeBlock = o.writeBlock?.summary() ?? null;
@@ -161,7 +168,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     record.timing.peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
   };
 
-  const skipping = o.fastFirst ? new SkippingReader(o.reader, o.blockSize, o.policy.fill, emit) : null;
+  const skipping = o.fastFirst ? new SkippingReader(source, o.blockSize, o.policy.fill, emit) : null;
   let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
   let run: PipelineResult;
@@ -171,7 +178,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   try {
     run = await runPipeline({
       phase: 'acquire',
-      reader: o.reader,
+      reader: source,
       pool,
       consumers: [...hashers, ...writers],
       policy: o.policy,
@@ -184,7 +191,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     });
     if (skipping && skipping.deferred.length > 0) {
       const recovery = await recoverDeferred({
-        reader: o.reader,
+        reader: source,
         ranges: skipping.deferred,
         buffer: pool.buffers[0] as Buffer,
         policy: o.policy,
@@ -416,6 +423,7 @@ function baseRecord(o: AcquireOptions, started: Date, segments: ReturnType<typeo
     writeBlock: null,
     timing: { started: started.toISOString(), finished: '', acquireS: 0, totalS: 0, averageMiBs: 0, peakRssMiB: 0 },
     stages: [],
+    readTiming: null,
     error: null,
     events,
   };

@@ -7,6 +7,7 @@ export type ImagingEventType =
   | 'started'
   | 'read-error'
   | 'read-recovered'
+  | 'read-stall'
   | 'bad-range'
   | 'writeblock'
   | 'custody'

@@ -1,4 +1,5 @@
 import type { EwfRecord } from './ewf/ewf-acquisition.js';
+import type { ReadTiming } from './read-timing.js';
 import type { EwfSettings } from './ewf/ewf-writer.js';
 import type { DeviceString } from '../sanitize.js';
 import type { ImagingEvent } from './events.js';
@@ -49,6 +50,8 @@ export interface ImageRecord {
   writeBlock: WriteBlockSummary | null;
   timing: { started: string; finished: string; acquireS: number; totalS: number; averageMiBs: number; peakRssMiB: number };
   stages: { name: string; kind: string; bytes: number; busyS: number }[];
+  /** How long the source's reads took (null before the first). */
+  readTiming: ReadTiming | null;
   error: { code: string; message: string } | null;
   events: ImagingEvent[];
 }

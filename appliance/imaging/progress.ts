@@ -24,6 +24,8 @@ export interface ProgressReport {
   stages: StageProgress[];
   bottleneck: string | null;
   badSectors: number;
+  /** Seconds without a byte getting through every stage (a stalled read or write), when 2 or more; else null. */
+  stalledS: number | null;
   writeBlock: { intact: boolean; checks: number; resets: number } | null;
 }
 
@@ -34,6 +36,7 @@ export class ProgressMeter {
   private readonly started = performance.now();
   private lastAt = this.started;
   private lastDone = 0;
+  private lastAdvance = this.started;
   private lastStages = new Map<string, { bytes: number; busyMs: number }>();
 
   constructor(
@@ -61,6 +64,8 @@ export class ProgressMeter {
     const elapsedS = (now - this.started) / 1000;
     const average = elapsedS > 0 ? done / MiB / elapsedS : 0;
     const rate = ((done - this.lastDone) / MiB) / (dt / 1000);
+    if (done > this.lastDone || done >= this.total) this.lastAdvance = now;
+    const stalled = (now - this.lastAdvance) / 1000;
     const top = rows.reduce<StageProgress | null>((a, b) => (a === null || b.busy > a.busy ? b : a), null);
     this.lastAt = now;
     this.lastDone = done;
@@ -77,6 +82,7 @@ export class ProgressMeter {
       stages: rows,
       bottleneck: top && top.busy >= 0.5 ? top.name : null,
       badSectors,
+      stalledS: stalled >= 2 ? Math.floor(stalled) : null,
       writeBlock,
     };
   }

@@ -55,6 +55,7 @@ export class CompressPool {
         this.stats.queued--;
         return r;
       });
+      result.catch(() => undefined);
       entry = { result, left: users };
       this.byOffset.set(offset, entry);
     }

@@ -114,15 +114,16 @@ export class EwfWriter implements Consumer {
 
   consume(chunk: Chunk): Promise<void> {
     this.stats.queued++;
-    const t0 = performance.now();
     const stored = this.compressor.storedBlock(chunk.offset, chunk.index, chunk.length, this.o.writers);
+    // Awaited in turn below; a failure before then is not an unhandled rejection.
+    stored.catch(() => undefined);
     const run = this.tail.then(async () => {
       const r = await stored;
       const w0 = performance.now();
       try {
         await this.appendBlock(chunk, r);
       } finally {
-        this.stats.busyMs += performance.now() - Math.max(w0, t0);
+        this.stats.busyMs += performance.now() - w0;
         this.stats.queued--;
       }
       this.stats.bytes += chunk.length;
