@@ -15,7 +15,7 @@ import { acquire, type AcquireSettings } from './imaging/acquire.js';
 import { event, type EventSink } from './imaging/events.js';
 import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
 import type { ProgressReport } from './imaging/progress.js';
-import { DeviceReader } from './imaging/sector-reader.js';
+import { ReattachingSource } from './imaging/reattaching-source.js';
 import { SourceWriteBlock } from './imaging/source-writeblock.js';
 
 export interface AcquisitionRequest {
@@ -46,7 +46,8 @@ export interface AcquisitionOutcome {
 export async function runAcquisition(r: AcquisitionRequest): Promise<AcquisitionOutcome> {
   const writeBlock = new SourceWriteBlock(r.guardian, r.disk);
   r.onSourceHeld?.();
-  const reader = new DeviceReader(r.disk.devicePath);
+  // Survives the source being unplugged and plugged back in (same serial, size and sector size).
+  const reader = new ReattachingSource({ disk: r.disk, guardian: r.guardian, writeBlock, ...(r.signal ? { signal: r.signal } : {}) });
   try {
     const source: SourceInfo = {
       path: r.disk.devicePath,

@@ -66,7 +66,7 @@ async function ext4Disk(file: string, mib: number): Promise<void> {
 
 
 /** One acquisition through the UI: source, destination released by its serial, case, one-time key, defaults. */
-async function acquireThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<string> {
+async function acquireThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string, during?: () => Promise<void>): Promise<string> {
   await term.waitFor('choose the SOURCE disk', 60_000);
   await term.pick(source);
   await term.waitFor('choose destination 1');
@@ -88,6 +88,7 @@ async function acquireThroughUi(term: Terminal, source: string, dest: string, se
   await term.keys('Enter');
   await term.waitFor('check and start');
   await term.keys('Enter');
+  await during?.();
   // The whole result screen, down to the fingerprint box (a serial line draws it slowly).
   return term.waitFor(/result: (complete|aborted|verify-failed)[\s\S]*unreadable sector[\s\S]*SHA256: (?:\S{4} ){10}\S{3}/, 5 * 60_000);
 }
@@ -189,6 +190,72 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   t.deepEqual(rec2.acquisition.badRanges.map((r) => [r.firstLba, r.lastLba, r.error]), [[100, 102, 'EIO'], [5000, 5000, 'EIO'], [16383, 16383, 'EIO']]);
   t.is(rec2.acquisition.hashes.sha256, createHash('sha256').update(image).digest('hex'));
   t.true(readdirSync(ev2).includes('report.txt'));
+});
+
+test('a USB source unplugged mid-acquisition: paused and said so, another disk refused, the same disk back under a new name protected and continued; the image is exact', async (t) => {
+  t.timeout(15 * 60_000);
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const f = (n: string) => path.join(dir, n);
+  randomDisk(f('source.img'), 96 * MiB);
+  randomDisk(f('other.img'), 8 * MiB);
+  await ext4Disk(f('evidence.img'), 256);
+  const sourceHash = await sha256File(f('source.img'));
+  const sock = f('qmp.sock');
+  // Read-only backends: the same file is attached again later, and QEMU locks files it may write.
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`,
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+    '-device qemu-xhci,id=xhci',
+    `-blockdev driver=file,node-name=srcfile,filename=${f('source.img')},read-only=on -blockdev driver=raw,node-name=src,file=srcfile,read-only=on`,
+    '-device usb-storage,id=srcdev,drive=src,bus=xhci.0,serial=SRC0001',
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+  await term.waitFor('custos (serial console', 60_000);
+  await term.keys('Down', 'Enter');
+  let screen = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO sda +\S+ +sata /.test(s), 120_000);
+  const usbName = /RO (sd[a-z]) +\S+ +usb /.exec(screen)?.[1] ?? '';
+  screen = await acquireThroughUi(term, usbName, 'sda', 'EV0001', '2026-501', async () => {
+    // Under way: unplug the source.
+    await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
+    await qmp(sock, [{ execute: 'device_del', arguments: { id: 'srcdev' } }]);
+    await term.waitFor('SOURCE UNPLUGGED', 60_000);
+    // Another disk is not taken for it.
+    await qmp(sock, [
+      { execute: 'blockdev-add', arguments: { 'node-name': 'otherfile', driver: 'file', filename: f('other.img'), 'read-only': true } },
+      { execute: 'blockdev-add', arguments: { 'node-name': 'other', driver: 'raw', file: 'otherfile', 'read-only': true } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'otherdev', drive: 'other', bus: 'xhci.0', serial: 'OTHER001' } },
+    ]);
+    await term.waitFor('source-refused', 60_000);
+    // The same disk again: it comes back under another kernel name.
+    await qmp(sock, [
+      { execute: 'blockdev-add', arguments: { 'node-name': 'srcfile2', driver: 'file', filename: f('source.img'), 'read-only': true } },
+      { execute: 'blockdev-add', arguments: { 'node-name': 'src2', driver: 'raw', file: 'srcfile2', 'read-only': true } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'srcdev2', drive: 'src2', bus: 'xhci.0', serial: 'SRC0001' } },
+    ]);
+  });
+  t.regex(screen, /result: complete/);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  const ev = await mountReadOnly(t, f('evidence.img'));
+  t.is(await sha256File(path.join(ev, 'image.raw')), sourceHash, 'the image is the source, byte for byte');
+  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.hashes.sha256, sourceHash);
+  const events = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+  const types = events.map((e) => e.type);
+  for (const ty of ['source-lost', 'source-refused', 'source-returned']) t.true(types.includes(ty), `${ty} is in the log`);
+  t.true(types.indexOf('source-lost') < types.indexOf('source-returned'));
+  const back = events.find((e) => e.type === 'source-returned');
+  t.not(back?.data['disk'], usbName, 'it came back under another name');
+  t.is(rec.acquisition.writeBlock?.attachments.length, 2);
+  t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0);
+  const v = await custos(['verify', ev], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
 });
 
 test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on the serial console with every disk read-only', async (t) => {

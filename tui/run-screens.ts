@@ -65,6 +65,7 @@ export async function acquisitionScreen(
   };
   let last: ProgressReport | null = null;
   let lastBad: string | null = null;
+  let sourceGone = false;
   let checks = 0;
   let lastCheck: Date | null = null;
   const render = () => {
@@ -84,7 +85,7 @@ export async function acquisitionScreen(
         `bottleneck: ${p.bottleneck ?? '-'}`,
         `unreadable sectors: ${p.badSectors}${lastBad ? `  last: ${lastBad}` : ''}`,
         `write-block: ${p.writeBlock ? (p.writeBlock.intact ? 'intact' : 'FLAG WAS RESET, put back') : '-'}, ${p.writeBlock?.checks ?? 0} checks, last ${lastCheck ? lastCheck.toISOString().slice(11, 19) : '-'}`,
-        p.stalledS !== null ? `NO PROGRESS FOR ${p.stalledS} s` : '',
+        sourceGone ? 'SOURCE UNPLUGGED: plug the same disk back in to go on (a: abort)' : p.stalledS !== null ? `NO PROGRESS FOR ${p.stalledS} s` : '',
       ].join('\n'),
     );
     ui.screen.render();
@@ -108,6 +109,8 @@ export async function acquisitionScreen(
     const outcome = await start({
       onEvent: (e) => {
         if (e.type === 'bad-range') lastBad = `LBA ${String(e.data?.['lastLba'] ?? '?')}`;
+        if (e.type === 'source-lost') sourceGone = true;
+        if (e.type === 'source-returned') sourceGone = false;
         addEvent(`${e.time.slice(11, 19)} ${e.type}: ${safeText(e.message, 200)}`);
       },
       onProgress: (p) => {

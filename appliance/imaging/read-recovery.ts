@@ -26,7 +26,7 @@ export interface BadRange {
 
 // These mean the device is gone or the request was wrong, not that a sector
 // is unreadable: filling would turn an unplugged disk into an image of zeros.
-const FATAL_ERRNOS = new Set([6 /* ENXIO */, 9 /* EBADF */, 19 /* ENODEV */, 22 /* EINVAL */, 123 /* ENOMEDIUM */, 108 /* ESHUTDOWN */]);
+const FATAL_ERRNOS = new Set([6 /* ENXIO */, 9 /* EBADF */, 19 /* ENODEV */, 22 /* EINVAL */, 123 /* ENOMEDIUM */, 108 /* ESHUTDOWN */, 67 /* ENOLINK: transport lost */]);
 
 export class SourceReadError extends CustosError {
   readonly device: string;

@@ -4,6 +4,15 @@ import type { Disk } from '../inventory.js';
 import { PreflightError } from './preflight.js';
 import { event, type EventSink, type ImagingEvent } from './events.js';
 
+/** One stretch of the acquisition on one kernel device (more than one when the source was unplugged and came back). */
+export interface SourceAttachment {
+  disk: string;
+  countersAtStart: IoCounters | null;
+  countersAtEnd: IoCounters | null;
+  /** 'end': read at the end; 'last-check': the last re-check before the disk went away (later writes could not be counted, the disk being read-only and gone). */
+  endFrom: 'end' | 'last-check';
+}
+
 export interface WriteBlockSummary {
   disk: string;
   stableId: string;
@@ -14,6 +23,7 @@ export interface WriteBlockSummary {
   countersAtStart: IoCounters | null;
   countersAtEnd: IoCounters | null;
   writesDuring: ReturnType<typeof writesBetween> | null;
+  attachments: SourceAttachment[];
 }
 
 /**
@@ -25,13 +35,17 @@ export interface WriteBlockSummary {
  */
 export class SourceWriteBlock {
   private readonly guardian: WriteBlockGuardian;
-  private readonly disk: Disk;
+  private disk: Disk;
+  /** Set while the source is unplugged: there is nothing to re-check. */
+  private lost = false;
+  private readonly earlier: SourceAttachment[] = [];
+  private lastCounters: IoCounters | null = null;
   private sink: EventSink | null = null;
   private readonly early: ImagingEvent[] = [];
   private checks = 0;
   private resets = 0;
   private intact = false;
-  private readonly atStart: IoCounters | null;
+  private atStart: IoCounters | null;
   private readonly listener = (e: GuardianEvent) => this.forward(e);
 
   constructor(guardian: WriteBlockGuardian, disk: Disk) {
@@ -65,6 +79,27 @@ export class SourceWriteBlock {
     for (const e of this.early.splice(0)) sink(e);
   }
 
+  /** An event about the source (it went away, came back) into the acquisition's log. */
+  report(e: ImagingEvent): void {
+    this.onEvent(e);
+  }
+
+  /** The source disappeared: its stretch ends at the last re-check; re-checks pause until rebind(). */
+  sourceLost(): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.earlier.push({ disk: this.disk.name, countersAtStart: this.atStart, countersAtEnd: this.lastCounters ?? this.atStart, endFrom: 'last-check' });
+  }
+
+  /** The source is back as `disk` (already held and confirmed read-only). */
+  rebind(disk: Disk): void {
+    this.disk = disk;
+    this.lost = false;
+    this.atStart = readCounters(this.guardian.sysfs, disk.name);
+    this.lastCounters = this.atStart;
+    this.intact = true;
+  }
+
   private onEvent(e: ImagingEvent): void {
     if (this.sink) this.sink(e);
     else this.early.push(e);
@@ -77,7 +112,9 @@ export class SourceWriteBlock {
 
   /** One re-check; the guardian re-applies a reset flag and reports it. */
   tick(): { intact: boolean; checks: number; resets: number } {
+    if (this.lost) return { intact: this.intact, checks: this.checks, resets: this.resets };
     this.guardian.check();
+    this.lastCounters = readCounters(this.guardian.sysfs, this.disk.name) ?? this.lastCounters;
     this.checks++;
     const st = this.guardian.status([this.disk.devicePath])[0];
     this.intact = Boolean(st && st.intact);
@@ -85,7 +122,20 @@ export class SourceWriteBlock {
   }
 
   summary(): WriteBlockSummary {
-    const end = readCounters(this.guardian.sysfs, this.disk.name);
+    const current: SourceAttachment[] = this.lost ? [] : [{ disk: this.disk.name, countersAtStart: this.atStart, countersAtEnd: readCounters(this.guardian.sysfs, this.disk.name), endFrom: 'end' }];
+    const attachments = [...this.earlier, ...current];
+    const first = attachments[0];
+    const last = attachments[attachments.length - 1];
+    // Writes over every stretch, each counted on its own device.
+    let writes: ReturnType<typeof writesBetween> | null = null;
+    for (const a of attachments) {
+      if (!a.countersAtStart || !a.countersAtEnd) {
+        writes = null;
+        break;
+      }
+      const w = writesBetween(a.countersAtStart, a.countersAtEnd);
+      writes = writes ? { writeIos: writes.writeIos + w.writeIos, writeSectors: writes.writeSectors + w.writeSectors, discardIos: writes.discardIos + w.discardIos, discardSectors: writes.discardSectors + w.discardSectors, flushIos: writes.flushIos + w.flushIos } : w;
+    }
     return {
       disk: this.disk.name,
       stableId: this.disk.stableId,
@@ -93,9 +143,10 @@ export class SourceWriteBlock {
       resets: this.resets,
       intactAtStart: true,
       intactAtEnd: this.intact,
-      countersAtStart: this.atStart,
-      countersAtEnd: end,
-      writesDuring: this.atStart && end ? writesBetween(this.atStart, end) : null,
+      countersAtStart: first?.countersAtStart ?? null,
+      countersAtEnd: last?.countersAtEnd ?? null,
+      writesDuring: writes,
+      attachments,
     };
   }
 }
