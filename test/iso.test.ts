@@ -223,13 +223,16 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
     await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
     await qmp(sock, [{ execute: 'device_del', arguments: { id: 'srcdev' } }]);
     await term.waitFor('SOURCE UNPLUGGED', 60_000);
-    // Another disk is not taken for it.
+    // Another disk is not taken for it; its serial (a QEMU device property) tries to clear the screen and ring the bell.
     await qmp(sock, [
       { execute: 'blockdev-add', arguments: { 'node-name': 'otherfile', driver: 'file', filename: f('other.img'), 'read-only': true } },
       { execute: 'blockdev-add', arguments: { 'node-name': 'other', driver: 'raw', file: 'otherfile', 'read-only': true } },
-      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'otherdev', drive: 'other', bus: 'xhci.0', serial: 'OTHER001' } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'otherdev', drive: 'other', bus: 'xhci.0', serial: 'OTH\u001b[2J\u0007ER' } },
     ]);
-    await term.waitFor('source-refused', 60_000);
+    const refused = await term.waitFor('source-refused', 60_000);
+    // Shown escaped, and the screen around it intact.
+    t.regex(refused, /source-refused: sd[a-z] appeared \(serial OTH\\+x1b\[2J\\+x07ER/);
+    t.regex(refused, /SOURCE UNPLUGGED/);
     // The same disk again: it comes back under another kernel name.
     await qmp(sock, [
       { execute: 'blockdev-add', arguments: { 'node-name': 'srcfile2', driver: 'file', filename: f('source.img'), 'read-only': true } },
@@ -250,8 +253,10 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   const types = events.map((e) => e.type);
   for (const ty of ['source-lost', 'source-refused', 'source-returned']) t.true(types.includes(ty), `${ty} is in the log`);
   t.true(types.indexOf('source-lost') < types.indexOf('source-returned'));
+  const intruder = events.find((e) => e.type === 'source-refused');
+  t.is((intruder?.data['data'] as Record<string, unknown> | undefined)?.['serial'], 'OTH\\x1b[2J\\x07ER', 'the record keeps the exact bytes, escaped');
   const back = events.find((e) => e.type === 'source-returned');
-  t.not(back?.data['disk'], usbName, 'it came back under another name');
+  t.not((back?.data['data'] as Record<string, unknown> | undefined)?.['disk'], usbName, 'it came back under another name');
   t.is(rec.acquisition.writeBlock?.attachments.length, 2);
   t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0);
   const v = await custos(['verify', ev], tempDir());
