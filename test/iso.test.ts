@@ -263,6 +263,41 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   t.is(v.exitCode, 0, String(v.stdout));
 });
 
+test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched', async (t) => {
+  t.timeout(15 * 60_000);
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const f = (n: string) => path.join(dir, n);
+  randomDisk(f('source.img'), 96 * MiB);
+  await ext4Disk(f('evidence.img'), 256);
+  const sourceHash = await sha256File(f('source.img'));
+  const sock = f('qmp.sock');
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`,
+    `-drive file=${f('source.img')},if=virtio,format=raw`,
+    '-device qemu-xhci,id=xhci',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001`,
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+  await term.waitFor('custos (serial console', 60_000);
+  await term.keys('Down', 'Enter');
+  const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
+  const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
+  const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
+    await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
+    await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
+  });
+  t.regex(screen, /result: aborted/);
+  t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
+  t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
+  t.notRegex(screen, /result: complete/);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+});
+
 test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on the serial console with every disk read-only', async (t) => {
   t.timeout(5 * 60_000);
   const dir = tempDir();

@@ -139,13 +139,18 @@ export type NextStep = 'again' | 'quit' | 'poweroff' | 'copy';
 export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string; custodyCopy: string | null }, appliance: boolean): Promise<NextStep> {
   const rec = r.outcome?.record ?? (r.error as (Error & { record?: AcquisitionOutcome['record'] }) | null)?.record ?? null;
   const status = rec?.status ?? 'failed';
+  // Only copies whose medium still took writes hold the record; say so rather than claim it.
+  const custody = r.outcome?.custody ?? (r.error as (Error & { custody?: AcquisitionOutcome['custody'] }) | null)?.custody ?? null;
+  const written = new Set(custody?.copies ?? []);
+  const missing = (rec?.destinations ?? []).map((d) => d.dir).filter((d) => !written.has(d));
   ui.page(`result: ${status}`, `c: copy record to a custody USB  n: another  q: unmount and quit${appliance ? '  p: power off' : ''}`);
   const lines = [
     `status   ${status.toUpperCase()}${r.error ? `: ${safeText(r.error.message, 200)}` : ''}`,
     ...(rec ? Object.entries(rec.hashes).map(([k, v]) => `${k.padEnd(8)} ${v}`) : []),
     ...(rec?.destinations ?? []).map((d) => `copy     ${safeText(d.dir)}: ${d.verification ? (d.verification.match ? 'verified' : 'VERIFICATION FAILED') : 'not read back'}`),
     ...(rec ? [`bad      ${rec.badSectors} unreadable sector(s)`] : []),
-    `record   custody.json, events.jsonl, signatures, report.txt beside the image`,
+    ...(written.size > 0 ? [`record   custody.json, events.jsonl, signatures, report.txt beside the image`] : []),
+    ...missing.map((d) => `record   NOT WRITTEN in ${safeText(d, 40)}: its drive failed (the log up to then is there)`),
     ...(r.custodyCopy ? [`         and a copy on the custody USB: ${safeText(r.custodyCopy, 50)}`] : []),
   ];
   textBox(ui, { top: 0, height: '100%-7', content: lines.join('\n') });

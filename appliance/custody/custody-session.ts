@@ -113,7 +113,19 @@ export class CustodySession {
     if (!this.log) return;
     this.log.append('checkpoint', { reason, entries: this.log.entries + 1 });
     const sig = sshsigSign(this.log.content, this.ctx.signer.privateKey);
-    for (const dir of this.dirs) writeFileAtomic(path.join(dir, LOG_FILE + SIG_SUFFIX), sig);
+    for (const dir of this.liveDirs()) {
+      try {
+        writeFileAtomic(path.join(dir, LOG_FILE + SIG_SUFFIX), sig);
+      } catch (e) {
+        // Runs on a timer: a failing medium is logged (and dropped by the log's next write), never thrown.
+        this.log.append('custody-copy-error', { dir, file: LOG_FILE + SIG_SUFFIX, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+  }
+
+  /** The copies whose log is still being written. */
+  private liveDirs(): string[] {
+    return this.log ? this.log.paths.map((p) => path.dirname(p)) : this.dirs;
   }
 
   /** Seals the log and writes the signed record, the allowed_signers line and the reports in every copy. */
@@ -142,22 +154,29 @@ export class CustodySession {
     const recordSig = sshsigSign(Buffer.from(text, 'utf8'), key);
     const logSig = sshsigSign(log.content, key);
     const allowed = allowedSignersLine(this.ctx.signer, SSHSIG_NAMESPACE) + '\n';
-    for (const dir of this.dirs) {
+    const failures: string[] = log.lost.map((l) => `${l.path}: ${l.error}`);
+    for (const dir of this.liveDirs()) {
       const at = (f: string) => path.join(dir, f);
-      writeFileSync(at(CUSTODY_FILE), text, { flag: 'wx', mode: 0o444, flush: true });
-      writeFileSync(at(CUSTODY_FILE + SIG_SUFFIX), recordSig, { flag: 'wx', mode: 0o444, flush: true });
-      writeFileAtomic(at(LOG_FILE + SIG_SUFFIX), logSig);
-      writeFileSync(at(ALLOWED_SIGNERS_FILE), allowed, { flag: 'wx', mode: 0o444, flush: true });
-      writeFileSync(at(REPORT_TXT), reportText(record), { flag: 'wx', mode: 0o444, flush: true });
-      writeFileSync(at(REPORT_HTML), reportHtml(record), { flag: 'wx', mode: 0o444, flush: true });
+      try {
+        writeFileSync(at(CUSTODY_FILE), text, { flag: 'wx', mode: 0o444, flush: true });
+        writeFileSync(at(CUSTODY_FILE + SIG_SUFFIX), recordSig, { flag: 'wx', mode: 0o444, flush: true });
+        writeFileAtomic(at(LOG_FILE + SIG_SUFFIX), logSig);
+        writeFileSync(at(ALLOWED_SIGNERS_FILE), allowed, { flag: 'wx', mode: 0o444, flush: true });
+        writeFileSync(at(REPORT_TXT), reportText(record), { flag: 'wx', mode: 0o444, flush: true });
+        writeFileSync(at(REPORT_HTML), reportHtml(record), { flag: 'wx', mode: 0o444, flush: true });
+      } catch (e) {
+        failures.push(`${dir}: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
     log.close(true);
+    // Every copy that could be written has the record; say which could not.
+    if (failures.length > 0) throw new CustosError('ECUSTODYWRITE', `the custody record could not be written to every copy: ${failures.join('; ')}`);
     return record;
   }
 
   /** Where the record went and who signed it, for the command's summary. */
   summary(): { copies: string[]; files: readonly string[]; signer: SignerRecord; log: { entries: number; head: string } | null } {
-    return { copies: this.dirs, files: CUSTODY_FILES, signer: this.signerRecord, log: this.log ? { entries: this.log.entries, head: this.log.head } : null };
+    return { copies: this.liveDirs(), files: CUSTODY_FILES, signer: this.signerRecord, log: this.log ? { entries: this.log.entries, head: this.log.head } : null };
   }
 
   /** Stops checkpoints without sealing (the process is going down). */

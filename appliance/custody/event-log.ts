@@ -26,6 +26,8 @@ export function sha256Hex(text: string | Buffer): string {
 /** The same log in several directories (each evidence copy, the custody USB). */
 export class EventLog {
   private readonly files: { path: string; fd: number }[] = [];
+  /** Copies whose medium failed (unplugged, full, read-only): they hold a prefix of the log. */
+  readonly lost: { path: string; error: string }[] = [];
   private seq = 0;
   private prev = GENESIS_PREV;
   private text = '';
@@ -57,28 +59,47 @@ export class EventLog {
     return Buffer.from(this.text, 'utf8');
   }
 
+  /** The copies still being written. */
   get paths(): string[] {
     return this.files.map((f) => f.path);
   }
 
-  /** Appends one entry to every copy and forces it to the medium before returning. */
+  /**
+   * Appends one entry to every copy and forces it to the medium before
+   * returning. A copy that cannot be written is dropped (it keeps the prefix
+   * it has) and the others get an entry saying so; the log goes on in memory
+   * even with no copy left, so no caller (a timer, an event listener) ever
+   * fails for a medium's sake.
+   */
   append(type: string, data: Record<string, unknown>, time = new Date()): LogEntry {
     if (this.closed) throw new Error('custody log is closed');
     const entry: LogEntry = { v: 1, seq: this.seq, time: time.toISOString(), type, data, prev: this.prev };
     const line = canonicalJson(entry);
     const bytes = Buffer.from(line + '\n', 'utf8');
-    for (const f of this.files) {
+    const failed: { path: string; error: string }[] = [];
+    for (const f of [...this.files]) {
       try {
         let off = 0;
         while (off < bytes.length) off += writeSync(f.fd, bytes, off, bytes.length - off);
         fdatasyncSync(f.fd);
       } catch (e) {
-        throw new DeviceIoError(f.path, 'write', errnoOf(e) ?? 5, this.text.length);
+        const err = new DeviceIoError(f.path, 'write', errnoOf(e) ?? 5, this.text.length);
+        failed.push({ path: f.path, error: err.message });
+        this.files.splice(this.files.indexOf(f), 1);
+        try {
+          closeSync(f.fd);
+        } catch {
+          // The medium is gone; there is nothing to close cleanly.
+        }
       }
     }
     this.text += line + '\n';
     this.prev = sha256Hex(line);
     this.seq++;
+    for (const f of failed) {
+      this.lost.push(f);
+      this.append('custody-copy-lost', { file: f.path, error: f.error, entriesInIt: this.seq - 1, copiesLeft: this.files.length });
+    }
     return entry;
   }
 

@@ -19,7 +19,8 @@ import { hashFiles } from './file-hash.js';
 import { TimedReader } from './read-timing.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
 import { merkleRoot } from './merkle.js';
-import { runPipeline, type PipelineResult } from './pipeline.js';
+import { runPipeline, settledOrGiveUp, type PipelineResult } from './pipeline.js';
+import { Sysfs } from '../sysfs.js';
 import { preflightDestinations, PreflightError, type DestinationFacts } from './preflight.js';
 import type { ProgressReport } from './progress.js';
 import type { ReadPolicy } from './read-recovery.js';
@@ -142,6 +143,11 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   o.recorder?.open(facts.map((f) => f.dir));
 
   const pool = new BufferPool(o.buffers, o.blockSize);
+  // The caller's stop (SIGINT, the UI's abort key), and ours when a destination disappears.
+  const stop = new AbortController();
+  const sysfs = new Sysfs();
+  if (o.signal?.aborted) stop.abort(o.signal.reason);
+  o.signal?.addEventListener('abort', () => stop.abort(o.signal?.reason), { once: true });
   // Every source read is timed; one that does not return is reported while it hangs.
   const source = new TimedReader(o.reader, { onEvent: emit, ...(o.slowReadMs ? { slowMs: o.slowReadMs } : {}) });
   // SHA-256 of each output file, for sha256sum on every file; a raw image's is its linear SHA-256 when that is selected.
@@ -185,8 +191,17 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       onEvent: emit,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.writeBlock ? { writeBlockTick: () => (o.writeBlock as SourceWriteBlock).tick() } : {}),
+      signal: stop.signal,
+      writeBlockTick: () => {
+        // Each tick also looks for a destination whose disk has gone: its writes may never return.
+        const gone = facts.find((f) => f.disks.length > 0 && f.disks.some((d) => !sysfs.exists(`block/${d}`)));
+        if (gone && !stop.signal.aborted) {
+          const err = new CustosError('EDESTGONE', `destination ${gone.dir}: its disk ${gone.disks.join(', ')} was unplugged; acquisition stopped (the source is untouched)`);
+          emit(event('write-error', err.message, { code: err.code, dir: gone.dir, disks: gone.disks }));
+          stop.abort(err);
+        }
+        return o.writeBlock ? o.writeBlock.tick() : null;
+      },
       ...(skipping ? { readBlock: (b: Buffer, n: number, at: number) => skipping.read(b, n, at) } : {}),
     });
     if (skipping && skipping.deferred.length > 0) {
@@ -220,7 +235,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       await Promise.all(writers.map((w) => (w as ImageWriter).finish()));
     }
   } catch (e) {
-    await Promise.all(writers.map((w) => w.close()));
+    await settledOrGiveUp(writers.map((w) => w.close()));
     await compressor?.terminate();
     await Promise.all(hashers.map((s) => s.terminate()));
     const err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));

@@ -58,7 +58,12 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         failure = o.signal.reason;
         break;
       }
-      const index = await pool.take();
+      // A stop must not wait for a free buffer: a stage that never returns one (a write into an unplugged drive) would hold it forever.
+      const index = await Promise.race([pool.take(), abortedIn(o.signal)]);
+      if (index === null) {
+        failure = o.signal?.reason;
+        break;
+      }
       if (failure !== null) {
         pool.share(index, 0);
         break;
@@ -90,14 +95,34 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       }
       offset += length;
     }
-    await Promise.all(inflight);
+    if (failure === null) await Promise.all(inflight);
+    else await settledOrGiveUp(inflight);
   } catch (e) {
     failure ??= e;
-    await Promise.allSettled(inflight);
+    await settledOrGiveUp(inflight);
   } finally {
     clearInterval(timer);
   }
   if (failure !== null) throw failure;
   tick();
   return { bytes: reader.size, badRanges, elapsedMs: performance.now() - t0, stages };
+}
+
+/** How long a stopped run waits for stages still busy (a write into an unplugged drive can block in the kernel for good). */
+export const STOP_GRACE_MS = 10_000;
+
+/** Waits for `pending` to settle, but not past STOP_GRACE_MS: the run is stopping anyway. */
+export async function settledOrGiveUp(pending: Iterable<Promise<unknown>>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled(pending), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+  clearTimeout(timer);
+}
+
+/** Resolves null once `signal` aborts (never without one). */
+function abortedIn(signal: AbortSignal | undefined): Promise<null> {
+  return new Promise((resolve) => {
+    if (!signal) return;
+    if (signal.aborted) resolve(null);
+    else signal.addEventListener('abort', () => resolve(null), { once: true });
+  });
 }
