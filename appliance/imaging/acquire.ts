@@ -73,6 +73,8 @@ export interface AcquireOptions extends AcquireSettings {
   signal?: AbortSignal;
   /** A source read outstanding this long is reported (default 5 s). */
   slowReadMs?: number;
+  /** --fast-first: a block read slower than this starts a jump past a slow area (default 2 s). */
+  slowBlockMs?: number;
   /** Case data for the E01 headers, and how far the system clock was from the examiner's time. */
   caseData?: CaseData;
   examinerOffsetS?: number | null;
@@ -174,7 +176,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     record.timing.peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
   };
 
-  const skipping = o.fastFirst ? new SkippingReader(source, o.blockSize, o.policy.fill, emit) : null;
+  const skipping = o.fastFirst ? new SkippingReader(source, o.blockSize, o.policy.fill, emit, o.slowBlockMs) : null;
   let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
   let run: PipelineResult;

@@ -8,6 +8,7 @@ export type ImagingEventType =
   | 'read-error'
   | 'read-recovered'
   | 'read-stall'
+  | 'slow-area'
   | 'bad-range'
   | 'writeblock'
   | 'source-lost'

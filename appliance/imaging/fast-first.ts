@@ -20,12 +20,17 @@ export function maxSkip(size: number, blockSize: number): number {
   return Math.max(blockSize, Math.min(onePercent, 1024 ** 3));
 }
 
+/** A first-pass block read slower than this marks a slow area (on a 4 MiB block: under 2 MiB/s). */
+export const SLOW_BLOCK_MS = 2000;
+
 /**
  * First-pass reads. A failed read keeps the bytes before the failure, fills
  * the rest of the block and defers it; the reader then jumps ahead without
  * reading, one block after the first failure and twice as far after each
  * further one, so a bad area costs a few failed reads instead of one per
- * sector. A block that reads whole resets the jump.
+ * sector. A block that reads whole, but slower than `slowMs`, is kept and
+ * also starts a jump: a slow area on a failing drive is where reads start
+ * to hang. A block that reads whole in time resets the jump.
  */
 export class SkippingReader {
   readonly deferred: DeferredRange[] = [];
@@ -37,6 +42,7 @@ export class SkippingReader {
     private readonly blockSize: number,
     private readonly fill: number,
     private readonly onEvent: EventSink,
+    private readonly slowMs = SLOW_BLOCK_MS,
   ) {}
 
   /**
@@ -51,6 +57,7 @@ export class SkippingReader {
       return [];
     }
     let pos = 0;
+    const t0 = performance.now();
     while (pos < length) {
       try {
         const n = await this.reader.read(pos === 0 ? buffer : buffer.subarray(pos), length - pos, offset + pos);
@@ -60,8 +67,7 @@ export class SkippingReader {
         const e = mediaErrorOrThrow(caught, this.reader, offset + pos);
         buffer.fill(this.fill, pos, length);
         this.defer(offset + pos, length - pos, e.errno);
-        this.skip = this.skip === 0 ? this.blockSize : Math.min(this.skip * 2, maxSkip(this.reader.size, this.blockSize));
-        this.skipLeft = Math.min(this.skip, this.reader.size - offset - length);
+        this.jump(offset, length);
         this.onEvent(
           event('read-error', `read of ${length - pos} B at offset ${offset + pos} failed: ${errnoName(e.errno)}; deferred to the recovery pass, skipping the next ${this.skipLeft} B`, {
             offset: offset + pos,
@@ -75,8 +81,27 @@ export class SkippingReader {
         return [];
       }
     }
-    this.skip = 0;
+    const ms = performance.now() - t0;
+    if (ms < this.slowMs) {
+      this.skip = 0;
+      return [];
+    }
+    this.jump(offset, length);
+    this.onEvent(
+      event('slow-area', `read of ${length} B at offset ${offset} took ${(ms / 1000).toFixed(1)} s; kept, and the next ${this.skipLeft} B are left for the recovery pass`, {
+        offset,
+        length,
+        seconds: Math.round(ms) / 1000,
+        skipBytes: this.skipLeft,
+      }),
+    );
     return [];
+  }
+
+  /** Doubles the jump (from one block, up to maxSkip) and starts it after this block. */
+  private jump(offset: number, length: number): void {
+    this.skip = this.skip === 0 ? this.blockSize : Math.min(this.skip * 2, maxSkip(this.reader.size, this.blockSize));
+    this.skipLeft = Math.min(this.skip, this.reader.size - offset - length);
   }
 
   private defer(offset: number, length: number, errno: number | null): void {
