@@ -1,5 +1,6 @@
 // custos tui: one guided path from "which disk?" to "record written, safe to
 // power off". It only renders and asks; the appliance core does the work.
+import { safeText } from '../appliance/sanitize.js';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { CUSTODY_FILES } from '../appliance/custody/custody-session.js';
 import path from 'node:path';
@@ -102,6 +103,14 @@ export async function runTui(o: TuiOptions): Promise<number> {
   const only = new Set(o.only.map((d) => d.replace(/^\/dev\//, '')));
   const watch = new DiskWatch((d) => only.size === 0 || only.has(d.name));
   const ui = createUi();
+  // Last resort: an error nothing caught must not vanish with the screen (on the appliance init starts the UI again).
+  const crashed = (e: unknown) => {
+    ui.destroy();
+    process.stderr.write(`\ncustos tui stopped on an internal error; the UI starts again. ${safeText(e instanceof Error ? (e.stack ?? e.message) : String(e), 2000)}\n`);
+    setTimeout(() => process.exit(70), 5000);
+  };
+  process.once('uncaughtException', crashed);
+  process.once('unhandledRejection', crashed);
   let next: NextStep = 'again';
   try {
     watch.start();

@@ -100,11 +100,11 @@ export class ReattachingSource implements SectorReader {
     } catch {
       // The device is gone; its descriptor may already be unusable.
     }
-    const seen = new Set<string>(listDisks().map((d) => `${d.name} ${d.majMin}`));
+    const seen = new Set<string>(disksNow().map((d) => `${d.name} ${d.majMin}`));
     for (;;) {
       if (this.o.signal?.aborted) throw this.o.signal.reason instanceof Error ? this.o.signal.reason : new CustosError('EINTR', 'interrupted while waiting for the source');
       await new Promise((r) => setTimeout(r, this.o.pollMs ?? 500));
-      for (const d of listDisks()) {
+      for (const d of disksNow()) {
         const key = `${d.name} ${d.majMin}`;
         const same = d.serial?.raw === serial && d.sizeBytes === this.size && d.logicalSectorSize === this.sectorSize;
         if (same) {
@@ -146,5 +146,14 @@ export class ReattachingSource implements SectorReader {
 
   close(): void {
     this.inner.close();
+  }
+}
+
+/** The disks now; a device vanishing or appearing mid-scan makes sysfs reads fail: that scan counts as empty, the next one reads again. */
+function disksNow(): Disk[] {
+  try {
+    return listDisks();
+  } catch {
+    return [];
   }
 }
