@@ -6,7 +6,6 @@
 // Deterministic (seeded), and bounded: each target has a case count and a
 // time budget.
 import test, { type ExecutionContext } from 'ava';
-import { execa } from 'execa';
 import { readFileSync, rmSync, writeFileSync, readdirSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../appliance/errors.js';
@@ -28,18 +27,11 @@ import { verifyCustody } from '../appliance/custody/verify-custody.js';
 import { EwfImageReader } from '../appliance/imaging/ewf/ewf-reader.js';
 import { custos } from './helpers/cli.js';
 import { patternLoop, tempDir } from './helpers/loop.js';
+import { xorshift } from './helpers/mixed-content.js';
 
-/** xorshift32: the same cases on every run. */
+/** Seeded, so the same cases come on every run. */
 function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
+  const next = xorshift(seed);
   return { next, below: (n: number) => next() % Math.max(1, n), chance: (p: number) => next() / 2 ** 32 < p };
 }
 type Rng = ReturnType<typeof rng>;
@@ -298,4 +290,3 @@ test.after('fuzz totals', () => {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   process.stdout.write(`fuzz: ${total} generated cases: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
 });
-void execa;

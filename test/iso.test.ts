@@ -1,7 +1,7 @@
 // End to end on the real image: build the ISO, boot it in QEMU (TCG, 512 MiB,
 // BIOS from CD), drive the appliance's UI over its serial console, power it
 // off, and check on the host what the examiner would.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -64,6 +64,23 @@ async function ext4Disk(file: string, mib: number): Promise<void> {
 }
 
 
+
+/** A scratch directory for one boot's disk images, removed after the test. */
+function scratchDir(t: ExecutionContext): (name: string) => string {
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return (n: string) => path.join(dir, n);
+}
+
+/** Boots the ISO from CD in QEMU (TCG, 512 MiB, QMP on `sock`) with `disks`, and picks GRUB's serial-console entry. */
+async function bootSerial(t: ExecutionContext, sock: string, disks: string[]): Promise<Terminal> {
+  const qemu = ['qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot', `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`, ...disks].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+  await term.waitFor('custos (serial console', 60_000);
+  await term.keys('Down', 'Enter');
+  return term;
+}
 
 /** One acquisition through the UI: source, destination released by its serial, case, one-time key, defaults. */
 async function acquireThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string, during?: () => Promise<void>): Promise<string> {
@@ -194,28 +211,20 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
 
 test('a USB source unplugged mid-acquisition: paused and said so, another disk refused, the same disk back under a new name protected and continued; the image is exact', async (t) => {
   t.timeout(15 * 60_000);
-  const dir = tempDir();
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const f = (n: string) => path.join(dir, n);
+  const f = scratchDir(t);
   randomDisk(f('source.img'), 96 * MiB);
   randomDisk(f('other.img'), 8 * MiB);
   await ext4Disk(f('evidence.img'), 256);
   const sourceHash = await sha256File(f('source.img'));
   const sock = f('qmp.sock');
   // Read-only backends: the same file is attached again later, and QEMU locks files it may write.
-  const qemu = [
-    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
-    `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`,
+  const term = await bootSerial(t, sock, [
     '-device ahci,id=ahci0',
     `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
     '-device qemu-xhci,id=xhci',
     `-blockdev driver=file,node-name=srcfile,filename=${f('source.img')},read-only=on -blockdev driver=raw,node-name=src,file=srcfile,read-only=on`,
     '-device usb-storage,id=srcdev,drive=src,bus=xhci.0,serial=SRC0001',
-  ].join(' ');
-  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
-  t.teardown(() => term.kill());
-  await term.waitFor('custos (serial console', 60_000);
-  await term.keys('Down', 'Enter');
+  ]);
   let screen = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO sda +\S+ +sata /.test(s), 120_000);
   const usbName = /RO (sd[a-z]) +\S+ +usb /.exec(screen)?.[1] ?? '';
   screen = await acquireThroughUi(term, usbName, 'sda', 'EV0001', '2026-501', async () => {
@@ -265,24 +274,16 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
 
 test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched', async (t) => {
   t.timeout(15 * 60_000);
-  const dir = tempDir();
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const f = (n: string) => path.join(dir, n);
+  const f = scratchDir(t);
   randomDisk(f('source.img'), 96 * MiB);
   await ext4Disk(f('evidence.img'), 256);
   const sourceHash = await sha256File(f('source.img'));
   const sock = f('qmp.sock');
-  const qemu = [
-    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
-    `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`,
+  const term = await bootSerial(t, sock, [
     `-drive file=${f('source.img')},if=virtio,format=raw`,
     '-device qemu-xhci,id=xhci',
     `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001`,
-  ].join(' ');
-  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
-  t.teardown(() => term.kill());
-  await term.waitFor('custos (serial console', 60_000);
-  await term.keys('Down', 'Enter');
+  ]);
   const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
   const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
   const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {

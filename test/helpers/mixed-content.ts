@@ -5,7 +5,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 
 const MiB = 1024 * 1024;
 
-function xorshift(seed: number): () => number {
+/** xorshift32: the same sequence for the same seed. */
+export function xorshift(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;
