@@ -216,7 +216,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
         write: async (at, bytes) => {
           await Promise.all(writers.map((w) => (w as ImageWriter).overwrite(at, bytes)));
         },
-        ...(o.signal ? { signal: o.signal } : {}),
+        signal: stop.signal,
       });
       run.badRanges = recovery.badRanges;
       recovered = recovery.recoveredSectors;

@@ -59,7 +59,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         break;
       }
       // A stop must not wait for a free buffer: a stage that never returns one (a write into an unplugged drive) would hold it forever.
-      const index = await Promise.race([pool.take(), abortedIn(o.signal)]);
+      const index = await takeUnlessStopped(pool, o.signal);
       if (index === null) {
         failure = o.signal?.reason;
         break;
@@ -118,11 +118,16 @@ export async function settledOrGiveUp(pending: Iterable<Promise<unknown>>): Prom
   clearTimeout(timer);
 }
 
-/** Resolves null once `signal` aborts (never without one). */
-function abortedIn(signal: AbortSignal | undefined): Promise<null> {
+/** A free buffer's index, or null as soon as `signal` aborts; the listener goes once a buffer comes (one per block would pile up). */
+function takeUnlessStopped(pool: BufferPool, signal: AbortSignal | undefined): Promise<number | null> {
+  if (!signal) return pool.take();
+  if (signal.aborted) return Promise.resolve(null);
   return new Promise((resolve) => {
-    if (!signal) return;
-    if (signal.aborted) resolve(null);
-    else signal.addEventListener('abort', () => resolve(null), { once: true });
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void pool.take().then((i) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(i);
+    });
   });
 }
