@@ -65,6 +65,25 @@ async function ext4Disk(file: string, mib: number): Promise<void> {
 
 
 
+/**
+ * Picks GRUB's serial-console entry: Down until GRUB marks that entry as
+ * highlighted, then Enter. A key GRUB missed (an escape sequence read in
+ * pieces) would otherwise boot the default entry, silent on the serial line.
+ */
+async function selectSerialEntry(term: Terminal, timeoutMs: number): Promise<void> {
+  await term.waitFor('custos (serial console', timeoutMs);
+  for (let i = 0; i < 20; i++) {
+    await term.keys('Down');
+    await new Promise((r) => setTimeout(r, 300));
+    // GRUB marks the highlighted entry with '*' (BIOS and UEFI alike).
+    if ((await term.screen()).includes('*custos (serial console')) {
+      await term.keys('Enter');
+      return;
+    }
+  }
+  throw new Error('GRUB never highlighted the serial-console entry');
+}
+
 /** A scratch directory for one boot's disk images, removed after the test. */
 function scratchDir(t: ExecutionContext): (name: string) => string {
   const dir = tempDir();
@@ -77,8 +96,7 @@ async function bootSerial(t: ExecutionContext, sock: string, disks: string[]): P
   const qemu = ['qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot', `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`, ...disks].join(' ');
   const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
   t.teardown(() => term.kill());
-  await term.waitFor('custos (serial console', 60_000);
-  await term.keys('Down', 'Enter');
+  await selectSerialEntry(term, 60_000);
   return term;
 }
 
@@ -144,8 +162,7 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   t.teardown(() => term.kill());
 
   // GRUB: the second entry puts the UI on the serial port.
-  await term.waitFor('custos (serial console', 60_000);
-  await term.keys('Down', 'Enter');
+  await selectSerialEntry(term, 60_000);
   await term.waitFor('choose the SOURCE disk', 120_000);
   // Every disk, each on its bus, read-only (the serial line draws the list a row at a time: wait for all of it).
   const expected = [['vda', 'virtio'], ['vdb', 'virtio'], ['sda', 'sata'], ['sdb', 'sata'], ['nvme0n1', 'nvme']] as const;
@@ -319,8 +336,7 @@ test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on
   ].join(' ');
   const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
   t.teardown(() => term.kill());
-  await term.waitFor('custos (serial console', 90_000);
-  await term.keys('Down', 'Enter');
+  await selectSerialEntry(term, 90_000);
   await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
   // The stick itself is listed as the boot medium (once it has come up), held read-only like every other disk.
   const screen = await term.waitFor(/RO sd[a-z] +boot +usb /, 60_000);
@@ -371,8 +387,7 @@ if (process.env['CUSTOS_ISO_MATRIX'] === '1') {
       const qemu = ['qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot', ...(await m.args(f)), `-drive file=${f('suspect.img')},if=virtio,format=raw`].join(' ');
       const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
       t.teardown(() => term.kill());
-      await term.waitFor('custos (serial console', 120_000);
-      await term.keys('Down', 'Enter');
+      await selectSerialEntry(term, 120_000);
       await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
       const screen = await term.waitFor(/RO (sr0|sd[a-z]) +boot /, 60_000);
       t.notRegex(screen, /RW /);
