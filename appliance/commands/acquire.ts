@@ -16,7 +16,7 @@ import { loadKey, oneTimeKey } from '../custody/keys.js';
 import { AcquisitionAborted, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../imaging/acquire.js';
 import { DEFAULT_HASHES, hashesFor, parseHashList } from '../imaging/hash-algorithms.js';
 import { EWF_COMPRESSIONS, type EwfCompression } from '../imaging/ewf/chunk-store.js';
-import { DEFAULT_SEGMENT_SIZE, EWF_CHUNK_SIZE, MIN_SEGMENT_SIZE } from '../imaging/ewf/ewf-plan.js';
+import { DEFAULT_EWF_SETTINGS, ewfSettingsProblem } from '../imaging/ewf/ewf-plan.js';
 import { checkImageName, type ImageFormat } from '../imaging/image-layout.js';
 import type { ImageRecord } from '../imaging/image-record.js';
 import { DEFAULT_READ_POLICY } from '../imaging/read-recovery.js';
@@ -172,14 +172,13 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   if (a.splitSize !== undefined && format !== 'split') throw new UsageError('--split-size goes with --format split');
   if ((a.compression !== undefined || a.segmentSize !== undefined) && format !== 'e01') throw new UsageError('--compression and --segment-size go with --format e01');
   const splitSize = a.splitSize ? parseSize(a.splitSize, '--split-size') : 2 * 1024 ** 3;
-  const ewf = format === 'e01' ? { compression: parseCompression(a.compression ?? 'fast'), segmentSize: a.segmentSize ? parseSize(a.segmentSize, '--segment-size') : DEFAULT_SEGMENT_SIZE } : undefined;
+  const ewf = format === 'e01' ? { compression: a.compression ? parseCompression(a.compression) : DEFAULT_EWF_SETTINGS.compression, segmentSize: a.segmentSize ? parseSize(a.segmentSize, '--segment-size') : DEFAULT_EWF_SETTINGS.segmentSize } : undefined;
   const hashes = hashesFor(format, a.hash ? parseHashList(a.hash) : DEFAULT_HASHES);
-  if (ewf && ewf.segmentSize < MIN_SEGMENT_SIZE) throw new UsageError('--segment-size must be at least 1M');
-  if (ewf && a.fastFirst) throw new UsageError('--fast-first does not work with --format e01 yet (its recovery pass rewrites image bytes in place); use raw or split');
   // --piece-size 0 turns piecewise hashing off (a later mismatch can then not be located).
   const pieceSize = a.pieceSize === undefined ? DEFAULT_PIECE_SIZE : a.pieceSize.trim() === '0' ? 0 : parseSize(a.pieceSize, '--piece-size');
   const blockSize = a.blockSize ? parseSize(a.blockSize, '--block-size') : DEFAULT_BLOCK_SIZE;
-  if (ewf && blockSize % EWF_CHUNK_SIZE !== 0) throw new UsageError(`--block-size must be a multiple of the E01 chunk size (${EWF_CHUNK_SIZE}) with --format e01`);
+  const ewfProblem = ewf ? ewfSettingsProblem({ ewf, blockSize, fastFirst: a.fastFirst, hashes }) : null;
+  if (ewfProblem) throw new UsageError(ewfProblem);
   const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');
   const fill = intArg(a.fill, DEFAULT_READ_POLICY.fill, 0, 255, '--fill');

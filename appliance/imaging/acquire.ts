@@ -13,7 +13,7 @@ import type { CaseData } from '../custody/case-data.js';
 import { EwfWriter, type EwfSettings } from './ewf/ewf-writer.js';
 import { CompressPool } from './ewf/compress-pool.js';
 import { EwfImageReader } from './ewf/ewf-reader.js';
-import { DEFAULT_SEGMENT_SIZE, EWF_CHUNK_SIZE, MIN_SEGMENT_SIZE } from './ewf/ewf-plan.js';
+import { DEFAULT_EWF_SETTINGS, EWF_CHUNK_SIZE, ewfSettingsProblem } from './ewf/ewf-plan.js';
 import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-acquisition.js';
 import { hashFiles } from './file-hash.js';
 import { TimedReader } from './read-timing.js';
@@ -104,17 +104,14 @@ function checkSettings(o: AcquireOptions): void {
   if (o.buffers < 2 || o.buffers > 256) throw bad('--buffers must be 2..256');
   if (o.hashes.length === 0) throw bad('at least one hash is needed');
   if (o.format === 'e01') {
-    const e = ewfSettingsOf(o);
-    if (!o.hashes.includes('md5') || !o.hashes.includes('sha1')) throw bad('--format e01 stores MD5 and SHA-1 in the image: both must be among the hashes');
-    if (o.blockSize % EWF_CHUNK_SIZE !== 0) throw bad(`--block-size must be a multiple of the E01 chunk size (${EWF_CHUNK_SIZE}) with --format e01`);
+    const problem = ewfSettingsProblem({ ...o, ewf: ewfSettingsOf(o) });
+    if (problem) throw bad(problem);
     if (EWF_CHUNK_SIZE % ss !== 0) throw bad(`the ${ss}-byte sector does not divide the E01 chunk`);
-    if (!Number.isInteger(e.segmentSize) || e.segmentSize < MIN_SEGMENT_SIZE) throw bad('--segment-size must be at least 1M');
-    if (o.fastFirst) throw bad('--fast-first does not work with --format e01 yet (its recovery pass rewrites image bytes in place); use raw or split');
   }
 }
 
 function ewfSettingsOf(o: AcquireSettings): EwfSettings {
-  return o.ewf ?? { compression: 'fast', segmentSize: DEFAULT_SEGMENT_SIZE };
+  return o.ewf ?? DEFAULT_EWF_SETTINGS;
 }
 
 /**
@@ -159,8 +156,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const setIdentifier = randomBytes(16);
   const compressor = ewf ? new CompressPool(ewf.compression, EWF_CHUNK_SIZE, pool) : null;
   const writers: (ImageWriter | EwfWriter)[] = facts.map((f, i) =>
-    ewf
-      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor: compressor as CompressPool, writers: facts.length, showCompression: i === 0, hashFiles: i === 0 })
+    ewf && compressor
+      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor, writers: facts.length, showCompression: i === 0, hashFiles: i === 0 })
       : new ImageWriter(`write${i + 1}`, f.dir, segments),
   );
   const record = baseRecord(o, started, segments, facts, events);
@@ -370,6 +367,9 @@ export async function verifyFiles(
   }
   try {
     const algorithms = Object.keys(expected.hashes) as HashAlgorithm[];
+    // An E01's segment files are hashed whole on a worker while its chunks are read, not in a second pass after.
+    const fileSums = reader instanceof EwfImageReader ? hashFiles(files.map((f) => f.path)) : null;
+    fileSums?.catch(() => undefined);
     const again = await hashReader({
       phase,
       reader,
@@ -385,7 +385,7 @@ export async function verifyFiles(
     let cmp = compareFiles(
       compareHashes(expected, again, reader.size, o.sectorSize ?? 512),
       files.map((f) => ({ file: path.basename(f.path), sha256: f.sha256 })),
-      reader instanceof EwfImageReader ? await hashFiles(files.map((f) => f.path)) : again.files,
+      fileSums ? await fileSums : again.files,
       again.hashes.sha256 ?? null,
     );
     if (reader instanceof EwfImageReader) cmp = withContainerChecks(cmp, reader, expected);

@@ -3,6 +3,7 @@
 // names and free space against it before anything is read.
 import type { Segment } from '../image-layout.js';
 import { segmentFileName } from './ewf-names.js';
+import type { EwfSettings } from './ewf-writer.js';
 import { closingSize, DESCRIPTOR_SIZE, FILE_HEADER_SIZE, tableSectionSize, VOLUME_BODY_SIZE } from './ewf-sections.js';
 
 export const EWF_CHUNK_SIZE = 32 * 1024;
@@ -29,4 +30,15 @@ export function e01WorstCase(name: string, size: number, segmentSize: number): S
     const n = Math.min(perSegment, chunks - i * perSegment);
     return { file: segmentFileName(name, i + 1), start: i * perSegment * EWF_CHUNK_SIZE, size: Math.min(segmentSize, SEGMENT_OVERHEAD + n * perChunk + segmentReserve(0)) };
   });
+}
+
+export const DEFAULT_EWF_SETTINGS: EwfSettings = { compression: 'fast', segmentSize: DEFAULT_SEGMENT_SIZE };
+
+/** What rules out these settings for an E01 acquisition, or null; the CLI and the engine ask the same. */
+export function ewfSettingsProblem(o: { ewf: EwfSettings; blockSize: number; fastFirst: boolean; hashes: readonly string[] }): string | null {
+  if (!Number.isInteger(o.ewf.segmentSize) || o.ewf.segmentSize < MIN_SEGMENT_SIZE) return '--segment-size must be at least 1M';
+  if (o.fastFirst) return '--fast-first does not work with --format e01 yet (its recovery pass rewrites image bytes in place); use raw or split';
+  if (o.blockSize % EWF_CHUNK_SIZE !== 0) return `--block-size must be a multiple of the E01 chunk size (${EWF_CHUNK_SIZE}) with --format e01`;
+  if (!o.hashes.includes('md5') || !o.hashes.includes('sha1')) return '--format e01 stores MD5 and SHA-1 in the image: both must be among the hashes';
+  return null;
 }

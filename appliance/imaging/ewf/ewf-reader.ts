@@ -66,8 +66,7 @@ export class EwfImageReader implements SectorReader {
   readonly sectorSize: number;
   readonly chunkSize: number;
   readonly volume: VolumeInfo;
-  readonly md5: string | null = null;
-  readonly sha1: string | null = null;
+  private readonly stored: { md5: string | null; sha1: string | null } = { md5: null, sha1: null };
   readonly errors: SectorRun[] = [];
   /** Every structural or checksum failure found so far. */
   readonly problems: string[] = [];
@@ -91,11 +90,11 @@ export class EwfImageReader implements SectorReader {
         const last = i === paths.length - 1;
         const end = this.walk(seg, (type, at, size) => {
           if ((type === 'volume' || type === 'data') && volume === null) volume = this.readVolume(seg, at, size);
-          if (type === 'hash') (this as { md5: string | null }).md5 = this.readAt(seg, at + DESCRIPTOR_SIZE, 16).toString('hex');
+          if (type === 'hash') this.stored.md5 = this.readAt(seg, at + DESCRIPTOR_SIZE, 16).toString('hex');
           if (type === 'digest') {
             const d = this.readAt(seg, at + DESCRIPTOR_SIZE, 36);
-            (this as { md5: string | null }).md5 ??= d.subarray(0, 16).toString('hex');
-            (this as { sha1: string | null }).sha1 = d.subarray(16, 36).toString('hex');
+            this.stored.md5 ??= d.subarray(0, 16).toString('hex');
+            this.stored.sha1 = d.subarray(16, 36).toString('hex');
           }
           if (type === 'error2') {
             const e = parseError2Body(this.readAt(seg, at + DESCRIPTOR_SIZE, size - DESCRIPTOR_SIZE));
@@ -120,6 +119,16 @@ export class EwfImageReader implements SectorReader {
       this.close();
       throw e;
     }
+  }
+
+  /** The MD5 the hash (or digest) section stores, null where there is none. */
+  get md5(): string | null {
+    return this.stored.md5;
+  }
+
+  /** The SHA-1 the digest section stores, null where there is none. */
+  get sha1(): string | null {
+    return this.stored.sha1;
   }
 
   /** The section types of each segment file, in order. */
@@ -232,7 +241,7 @@ export class EwfImageReader implements SectorReader {
         const chunkStart = c * this.chunkSize;
         const from = Math.max(chunkStart, offset + done) - chunkStart;
         const to = Math.min(chunkStart + data.length, offset + n) - chunkStart;
-        data.copy(buffer, offset + done - offset, from, to);
+        data.copy(buffer, done, from, to);
         done += to - from;
       }
     }
