@@ -14,14 +14,19 @@ const USAGE = `usage: custos <command> [options]
   writeblock watch [DEV...] [--json] [--interval MS]
                                                keep devices read-only, protect new ones
   acquire --source DEV --out DIR [--out DIR2] [--name NAME]
-          [--format raw|split] [--split-size SIZE] [--hash md5,sha1,sha256,sha512]
+          [--format raw|split|e01] [--split-size SIZE] [--compression none|empty|fast|best]
+          [--segment-size SIZE] [--hash md5,sha1,sha256,sha512]
           [--piece-size SIZE] [--block-size SIZE] [--buffers N] [--retries N]
           [--fill BYTE] [--fast-first] [--verify] [--verify-source]
           [--case ID] [--evidence ID] [--examiner NAME] [--organisation ORG]
           [--description TEXT] [--notes TEXT] [--location TEXT]
           [--examiner-time ISO8601] [--key KEYFILE] [--custody-copy DIR]
-          [--checkpoint-interval DURATION] [--json-progress] [--json]
+          [--checkpoint-interval DURATION] [--journal-interval DURATION]
+          [--json-progress] [--json]
                                                image a write-blocked disk, with a signed custody record
+  acquire --resume DIR [--resume DIR2] --source DEV [--key KEYFILE] [--examiner NAME]
+          [--custody-copy DIR] [--journal-interval DURATION] [--json-progress] [--json]
+                                               go on with an interrupted acquisition from its journal
   verify DIR [--record-only] [--json] [--json-progress]
                                                check the record's signatures, its log and the image
   tui [--only DEV[,DEV...]] [--appliance]      the guided, keyboard-only acquisition screens

@@ -17,6 +17,9 @@ import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
 import type { ProgressReport } from './imaging/progress.js';
 import { ReattachingSource } from './imaging/reattaching-source.js';
 import { SourceWriteBlock } from './imaging/source-writeblock.js';
+import { journalCase } from './imaging/journal.js';
+import type { ResumePlan } from './imaging/resume-plan.js';
+import { continuedLog } from './custody/log-resume.js';
 
 export interface AcquisitionRequest {
   disk: Disk;
@@ -35,6 +38,19 @@ export interface AcquisitionRequest {
   signal?: AbortSignal;
   /** Called once the source is held, e.g. to save the guardian's state. */
   onSourceHeld?: () => void;
+  /** How often the resume journal is brought up to date (default 30 s). */
+  journalIntervalMs?: number;
+  /** Go on with an interrupted acquisition: its settings and case details are the journal's, not `settings` and `case`. */
+  resume?: ResumePlan;
+}
+
+/** The source must be the journal's disk: same size and sector size, and the same serial where both have one (content is checked too, in acquire). */
+function resumeSourceProblem(plan: ResumePlan, disk: Disk): string | null {
+  const s = plan.journal.source;
+  if (s.sizeBytes !== disk.sizeBytes || s.sectorSize !== disk.logicalSectorSize) return `${disk.devicePath} has ${disk.sizeBytes} bytes in ${disk.logicalSectorSize}-byte sectors; the interrupted acquisition's source had ${s.sizeBytes} in ${s.sectorSize}-byte sectors`;
+  const serial = disk.serial?.raw ?? null;
+  if (s.serialRaw !== null && serial !== null && s.serialRaw !== serial) return `${disk.devicePath} has serial ${disk.serial?.text ?? ''}; the interrupted acquisition's source had another`;
+  return null;
 }
 
 export interface AcquisitionOutcome {
@@ -44,6 +60,12 @@ export interface AcquisitionOutcome {
 
 /** Runs one acquisition; throws AcquisitionAborted (with its record) if it stops early. */
 export async function runAcquisition(r: AcquisitionRequest): Promise<AcquisitionOutcome> {
+  const plan = r.resume ?? null;
+  const problem = plan ? resumeSourceProblem(plan, r.disk) : null;
+  if (problem) throw new CustosError('ERESUMESOURCE', `${problem}: not resumed, nothing changed`);
+  const caseData = plan ? journalCase(plan.journal) : r.case;
+  // Read before anything is opened: a log that does not check stops the resume here.
+  const log = plan ? continuedLog(r.custodyCopy ? [...plan.dirs, r.custodyCopy] : plan.dirs) : null;
   const writeBlock = new SourceWriteBlock(r.guardian, r.disk);
   r.onSourceHeld?.();
   // Survives the source being unplugged and plugged back in (same serial, size and sector size).
@@ -63,7 +85,7 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
     };
     const clock = readClock(r.examinerTime);
     const session = new CustodySession({
-      case: r.case,
+      case: caseData,
       clock,
       signer: r.signer,
       tool: toolIdentity(stateDir()),
@@ -71,6 +93,7 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
       sourceDisk: r.disk,
       copyDir: r.custodyCopy,
       checkpointMs: r.checkpointMs ?? DEFAULT_CHECKPOINT_MS,
+      ...(plan && log ? { resume: { log, position: plan.journal.position, checkpoint: plan.journal.checkpoint, journalWritten: plan.journal.written } } : {}),
     });
     const notice = event(
       'custody',
@@ -83,7 +106,9 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
     session.event(notice);
     try {
       const record = await acquire({
-        ...r.settings,
+        ...(plan ? plan.journal.settings : r.settings),
+        ...(plan ? { resume: plan } : {}),
+        ...(r.journalIntervalMs !== undefined ? { journalIntervalMs: r.journalIntervalMs } : {}),
         reader,
         source,
         sourceDisk: r.disk.name,
@@ -91,7 +116,7 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
         destinations: r.destinations,
         onEvent: r.onEvent,
         recorder: session,
-        caseData: r.case,
+        caseData,
         examinerOffsetS: clock.examinerOffsetS,
         ...(r.onProgress ? { onProgress: r.onProgress } : {}),
         ...(r.signal ? { signal: r.signal } : {}),

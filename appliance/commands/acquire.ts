@@ -22,6 +22,8 @@ import type { ImageRecord } from '../imaging/image-record.js';
 import { DEFAULT_READ_POLICY } from '../imaging/read-recovery.js';
 import { parseSize } from '../imaging/sizes.js';
 import { readPassphrase } from './passphrase.js';
+import { DEFAULT_JOURNAL_INTERVAL_MS } from '../imaging/checkpointer.js';
+import { planResume } from '../imaging/resume-plan.js';
 import { ProgressPrinter } from './progress-printer.js';
 
 export interface AcquireArgs {
@@ -50,6 +52,8 @@ export interface AcquireArgs {
   key: string | undefined;
   custodyCopy: string | undefined;
   checkpointInterval: string | undefined;
+  journalInterval: string | undefined;
+  resume: string[];
   verify: boolean;
   verifySource: boolean;
   json: boolean;
@@ -87,6 +91,8 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
       key: { type: 'string' },
       'custody-copy': { type: 'string' },
       'checkpoint-interval': { type: 'string' },
+      'journal-interval': { type: 'string' },
+      resume: { type: 'string', multiple: true, default: [] },
       verify: { type: 'boolean', default: false },
       'verify-source': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -120,6 +126,8 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
     key: values.key,
     custodyCopy: values['custody-copy'],
     checkpointInterval: values['checkpoint-interval'],
+    journalInterval: values['journal-interval'],
+    resume: values.resume,
     verify: values.verify,
     verifySource: values['verify-source'],
     json: values.json,
@@ -161,10 +169,38 @@ export function exitCodeFor(record: ImageRecord): number {
   return record.status === 'complete' ? 0 : record.status === 'complete-with-bad-sectors' ? 3 : 1;
 }
 
+/** What a resumed acquisition takes from its journal; giving it again is refused rather than silently ignored. */
+function journalSettingGiven(a: AcquireArgs): string | null {
+  const given: [string, boolean][] = [
+    ['--out', a.out.length > 0],
+    ['--name', a.name !== 'image'],
+    ['--format', a.format !== 'raw'],
+    ['--split-size', a.splitSize !== undefined],
+    ['--compression', a.compression !== undefined],
+    ['--segment-size', a.segmentSize !== undefined],
+    ['--hash', a.hash !== undefined],
+    ['--piece-size', a.pieceSize !== undefined],
+    ['--block-size', a.blockSize !== undefined],
+    ['--buffers', a.buffers !== undefined],
+    ['--retries', a.retries !== undefined],
+    ['--fill', a.fill !== undefined],
+    ['--fast-first', a.fastFirst],
+    ['--verify', a.verify],
+    ['--verify-source', a.verifySource],
+    ...(['case', 'evidence', 'description', 'notes', 'location', 'organisation'] as const).map((k): [string, boolean] => [`--${k}`, a[k] !== undefined]),
+  ];
+  return given.find(([, g]) => g)?.[0] ?? null;
+}
+
 export async function acquireCommand(a: AcquireArgs): Promise<number> {
   // Every argument is checked before anything is opened.
   if (!a.source) throw new UsageError('acquire needs --source DEV');
-  if (a.out.length === 0 || a.out.length > 2) throw new UsageError('acquire needs one or two --out DIR');
+  if (a.resume.length > 0) {
+    const clash = journalSettingGiven(a);
+    if (clash) throw new UsageError(`${clash} does not go with --resume: a resumed acquisition keeps the settings and case details it started with (they are in its journal)`);
+    if (a.resume.length > 2) throw new UsageError('--resume takes one or two destination directories');
+    for (const d of a.resume) if (!isDirectory(d)) throw new UsageError(`--resume ${d} is not a directory`);
+  } else if (a.out.length === 0 || a.out.length > 2) throw new UsageError('acquire needs one or two --out DIR');
   const nameProblem = checkImageName(a.name);
   if (nameProblem) throw new UsageError(`--name ${nameProblem}`);
   if (a.format !== 'raw' && a.format !== 'split' && a.format !== 'e01') throw new UsageError('--format must be raw, split or e01');
@@ -187,8 +223,11 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   const caseInfo = caseData({ caseNumber: a.case, evidenceNumber: a.evidence, examiner: a.examiner, organisation: a.organisation, description: a.description, notes: a.notes, location: a.location });
   const examinerTime = a.examinerTime === undefined ? null : parseExaminerTime(a.examinerTime);
   const checkpointMs = a.checkpointInterval === undefined ? DEFAULT_CHECKPOINT_MS : parseDurationMs(a.checkpointInterval, '--checkpoint-interval');
+  const journalIntervalMs = a.journalInterval === undefined ? DEFAULT_JOURNAL_INTERVAL_MS : parseDurationMs(a.journalInterval, '--journal-interval');
+  // A journal that does not check stops here, before the source is opened.
+  const resume = a.resume.length > 0 ? planResume(a.resume) : null;
   if (a.custodyCopy !== undefined && !isDirectory(a.custodyCopy)) throw new UsageError(`--custody-copy ${a.custodyCopy} is not a directory`);
-  if (a.custodyCopy !== undefined && a.out.some((d) => path.resolve(d) === path.resolve(a.custodyCopy as string))) throw new UsageError('--custody-copy must not be an --out directory');
+  if (a.custodyCopy !== undefined && [...a.out, ...a.resume].some((d) => path.resolve(d) === path.resolve(a.custodyCopy as string))) throw new UsageError('--custody-copy must not be an --out directory');
   // The examiner's key, or a key for this acquisition only; a wrong passphrase stops here, before the disk is touched.
   const signer = a.key ? loadKey(a.key, await readPassphrase(`passphrase for ${a.key}: `), a.examiner ?? null) : oneTimeKey(a.examiner ?? null);
 
@@ -216,7 +255,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
     outcome = await runAcquisition({
       disk,
       guardian,
-      destinations: a.out,
+      destinations: resume ? resume.dirs : a.out,
       settings: { name: a.name, format, splitSize, hashes, pieceSize, blockSize, buffers, policy: { retries, fill }, fastFirst: a.fastFirst, verify: a.verify, verifySource: a.verifySource, ...(ewf ? { ewf } : {}) },
       case: caseInfo,
       examinerTime,
@@ -228,6 +267,8 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       onProgress: (p) => printer.progress(p),
       signal: stop.signal,
       onSourceHeld: saveGuardian,
+      journalIntervalMs,
+      ...(resume ? { resume } : {}),
     });
   } catch (e) {
     if (e instanceof AcquisitionAborted && a.json) printer.summary({ ...e.record, custody: (e as AcquisitionAborted & { custody?: unknown }).custody ?? null });

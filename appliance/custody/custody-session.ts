@@ -14,6 +14,7 @@ import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
 import { ALLOWED_SIGNERS_FILE, CUSTODY_FILE, CUSTODY_SCHEMA, kernelIdentity, REPORT_HTML, REPORT_TXT, SIG_SUFFIX, type CustodyRecord, type SignerRecord } from './custody-record.js';
 import { EventLog, LOG_FILE, writeFileAtomic } from './event-log.js';
+import type { ContinuedLog } from './log-resume.js';
 import { canonicalJson } from './jcs.js';
 import { allowedSignersLine, type SigningKey } from './keys.js';
 import { reportHtml, reportText } from './report.js';
@@ -42,6 +43,8 @@ export interface CustodyContext {
   /** A second place for the whole record (the custody USB); null for none. */
   copyDir: string | null;
   checkpointMs?: number;
+  /** Resuming: the interrupted acquisition's log, carried on in every copy. */
+  resume?: { log: ContinuedLog; position: number; checkpoint: number; journalWritten: string };
 }
 
 /** What was mounted when the log opened (/proc/self/mounts, display-safe): nothing from the source may be there. */
@@ -69,7 +72,8 @@ export class CustodySession {
     this.signerRecord = { kind: k.kind, principal: k.principal, fingerprint: k.fingerprint, publicKey: k.publicLine, namespace: SSHSIG_NAMESPACE };
     void ctx.host.then((h) => this.hostArrived(h));
     if (ctx.copyDir) {
-      for (const f of CUSTODY_FILES) {
+      // Resuming, the copy may hold the interrupted run's log (carried on); never a finished record.
+      for (const f of ctx.resume ? CUSTODY_FILES.filter((x) => x !== LOG_FILE && x !== LOG_FILE + SIG_SUFFIX) : CUSTODY_FILES) {
         if (existsSync(path.join(ctx.copyDir, f))) throw new CustosError('EEXIST', `${path.join(ctx.copyDir, f)} exists; the custody copy never overwrites a record`);
       }
     }
@@ -89,10 +93,20 @@ export class CustodySession {
   /** Preflight passed: the log starts in every destination, with what is known before the first byte. */
   open(dirs: string[]): void {
     this.dirs = this.ctx.copyDir ? [...dirs, this.ctx.copyDir] : [...dirs];
-    this.log = new EventLog(this.dirs);
-    this.log.append('custody-opened', { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs, mounts: mountsNow() });
+    const r = this.ctx.resume;
+    if (r) {
+      this.log = new EventLog(this.dirs, r.log);
+      // The interrupted run's key may have died with it: this entry says who signs from here on, and the seal covers the whole log.
+      this.log.append('custody-resumed', {
+        message: `acquisition resumed at byte ${r.position} (journal checkpoint ${r.checkpoint} of ${r.journalWritten}); the log goes on after entry ${r.log.entries - 1}${r.log.cut.length > 0 ? `; a line cut off by the interruption was dropped from ${r.log.cut.length} copy(ies)` : ''}`,
+        data: { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs, mounts: mountsNow(), position: r.position, journalCheckpoint: r.checkpoint, journalWritten: r.journalWritten, cut: r.log.cut, earlierSigners: r.log.signers },
+      });
+    } else {
+      this.log = new EventLog(this.dirs);
+      this.log.append('custody-opened', { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs, mounts: mountsNow() });
+    }
     for (const e of this.pending.splice(0)) this.event(e);
-    this.checkpoint('opened');
+    this.checkpoint(r ? 'resumed' : 'opened');
     const every = this.ctx.checkpointMs ?? DEFAULT_CHECKPOINT_MS;
     this.timer = setInterval(() => this.checkpoint('interval'), every);
     this.timer.unref();

@@ -2,7 +2,7 @@
 // naming the SHA-256 of the line before it, written and flushed to the medium
 // as things happen, so a crash leaves a valid prefix.
 import { createHash } from 'node:crypto';
-import { closeSync, fdatasyncSync, fchmodSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fchmodSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../errors.js';
 import { canonicalJson } from './jcs.js';
@@ -33,15 +33,39 @@ export class EventLog {
   private text = '';
   private closed = false;
 
-  constructor(dirs: string[]) {
+  /**
+   * A new log in each of `dirs`; or, resuming, the log `continued` (its
+   * complete lines, checked) carried on in each: a copy holding a prefix of
+   * it (or a cut-off last line) is brought up to it, a missing copy is made.
+   */
+  constructor(dirs: string[], continued?: { content: string; entries: number; head: string }) {
     try {
       for (const dir of dirs) {
         const file = path.join(dir, LOG_FILE);
-        this.files.push({ path: file, fd: openSync(file, 'wx', 0o644) });
+        if (!continued) {
+          this.files.push({ path: file, fd: openSync(file, 'wx', 0o644) });
+          continue;
+        }
+        // O_APPEND: every later write goes to the end, after the cut below.
+        const fd = openSync(file, 'a', 0o644);
+        this.files.push({ path: file, fd });
+        const have = readFileSync(file, 'utf8');
+        const whole = have.slice(0, have.lastIndexOf('\n') + 1);
+        if (!continued.content.startsWith(whole)) throw Object.assign(new Error(`${file} is not a copy of the log being resumed`), { errno: -22 });
+        ftruncateSync(fd, Buffer.byteLength(whole));
+        const rest = Buffer.from(continued.content.slice(whole.length), 'utf8');
+        let off = 0;
+        while (off < rest.length) off += writeSync(fd, rest, off, rest.length - off);
+        fdatasyncSync(fd);
       }
     } catch (e) {
       this.close();
-      throw new DeviceIoError(path.join(dirs[this.files.length] ?? '.', LOG_FILE), 'open', errnoOf(e) ?? 5, null);
+      throw new DeviceIoError(path.join(dirs[Math.max(0, this.files.length - (continued ? 1 : 0))] ?? '.', LOG_FILE), 'open', errnoOf(e) ?? 5, null);
+    }
+    if (continued) {
+      this.text = continued.content;
+      this.seq = continued.entries;
+      this.prev = continued.head;
     }
   }
 

@@ -119,8 +119,10 @@ export function verifyInterruptedLog(dir: string): Verdict[] {
   const out: Verdict[] = [
     { check: 'log chain', ok: complete.length === 0, detail: complete.length === 0 ? `${chain.entries.length} complete entries chain correctly${chain.partialTail ? ' (plus one cut off mid-line)' : ''}` : complete.join('; ') },
   ];
-  const opened = chain.entries[0];
-  const signer = (opened?.data as { signer?: { publicKey?: string; namespace?: string; fingerprint?: string } } | undefined)?.signer;
+  // The signature file is the latest run's: a resumed run signs with its own key, named in its custody-resumed entry.
+  type Signer = { publicKey?: string; namespace?: string; fingerprint?: string };
+  const opened = [...chain.entries].reverse().find((e) => e.type === 'custody-opened' || e.type === 'custody-resumed');
+  const signer = opened?.type === 'custody-resumed' ? (opened.data.data as { signer?: Signer } | undefined)?.signer : (opened?.data as { signer?: Signer } | undefined)?.signer;
   const sig = read(path.join(dir, LOG_FILE + SIG_SUFFIX));
   if (!signer?.publicKey || !sig) {
     out.push({ check: 'log signature', ok: false, detail: !sig ? `${LOG_FILE}${SIG_SUFFIX} is missing` : 'the first entry names no signer' });

@@ -17,6 +17,11 @@ import { DEFAULT_EWF_SETTINGS, EWF_CHUNK_SIZE, ewfSettingsProblem } from './ewf/
 import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-acquisition.js';
 import { hashFiles } from './file-hash.js';
 import { TimedReader } from './read-timing.js';
+import { Checkpointer, checkpointStep, DEFAULT_JOURNAL_INTERVAL_MS } from './checkpointer.js';
+import { JOURNAL_SCHEMA } from './journal.js';
+import { ResumeReader } from './resume-reader.js';
+import { checkCopy, checkSourceWindows, writtenImageReader, type ResumePlan } from './resume-plan.js';
+import { CASE_FIELDS } from '../custody/case-data.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline, settledOrGiveUp, type PipelineResult } from './pipeline.js';
@@ -78,6 +83,10 @@ export interface AcquireOptions extends AcquireSettings {
   /** Case data for the E01 headers, and how far the system clock was from the examiner's time. */
   caseData?: CaseData;
   examinerOffsetS?: number | null;
+  /** How often the resume journal is brought up to date (default 30 s); 0 keeps none. */
+  journalIntervalMs?: number;
+  /** Go on with an interrupted acquisition from its journal (the settings must be the journal's). */
+  resume?: ResumePlan;
 }
 
 /** The acquisition stopped before a complete image; `record` says how far it got. */
@@ -132,11 +141,17 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   checkSettings(o);
   const ewf = o.format === 'e01' ? ewfSettingsOf(o) : null;
   const segments = imageSegments(o.name, o.reader.size, o.format, ewf ? ewf.segmentSize : o.splitSize);
+  const resume = o.resume ?? null;
+  const journal = resume?.journal ?? null;
+  if (journal && (journal.source.sizeBytes !== o.reader.size || journal.source.sectorSize !== o.reader.sectorSize)) {
+    throw new PreflightError('ERESUMESOURCE', `source ${o.reader.name} has ${o.reader.size} bytes in ${o.reader.sectorSize}-byte sectors; the journal's source had ${journal.source.sizeBytes} in ${journal.source.sectorSize}-byte sectors`);
+  }
   const facts = preflightDestinations({
-    dirs: o.destinations,
+    dirs: resume ? resume.dirs : o.destinations,
     segments,
     extraFiles: [...(o.recorder?.fileNames ?? [])],
     sourceDisk: o.sourceDisk,
+    ...(journal ? { resumingAt: journal.position } : {}),
   });
   emit(event('preflight', `preflight passed: ${facts.length} destination(s), ${segments.length} file(s) each, ${o.reader.size} bytes`, { destinations: facts }));
   o.recorder?.open(facts.map((f) => f.dir));
@@ -153,16 +168,21 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const fileWindow = fileHashWindow({ ...o, size: o.reader.size });
   const { linear, pieces, files } = hashStages(o.hashes, o.pieceSize, pool, fileWindow);
   const hashers = [...linear, ...(pieces ? [pieces] : []), ...(files ? [files] : [])];
-  const setIdentifier = randomBytes(16);
+  const setIdentifier = journal?.ewf ? Buffer.from(journal.ewf.setIdentifier, 'hex') : randomBytes(16);
+  const discarded = (file: string, bytes: number) =>
+    emit(event('resume-discard', `${file}: ${bytes} bytes written after the last checkpoint are discarded and written again`, { file, bytes }));
+  const writerResume = journal ? { position: journal.position, onDiscard: discarded } : undefined;
   const compressor = ewf ? new CompressPool(ewf.compression, EWF_CHUNK_SIZE, pool) : null;
   const writers: (ImageWriter | EwfWriter)[] = facts.map((f, i) =>
     ewf && compressor
-      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor, writers: facts.length, showCompression: i === 0, hashFiles: i === 0 })
-      : new ImageWriter(`write${i + 1}`, f.dir, segments),
+      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor, writers: facts.length, showCompression: i === 0, hashFiles: i === 0, ...(journal?.ewf && writerResume ? { resume: { ...writerResume, state: journal.ewf } } : {}) })
+      : new ImageWriter(`write${i + 1}`, f.dir, segments, writerResume),
   );
+  const checkpointer = journalKeeper(o, facts.map((f) => f.dir), pieces, writers, started, emit);
   const record = baseRecord(o, started, segments, facts, events);
   const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
     source.stop();
+    if (checkpointer) record.journal = { checkpoints: checkpointer.count, lastPosition: checkpointer.position };
     record.readTiming = source.timing();
     record.status = status;
     record.error = error ? { code: error.code, message: error.message } : null;
@@ -180,10 +200,24 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   let hashes: Partial<Record<HashAlgorithm, string>> = {};
   let pieceHex: string[] = [];
   let fileHex: string[] = [];
+  let written: SectorReader | null = null;
   try {
+    if (journal && resume) {
+      emit(event('resume-started', `resuming at byte ${journal.position} of ${o.reader.size} (checkpoint ${journal.checkpoint} of ${journal.written}); the first ${journal.pieces.length} window(s) are read back from ${resume.dirs[0]} and checked against the journal`, { position: journal.position, checkpoint: journal.checkpoint, journalWritten: journal.written, dirs: resume.dirs }));
+      await checkSourceWindows(source, journal, pool, o.policy, emit);
+      for (const f of facts.slice(1)) await checkCopy(f.dir, journal, segments, { bufferCount: o.buffers, onEvent: emit });
+      written = writtenImageReader((facts[0] as DestinationFacts).dir, journal, segments);
+      record.resume = { position: journal.position, checkpoint: journal.checkpoint, journalWritten: journal.written, firstStarted: journal.started, resumes: journal.resumes + 1, windowsChecked: journal.pieces.length, readBackFrom: (facts[0] as DestinationFacts).dir };
+    }
+    const checkWritten = journal ? writtenWindowCheck(journal.pieces, pieces, (facts[0] as DestinationFacts).dir, stop) : null;
     run = await runPipeline({
       phase: 'acquire',
-      reader: source,
+      reader: written && journal ? new ResumeReader(written, source, journal.position) : source,
+      ...(journal ? { knownBadRanges: journal.badRanges } : {}),
+      onBlockDone: (end, bad) => {
+        checkWritten?.(end);
+        checkpointer?.blockDone(end, bad);
+      },
       pool,
       consumers: [...hashers, ...writers],
       policy: o.policy,
@@ -218,6 +252,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       run.badRanges = recovery.badRanges;
       recovered = recovery.recoveredSectors;
     }
+    await checkpointer?.stop();
+    written?.close();
     for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
     pieceHex = pieces ? await pieces.pieces() : [];
     fileHex = files ? await files.pieces() : [];
@@ -234,6 +270,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       await Promise.all(writers.map((w) => (w as ImageWriter).finish()));
     }
   } catch (e) {
+    await checkpointer?.stop();
+    written?.close();
     await settledOrGiveUp(writers.map((w) => w.close()));
     await compressor?.terminate();
     await Promise.all(hashers.map((s) => s.terminate()));
@@ -294,7 +332,78 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   emit(event('completed', `acquisition ${status}`, { status }));
   finishRecord(status, null);
   await o.recorder?.finish(record);
+  // Recorded: nothing is left to resume.
+  checkpointer?.remove();
   return record;
+}
+
+/**
+ * The resume journal, when this acquisition can keep one: it needs windowed
+ * hashes (they check what a later run reads back) and not --fast-first
+ * (whose deferred ranges are rewritten out of order).
+ */
+function journalKeeper(
+  o: AcquireOptions,
+  dirs: string[],
+  pieces: HashStage | null,
+  writers: (ImageWriter | EwfWriter)[],
+  started: Date,
+  emit: EventSink,
+): Checkpointer | null {
+  const interval = o.journalIntervalMs ?? DEFAULT_JOURNAL_INTERVAL_MS;
+  if (interval === 0) return null;
+  const step = checkpointStep(o.pieceSize, o.blockSize);
+  const why = !pieces || step === null ? 'without windowed hashes (--piece-size 0, or windows that rarely meet block ends) there is nothing to check a resumed copy against' : o.fastFirst ? 'a --fast-first run writes its recovered ranges out of order' : null;
+  if (why || !pieces || step === null) {
+    emit(event('journal-off', `no resume journal: ${why ?? ''}; an interrupted acquisition has to start again`));
+    return null;
+  }
+  const j = o.resume?.journal;
+  const caseValues: Record<string, string | null> = {};
+  for (const f of CASE_FIELDS) caseValues[f] = o.caseData?.[f]?.value ?? null;
+  const { policy, ...rest } = { name: o.name, format: o.format, splitSize: o.splitSize, hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, policy: o.policy, fastFirst: o.fastFirst, verify: o.verify, verifySource: o.verifySource };
+  const c = new Checkpointer(
+    {
+      base: {
+        schema: JOURNAL_SCHEMA,
+        acquisitionId: j?.acquisitionId ?? randomBytes(16).toString('hex'),
+        started: j?.started ?? started.toISOString(),
+        resumes: j ? j.resumes + 1 : 0,
+        source: { path: o.source.path, stableId: o.source.stableId, serialRaw: o.source.serial?.raw ?? null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize },
+        settings: { ...rest, policy: { retries: policy.retries, fill: policy.fill }, ...(o.format === 'e01' ? { ewf: ewfSettingsOf(o) } : {}) },
+        case: caseValues,
+        destinations: dirs,
+      },
+      dirs,
+      pieces,
+      writers,
+      intervalMs: interval,
+      startAt: j?.position ?? 0,
+      checkpointsSoFar: j?.checkpoint ?? 0,
+      onEvent: emit,
+    },
+    step,
+  );
+  emit(event('journal', `resume journal ${o.name}.journal.json kept in ${dirs.length} destination(s), brought up to date every ${Math.round(interval / 1000)} s`, { intervalMs: interval, dirs }));
+  return c;
+}
+
+/**
+ * A resumed run reads the first copy back before the checkpoint: each of
+ * those windows must hash as the journal says, or the run stops there.
+ */
+function writtenWindowCheck(expected: string[], pieces: HashStage | null, dir: string, stop: AbortController): (end: number) => void {
+  let checked = 0;
+  return () => {
+    if (!pieces) return;
+    while (checked < expected.length && checked < pieces.completed.length) {
+      if (pieces.completed[checked] !== expected[checked]) {
+        stop.abort(new CustosError('ERESUMEMISMATCH', `${dir}: window ${checked} of the image written before the checkpoint no longer matches the journal; it cannot be resumed`));
+        return;
+      }
+      checked++;
+    }
+  };
 }
 
 /**
@@ -436,6 +545,8 @@ function baseRecord(o: AcquireOptions, started: Date, segments: ReturnType<typeo
     badRanges: [],
     destinations: facts.map((f) => ({ dir: f.dir, fsType: f.fsType, freeBytesAtStart: f.freeBytes, verification: null })),
     recovery: null,
+    resume: null,
+    journal: null,
     sourceVerification: null,
     writeBlock: null,
     timing: { started: started.toISOString(), finished: '', acquireS: 0, totalS: 0, averageMiBs: 0, peakRssMiB: 0 },

@@ -23,7 +23,14 @@ export type ImagingEventType =
   | 'acquired'
   | 'verify-started'
   | 'verify-result'
-  | 'completed';
+  | 'completed'
+  | 'journal'
+  | 'journal-off'
+  | 'journal-error'
+  | 'resume-started'
+  | 'resume-discard'
+  | 'resume-checked'
+  | 'resume-source-checked';
 
 export interface ImagingEvent {
   time: string;

@@ -14,6 +14,7 @@ export interface HashWorkerData {
 export type ToWorker = { type: 'chunk'; index: number; length: number } | { type: 'finish' };
 
 export type FromWorker =
-  | { type: 'done'; busyMs: number }
+  /** A chunk is hashed; `pieces` are the windows it completed (piecewise jobs), so a journal can record them as they come. */
+  | { type: 'done'; busyMs: number; pieces?: string[] }
   | { type: 'digest'; hex: string }
   | { type: 'pieces'; hex: string[] };

@@ -44,6 +44,8 @@ export class HashStage implements Consumer {
   private readonly pending: Pending[] = [];
   private finishing: ((msg: FromWorker) => void) | null = null;
   private failure: Error | null = null;
+  /** Piecewise jobs: the digests of the windows completed so far, in order (a journal checkpoints them). */
+  readonly completed: string[] = [];
 
   constructor(job: HashJob, pool: BufferPool, nice = 0, label?: string) {
     this.job = job;
@@ -68,6 +70,7 @@ export class HashStage implements Consumer {
       this.stats.busyMs += msg.busyMs;
       this.stats.bytes += p.length;
       this.stats.queued--;
+      if (msg.pieces) this.completed.push(...msg.pieces);
       p.resolve();
       return;
     }

@@ -24,7 +24,9 @@ const pieces: string[] = [];
 let piece: Hash | null = null;
 let pieceFill = 0;
 
-function updatePieces(bytes: Buffer, pieceSize: number): void {
+/** Hashes `bytes` into the windows; returns the digests of the windows it completed. */
+function updatePieces(bytes: Buffer, pieceSize: number): string[] {
+  const completed: string[] = [];
   let at = 0;
   while (at < bytes.length) {
     piece ??= createHash('sha256');
@@ -33,11 +35,14 @@ function updatePieces(bytes: Buffer, pieceSize: number): void {
     pieceFill += n;
     at += n;
     if (pieceFill === pieceSize) {
-      pieces.push(piece.digest('hex'));
+      const hex = piece.digest('hex');
+      pieces.push(hex);
+      completed.push(hex);
       piece = null;
       pieceFill = 0;
     }
   }
+  return completed;
 }
 
 function post(msg: FromWorker): void {
@@ -50,9 +55,13 @@ port.on('message', (msg: ToWorker) => {
     const view = views[msg.index];
     if (!view) throw new Error(`no buffer ${msg.index}`);
     const bytes = view.subarray(0, msg.length);
-    if (linear) linear.update(bytes);
-    else if (job.kind === 'pieces') updatePieces(bytes, job.pieceSize);
-    post({ type: 'done', busyMs: performance.now() - t0 });
+    if (linear) {
+      linear.update(bytes);
+      post({ type: 'done', busyMs: performance.now() - t0 });
+    } else if (job.kind === 'pieces') {
+      const completed = updatePieces(bytes, job.pieceSize);
+      post({ type: 'done', busyMs: performance.now() - t0, ...(completed.length > 0 ? { pieces: completed } : {}) });
+    }
     return;
   }
   if (linear) {

@@ -41,6 +41,10 @@ export interface ImageRecord {
   settings: { hashes: HashAlgorithm[]; pieceSize: number; blockSize: number; buffers: number; retries: number; fill: number; fastFirst: boolean; verify: boolean; verifySource: boolean; ewf?: EwfSettings };
   /** --fast-first only: what the first pass left, what the recovery pass got, and where the hashes come from. */
   recovery: RecoveryRecord | null;
+  /** A resumed acquisition: where it went on from and what was checked first; null for one that ran through. */
+  resume: ResumeRecord | null;
+  /** The resume journal kept by this run: how many checkpoints, the last one's position; null when none was kept. */
+  journal: { checkpoints: number; lastPosition: number } | null;
   hashes: Partial<Record<HashAlgorithm, string>>;
   pieces: { size: number; count: number; sha256: string[]; merkleRoot: string; merkle: string };
   badSectors: number;
@@ -61,6 +65,20 @@ export interface ImageFile {
   file: string;
   size: number;
   sha256: string | null;
+}
+
+export interface ResumeRecord {
+  /** Bytes of the image stream taken from the destination (read back and checked), not from the source, in this run. */
+  position: number;
+  checkpoint: number;
+  journalWritten: string;
+  /** When the acquisition first started (this run's start is in timing). */
+  firstStarted: string;
+  /** How many times this acquisition has been resumed, this one included. */
+  resumes: number;
+  /** Windows before the checkpoint checked against the journal, in every copy. */
+  windowsChecked: number;
+  readBackFrom: string;
 }
 
 export interface RecoveryRecord {

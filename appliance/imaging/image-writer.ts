@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../errors.js';
 import type { Segment } from './image-layout.js';
@@ -17,13 +17,54 @@ export class ImageWriter implements Consumer {
   private tail: Promise<void> = Promise.resolve();
   /** Bytes written so far in each segment. */
   readonly written: number[];
+  /** Resuming: the image before this offset is on the medium already. */
+  private readonly skipBelow: number;
 
-  constructor(label: string, dir: string, segments: Segment[]) {
+  constructor(label: string, dir: string, segments: Segment[], resume?: { position: number; onDiscard: (file: string, bytes: number) => void }) {
     this.stats = newStats(label, 'write');
     this.dir = dir;
     this.segments = segments;
     this.handles = segments.map(() => null);
     this.written = segments.map(() => 0);
+    this.skipBelow = resume?.position ?? 0;
+    if (resume) {
+      this.tail = this.reopen(resume.position, resume.onDiscard);
+      this.tail.catch(() => undefined);
+    }
+  }
+
+  /**
+   * Resuming at `position`: the files before it must be whole, the one it
+   * falls in is cut back to it and reopened, later ones (written after the
+   * checkpoint) are removed and written again.
+   */
+  private async reopen(position: number, onDiscard: (file: string, bytes: number) => void): Promise<void> {
+    for (const [i, seg] of this.segments.entries()) {
+      const file = this.pathOf(seg);
+      const keep = Math.max(0, Math.min(seg.size, position - seg.start));
+      let size: number | null = null;
+      try {
+        size = (await stat(file)).size;
+      } catch {
+        size = null;
+      }
+      if (keep > 0 && (size === null || size < keep)) throw new DeviceIoError(file, 'open', size === null ? 2 : 61, keep);
+      this.written[i] = keep;
+      if (keep === seg.size || size === null) continue;
+      if (keep === 0) {
+        await unlink(file);
+        onDiscard(file, size);
+        continue;
+      }
+      try {
+        const fh = await open(file, 'r+');
+        this.handles[i] = fh;
+        if (size > keep) onDiscard(file, size - keep);
+        await fh.truncate(keep);
+      } catch (e) {
+        throw new DeviceIoError(file, 'open', errnoOf(e) ?? 5, keep);
+      }
+    }
   }
 
   pathOf(seg: Segment): string {
@@ -31,11 +72,14 @@ export class ImageWriter implements Consumer {
   }
 
   consume(chunk: Chunk): Promise<void> {
+    // Resuming: what lies before the checkpoint is on the medium already.
+    if (chunk.offset + chunk.length <= this.skipBelow) return this.tail;
+    const skip = Math.max(0, this.skipBelow - chunk.offset);
     this.stats.queued++;
     const run = this.tail.then(async () => {
       const t0 = performance.now();
       try {
-        await this.writeAt(chunk.offset, chunk.buffer.subarray(0, chunk.length), true);
+        await this.writeAt(chunk.offset + skip, chunk.buffer.subarray(skip, chunk.length), true);
       } finally {
         this.stats.busyMs += performance.now() - t0;
         this.stats.queued--;
@@ -99,18 +143,29 @@ export class ImageWriter implements Consumer {
     }
   }
 
-  /** Waits for queued writes, forces the data to the medium and closes every file. */
-  async finish(): Promise<void> {
-    await this.tail;
+  /** Forces everything written so far to the medium (a checkpoint); resolves after the writes queued before it. */
+  async checkpoint(_end?: number): Promise<void> {
+    const run = this.tail.then(() => this.sync());
+    this.tail = run;
+    this.tail.catch(() => undefined);
+    await run;
+  }
+
+  private async sync(): Promise<void> {
     for (const [i, h] of this.handles.entries()) {
       if (!h) continue;
-      const seg = this.segments[i] as Segment;
       try {
         await h.datasync();
       } catch (e) {
-        throw new DeviceIoError(this.pathOf(seg), 'fdatasync', errnoOf(e) ?? 5, null);
+        throw new DeviceIoError(this.pathOf(this.segments[i] as Segment), 'fdatasync', errnoOf(e) ?? 5, null);
       }
     }
+  }
+
+  /** Waits for queued writes, forces the data to the medium and closes every file. */
+  async finish(): Promise<void> {
+    await this.tail;
+    await this.sync();
     await this.close();
   }
 

@@ -21,6 +21,10 @@ export interface PipelineOptions {
   signal?: AbortSignal;
   /** Reads one block; by default with sector-granular recovery under `policy` (--fast-first defers instead). */
   readBlock?: (buffer: Buffer, length: number, offset: number) => Promise<BadRange[]>;
+  /** Unreadable ranges already known (from a resumed acquisition's journal). */
+  knownBadRanges?: readonly BadRange[];
+  /** Called when every consumer has finished the block ending at `end`, with the unreadable ranges so far. */
+  onBlockDone?: (end: number, badRanges: readonly BadRange[]) => void;
 }
 
 export interface PipelineResult {
@@ -40,7 +44,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const { reader, pool } = o;
   const readStats = newStats('read', 'read');
   const stages = [readStats, ...o.consumers.flatMap((c) => [c.stats, ...(c.innerStats ?? [])])];
-  const badRanges: BadRange[] = [];
+  const badRanges: BadRange[] = (o.knownBadRanges ?? []).map((r) => ({ ...r }));
   const meter = new ProgressMeter(o.phase, reader.size, pool.buffers.length);
   const readBlock = o.readBlock ?? ((buffer: Buffer, length: number, offset: number) => readRecovering(reader, buffer, length, offset, o.policy, o.onEvent));
   const t0 = performance.now();
@@ -82,6 +86,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       mergeBadRanges(badRanges, bad);
       const chunk = { index, buffer, length, offset };
       pool.share(index, o.consumers.length);
+      const done: Promise<void>[] = [];
       for (const c of o.consumers) {
         const p: Promise<void> = c.consume(chunk).then(
           () => pool.release(index),
@@ -91,7 +96,15 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
           },
         );
         inflight.add(p);
+        done.push(p);
         void p.finally(() => inflight.delete(p));
+      }
+      const end = offset + length;
+      if (o.onBlockDone) {
+        const onDone = o.onBlockDone;
+        void Promise.all(done).then(() => {
+          if (failure === null) onDone(end, badRanges);
+        });
       }
       offset += length;
     }

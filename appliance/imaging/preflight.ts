@@ -45,6 +45,8 @@ export interface PreflightInput {
   /** The source's kernel name; null when the source is not a block device here. */
   sourceDisk: string | null;
   sysfs?: Sysfs;
+  /** Resuming: the image's files are there up to this offset of the stream (they are expected, not refused). */
+  resumingAt?: number;
 }
 
 /**
@@ -79,14 +81,14 @@ export function preflightDestinations(input: PreflightInput): DestinationFacts[]
     }
     if (seen.has(real)) throw new PreflightError('EDUPDEST', `destination ${dir} is given twice`);
     seen.add(real);
-    for (const f of [...input.segments.map((s) => s.file), ...input.extraFiles]) {
+    for (const f of input.resumingAt === undefined ? [...input.segments.map((s) => s.file), ...input.extraFiles] : []) {
       if (existsSync(path.join(real, f))) throw new PreflightError('EEXIST', `${path.join(dir, f)} already exists; custos never overwrites an image`);
     }
     const sf = statfsSync(real, { bigint: true });
     const type = FS_TYPES[Number(sf.type)] ?? { name: `0x${sf.type.toString(16)}`, maxFile: null };
     facts.push({ dir: real, fsDevice, disks, fsType: type.name, freeBytes: Number(sf.bavail * sf.bsize), maxFileBytes: type.maxFile });
   }
-  const need = input.segments.reduce((n, s) => n + s.size, 0) + RECORD_RESERVE;
+  const need = input.segments.reduce((n, s) => n + s.size, 0) - (input.resumingAt ?? 0) + RECORD_RESERVE;
   const largest = Math.max(...input.segments.map((s) => s.size));
   // Destinations sharing a file system share its free space.
   const byFs = new Map<string, DestinationFacts[]>();

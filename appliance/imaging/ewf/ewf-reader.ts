@@ -35,6 +35,22 @@ interface TableRef {
   count: number;
   /** End of the sectors section the table indexes. */
   sectorsEnd: number;
+  /** The open group of an unfinished image: its table is not on disk yet but in the resume journal. */
+  inline: { base: number; entries: Uint32Array } | null;
+}
+
+/**
+ * An unfinished image (a resumed acquisition): the last segment file stops
+ * inside a sectors section whose table only the journal holds. The reader
+ * then covers the image stream up to `size`.
+ */
+export interface OpenTail {
+  groupBase: number;
+  entries: Uint32Array;
+  /** Where the last chunk stored ends in the last segment file. */
+  end: number;
+  /** Bytes of the image stream the segment files hold. */
+  size: number;
 }
 
 interface SegmentFile {
@@ -73,7 +89,7 @@ export class EwfImageReader implements SectorReader {
   private readonly segments: SegmentFile[] = [];
   private loaded: { segment: number; refs: ChunkRef[] } | null = null;
 
-  constructor(paths: string[]) {
+  constructor(paths: string[], open: OpenTail | null = null) {
     if (paths.length === 0) throw new CustosError('EEWF', 'no E01 segment files');
     this.name = paths[0] as string;
     let volume: VolumeInfo | null = null;
@@ -88,7 +104,7 @@ export class EwfImageReader implements SectorReader {
         if (number === null) throw new EwfFormatError(p, 0, 'not an EWF-E01 segment file (bad signature)');
         if (number !== i + 1) throw new EwfFormatError(p, 9, `segment number ${number}, expected ${i + 1} (a segment file is missing or out of order)`);
         const last = i === paths.length - 1;
-        const end = this.walk(seg, (type, at, size) => {
+        const end = this.walk(seg, last ? open : null, (type, at, size) => {
           if ((type === 'volume' || type === 'data') && volume === null) volume = this.readVolume(seg, at, size);
           if (type === 'hash') this.stored.md5 = this.readAt(seg, at + DESCRIPTOR_SIZE, 16).toString('hex');
           if (type === 'digest') {
@@ -102,7 +118,7 @@ export class EwfImageReader implements SectorReader {
             this.errors.push(...e.runs);
           }
         });
-        if (end === 'next' && last) throw new EwfFormatError(p, null, 'ends with a "next" section: later segment files are missing');
+        if (end === 'next' && last && !open) throw new EwfFormatError(p, null, 'ends with a "next" section: later segment files are missing');
         if (end === 'done' && !last) throw new EwfFormatError(p, null, 'ends with "done" but more segment files follow');
         seg.chunks = seg.tables.reduce((n, t) => n + t.count, 0);
         firstChunk += seg.chunks;
@@ -111,8 +127,11 @@ export class EwfImageReader implements SectorReader {
       this.volume = volume;
       this.sectorSize = (volume as VolumeInfo).bytesPerSector;
       this.chunkSize = (volume as VolumeInfo).sectorsPerChunk * this.sectorSize;
-      this.size = (volume as VolumeInfo).sectorCount * this.sectorSize;
-      if (firstChunk !== (volume as VolumeInfo).chunkCount) {
+      this.size = open ? open.size : (volume as VolumeInfo).sectorCount * this.sectorSize;
+      if (open && firstChunk !== Math.ceil(open.size / this.chunkSize)) {
+        throw new EwfFormatError(this.name, null, `the segment files and the journal index ${firstChunk} chunks, ${Math.ceil(open.size / this.chunkSize)} expected at the checkpoint`);
+      }
+      if (!open && firstChunk !== (volume as VolumeInfo).chunkCount) {
         throw new EwfFormatError(this.name, null, `tables index ${firstChunk} chunks, the volume section says ${(volume as VolumeInfo).chunkCount}`);
       }
     } catch (e) {
@@ -156,10 +175,16 @@ export class EwfImageReader implements SectorReader {
   }
 
   /** Follows the section chain of one file; returns how it ends. */
-  private walk(seg: SegmentFile, visit: (type: string, at: number, size: number) => void): 'next' | 'done' {
+  private walk(seg: SegmentFile, open: OpenTail | null, visit: (type: string, at: number, size: number) => void): 'next' | 'done' | 'open' {
     let at = FILE_HEADER_SIZE;
     let sectorsEnd = -1;
     for (let guard = 0; guard < 1_000_000; guard++) {
+      if (open && at === open.groupBase) {
+        // The open group: its descriptor and table are written when it closes; the journal has its entries.
+        if (open.end > seg.size) throw new EwfFormatError(seg.path, at, `ends before the checkpoint's ${open.end} bytes`);
+        seg.tables.push({ at: -1, mirrorAt: -1, count: open.entries.length, sectorsEnd: open.end, inline: { base: open.groupBase, entries: open.entries } });
+        return 'open';
+      }
       if (at + DESCRIPTOR_SIZE > seg.size) throw new EwfFormatError(seg.path, at, 'section chain runs past the end of the file (truncated?)');
       const d = parseDescriptor(this.readAt(seg, at, DESCRIPTOR_SIZE));
       if (!d.checksumOk) throw new EwfFormatError(seg.path, at, `section descriptor checksum mismatch (type "${d.type.replace(/[^\x20-\x7e]/g, '?')}")`);
@@ -171,7 +196,7 @@ export class EwfImageReader implements SectorReader {
         const head = this.readAt(seg, at + DESCRIPTOR_SIZE, TABLE_HEADER_SIZE);
         const count = head.readUInt32LE(0);
         if (TABLE_HEADER_SIZE + count * 4 + 4 > d.size - DESCRIPTOR_SIZE) throw new EwfFormatError(seg.path, at, `${d.type} claims ${count} entries, more than its section holds`);
-        if (d.type === 'table') seg.tables.push({ at: at + DESCRIPTOR_SIZE, mirrorAt: -1, count, sectorsEnd });
+        if (d.type === 'table') seg.tables.push({ at: at + DESCRIPTOR_SIZE, mirrorAt: -1, count, sectorsEnd, inline: null });
         else {
           const t = seg.tables[seg.tables.length - 1];
           if (t && t.mirrorAt < 0 && t.count === count) t.mirrorAt = at + DESCRIPTOR_SIZE;
@@ -190,7 +215,7 @@ export class EwfImageReader implements SectorReader {
     const refs: ChunkRef[] = [];
     for (const t of seg.tables) {
       const bytes = TABLE_HEADER_SIZE + t.count * 4 + 4;
-      let table = parseTableBody(this.readAt(seg, t.at, bytes));
+      let table = t.inline ? { base: t.inline.base, entries: t.inline.entries, checksumOk: true } : parseTableBody(this.readAt(seg, t.at, bytes));
       if (!table.checksumOk) {
         this.problems.push(`${seg.path}: table at byte ${t.at} has a checksum mismatch${t.mirrorAt >= 0 ? '; using table2' : ''}`);
         if (t.mirrorAt >= 0) table = parseTableBody(this.readAt(seg, t.mirrorAt, bytes));

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../../errors.js';
 import { FileHasher } from '../file-hash.js';
@@ -50,7 +50,36 @@ export interface EwfWriterOptions extends EwfSettings {
   showCompression: boolean;
   /** SHA-256 each segment file once written (the first copy's go into the record). */
   hashFiles: boolean;
+  /** Go on from a checkpoint: the state the journal kept, and the image offset it stands at. */
+  resume?: { state: EwfWriterState; position: number; onDiscard: (file: string, bytes: number) => void };
 }
+
+/**
+ * Where the writer stood after a block: enough to reopen the last segment
+ * file and go on appending (the journal keeps it at each checkpoint).
+ * `entries` is the open group's table so far, base64 of 32-bit LE values.
+ */
+export interface EwfWriterState {
+  setIdentifier: string;
+  segment: number;
+  pos: number;
+  groupBase: number;
+  entries: string;
+  segmentChunks: number;
+  files: WrittenFile[];
+}
+
+interface Snapshot {
+  segment: number;
+  pos: number;
+  groupBase: number;
+  entries: number[];
+  count: number;
+  segmentChunks: number;
+}
+
+/** Blocks whose writer state is kept for a checkpoint (more than the pool can have in flight). */
+const SNAPSHOTS_KEPT = 300;
 
 /** What closes the image: the hashes for the digest and hash sections, and the unreadable sectors for error2. */
 export interface EwfClosing {
@@ -92,6 +121,11 @@ export class EwfWriter implements Consumer {
   private groupBase = 0;
   private entries: number[] = [];
   private segmentChunks = 0;
+  /** Writer state after each recent block, by the block's end offset in the image. */
+  private readonly snapshots = new Map<number, Snapshot>();
+  /** Resuming: blocks below this are on the medium already. */
+  private readonly skipBelow: number;
+  private resumed: Promise<void> | null = null;
 
   constructor(o: EwfWriterOptions) {
     this.o = o;
@@ -110,9 +144,57 @@ export class EwfWriter implements Consumer {
       compressionLevel: compressionLevelByte(o.compression),
       setIdentifier: o.setIdentifier,
     };
+    this.skipBelow = o.resume?.position ?? 0;
+    if (o.resume) {
+      const resume = o.resume;
+      this.resumed = this.reopen(resume.state, resume.onDiscard);
+      this.resumed.catch(() => undefined);
+      this.tail = this.resumed;
+    }
+  }
+
+  /**
+   * Reopens the segment the checkpoint stood in, cut back to where it stood,
+   * and removes later segment files (written after the checkpoint, never
+   * recorded); earlier ones go to the file hasher as finished files.
+   */
+  private async reopen(state: EwfWriterState, onDiscard: (file: string, bytes: number) => void): Promise<void> {
+    for (let n = state.segment + 1; n <= 14971; n++) {
+      const later = path.join(this.dir, segmentFileName(this.o.name, n));
+      let size: number;
+      try {
+        size = (await stat(later)).size;
+      } catch {
+        break;
+      }
+      await unlink(later);
+      onDiscard(later, size);
+    }
+    this.files.push(...state.files.map((f) => ({ ...f })));
+    this.segment = state.segment;
+    for (const f of this.files.slice(0, -1)) this.hasher?.add(path.join(this.dir, f.file));
+    const file = this.file;
+    try {
+      this.fh = await open(file, 'r+');
+      const size = (await this.fh.stat()).size;
+      if (size < state.pos) throw Object.assign(new Error('shorter than the journal says'), { errno: -61 });
+      if (size > state.pos) onDiscard(file, size - state.pos);
+      await this.fh.truncate(state.pos);
+    } catch (e) {
+      throw new DeviceIoError(file, 'open', errnoOf(e) ?? 5, state.pos);
+    }
+    this.pos = state.pos;
+    this.pendingAt = state.pos;
+    this.groupBase = state.groupBase;
+    const raw = Buffer.from(state.entries, 'base64');
+    this.entries = Array.from({ length: raw.length / 4 }, (_, i) => raw.readUInt32LE(i * 4));
+    this.segmentChunks = state.segmentChunks;
+    (this.files[this.files.length - 1] as WrittenFile).size = state.pos;
   }
 
   consume(chunk: Chunk): Promise<void> {
+    // Resuming: what lies before the checkpoint is already in the segment files.
+    if (chunk.offset + chunk.length <= this.skipBelow) return this.tail;
     this.stats.queued++;
     const stored = this.compressor.storedBlock(chunk.offset, chunk.index, chunk.length, this.o.writers);
     // Awaited in turn below; a failure before then is not an unhandled rejection.
@@ -127,9 +209,43 @@ export class EwfWriter implements Consumer {
         this.stats.queued--;
       }
       this.stats.bytes += chunk.length;
+      this.snapshot(chunk.offset + chunk.length);
     });
     // A failed write fails this block and every later one.
     this.tail = run;
+    return run;
+  }
+
+  private snapshot(end: number): void {
+    this.snapshots.set(end, { segment: this.segment, pos: this.pos, groupBase: this.groupBase, entries: this.entries, count: this.entries.length, segmentChunks: this.segmentChunks });
+    if (this.snapshots.size > SNAPSHOTS_KEPT) this.snapshots.delete(this.snapshots.keys().next().value as number);
+  }
+
+  /**
+   * Forces what is written to the medium and returns the writer's state
+   * after the block that ended at `end` (a checkpoint). Segment files before
+   * the open one were synced when they were closed.
+   */
+  async checkpoint(end: number): Promise<EwfWriterState> {
+    const run = this.tail.then(async () => {
+      const snap = this.snapshots.get(end);
+      if (!snap) throw new Error(`no writer state kept for offset ${end}`);
+      if (this.fh) {
+        try {
+          await this.fh.datasync();
+        } catch (e) {
+          throw new DeviceIoError(this.file, 'fdatasync', errnoOf(e) ?? 5, null);
+        }
+      }
+      const entries = Buffer.alloc(snap.count * 4);
+      for (let i = 0; i < snap.count; i++) entries.writeUInt32LE(snap.entries[i] as number, i * 4);
+      const files = this.files.slice(0, snap.segment).map((f) => ({ ...f }));
+      (files[files.length - 1] as WrittenFile).size = snap.pos;
+      return { setIdentifier: this.o.setIdentifier.toString('hex'), segment: snap.segment, pos: snap.pos, groupBase: snap.groupBase, entries: entries.toString('base64'), segmentChunks: snap.segmentChunks, files };
+    });
+    // A failed fdatasync fails the writes after it too, like a failed write.
+    this.tail = run.then(() => undefined);
+    this.tail.catch(() => undefined);
     return run;
   }
 

@@ -1,0 +1,122 @@
+// Keeps the resume journal: at most once per interval, at a block end that
+// is also a window boundary, it has every writer force its data to the
+// medium and then replaces the journal in every destination. A crash after
+// that loses at most one interval of work.
+import { unlinkSync } from 'node:fs';
+import { event, type EventSink } from './events.js';
+import type { EwfWriter, EwfWriterState } from './ewf/ewf-writer.js';
+import type { HashStage } from './hash-stage.js';
+import type { ImageWriter } from './image-writer.js';
+import { journalPath, writeJournal, type AcquisitionJournal } from './journal.js';
+import type { BadRange } from './read-recovery.js';
+
+export const DEFAULT_JOURNAL_INTERVAL_MS = 30_000;
+
+/** What does not change between checkpoints. */
+export type JournalBase = Omit<AcquisitionJournal, 'written' | 'checkpoint' | 'position' | 'pieces' | 'badRanges' | 'ewf'>;
+
+export interface CheckpointerOptions {
+  base: JournalBase;
+  dirs: string[];
+  pieces: HashStage;
+  writers: (ImageWriter | EwfWriter)[];
+  intervalMs: number;
+  /** Resuming: checkpoints before this are the old run's. */
+  startAt: number;
+  checkpointsSoFar: number;
+  onEvent: EventSink;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** The step at which a block end is also a window end; null when windows are off or the step is too coarse to be useful. */
+export function checkpointStep(pieceSize: number, blockSize: number): number | null {
+  if (pieceSize <= 0) return null;
+  const step = (pieceSize / gcd(pieceSize, blockSize)) * blockSize;
+  return step <= 1024 * 1024 * 1024 ? step : null;
+}
+
+export class Checkpointer {
+  private readonly o: CheckpointerOptions;
+  private readonly step: number;
+  private last = Date.now();
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  count: number;
+  position: number;
+  /** Destinations whose journal could not be written (their medium failed). */
+  private readonly failed = new Set<string>();
+
+  constructor(o: CheckpointerOptions, step: number) {
+    this.o = o;
+    this.step = step;
+    this.count = o.checkpointsSoFar;
+    this.position = o.startAt;
+  }
+
+  /** Every consumer has finished the block ending at `end`. */
+  blockDone(end: number, badRanges: readonly BadRange[]): void {
+    if (this.stopped || this.running || end <= this.position || end % this.step !== 0) return;
+    if (Date.now() - this.last < this.o.intervalMs) return;
+    const ss = this.o.base.source.sectorSize;
+    // Ranges are clipped at the checkpoint; one that goes on past it is merged again on resume.
+    const before = badRanges
+      .filter((r) => r.firstLba * ss < end)
+      .map((r) => {
+        const lastLba = Math.min(r.lastLba, end / ss - 1);
+        return { ...r, lastLba, sectors: lastLba - r.firstLba + 1 };
+      });
+    const pieces = this.o.pieces.completed.slice(0, end / this.o.base.settings.pieceSize);
+    this.running = this.take(end, pieces, before).finally(() => {
+      this.running = null;
+      this.last = Date.now();
+    });
+  }
+
+  private async take(end: number, pieces: string[], badRanges: BadRange[]): Promise<void> {
+    let ewf: EwfWriterState | null = null;
+    try {
+      const states = await Promise.all(this.o.writers.map((w) => w.checkpoint(end)));
+      ewf = (states[0] as EwfWriterState | undefined) ?? null;
+    } catch {
+      // The writer's failure stops the acquisition itself; the last journal stands.
+      return;
+    }
+    if (this.stopped) return;
+    const journal: AcquisitionJournal = { ...this.o.base, written: new Date().toISOString(), checkpoint: this.count + 1, position: end, pieces, badRanges, ewf };
+    let wrote = 0;
+    for (const dir of this.o.dirs) {
+      if (this.failed.has(dir)) continue;
+      try {
+        writeJournal(dir, journal);
+        wrote++;
+      } catch (e) {
+        this.failed.add(dir);
+        this.o.onEvent(event('journal-error', `resume journal in ${dir} could not be written: ${e instanceof Error ? e.message : String(e)}`, { dir }));
+      }
+    }
+    if (wrote > 0) {
+      this.count++;
+      this.position = end;
+    }
+  }
+
+  /** No more checkpoints; waits for one being taken. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+
+  /** The acquisition is finished and recorded: the journals have served. */
+  remove(): void {
+    for (const dir of this.o.dirs) {
+      try {
+        unlinkSync(journalPath(dir, this.o.base.settings.name));
+      } catch {
+        // Already gone, or its medium is: nothing to resume from there either way.
+      }
+    }
+  }
+}

@@ -1,0 +1,108 @@
+// What a resumed acquisition checks before it writes a byte: that the
+// destination copies still hold what the journal says they hold, and that
+// the source is the same disk with the same content.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { CUSTODY_FILE } from '../custody/custody-record.js';
+import { CustosError } from '../errors.js';
+import type { BufferPool } from './buffer-pool.js';
+import { event, type EventSink } from './events.js';
+import { EwfImageReader } from './ewf/ewf-reader.js';
+import type { Segment } from './image-layout.js';
+import { JOURNAL_SUFFIX, journalsIn, readJournal, type AcquisitionJournal } from './journal.js';
+import { readRecovering, type ReadPolicy } from './read-recovery.js';
+import { ImageSetReader, type SectorReader } from './sector-reader.js';
+import { hashReader } from './verify-image.js';
+
+/** What the resumed run continues from: the journal (the oldest, if copies differ) and where it stands. */
+export interface ResumePlan {
+  journal: AcquisitionJournal;
+  /** The destinations going on; each holds this acquisition's files up to the journal's position. */
+  dirs: string[];
+}
+
+/** The image as written in `dir`, up to the journal's position. */
+export function writtenImageReader(dir: string, j: AcquisitionJournal, segments: Segment[]): SectorReader {
+  const p = j.position;
+  if (j.ewf) {
+    const raw = Buffer.from(j.ewf.entries, 'base64');
+    const entries = new Uint32Array(raw.length / 4);
+    for (let i = 0; i < entries.length; i++) entries[i] = raw.readUInt32LE(i * 4);
+    return new EwfImageReader(
+      j.ewf.files.map((f) => path.join(dir, f.file)),
+      { groupBase: j.ewf.groupBase, entries, end: j.ewf.pos, size: p },
+    );
+  }
+  const files = segments.filter((s) => s.start < p).map((s) => ({ path: path.join(dir, s.file), size: Math.min(s.size, p - s.start) }));
+  return new ImageSetReader(files);
+}
+
+/**
+ * Hashes the windows of one copy before the checkpoint and compares them
+ * with the journal's; throws saying which differ. (The first copy is checked
+ * on the way instead, as the resumed run reads it.)
+ */
+export async function checkCopy(dir: string, j: AcquisitionJournal, segments: Segment[], o: { bufferCount: number; onEvent: EventSink; signal?: AbortSignal }): Promise<void> {
+  const reader = writtenImageReader(dir, j, segments);
+  try {
+    const run = await hashReader({ phase: `resume-check ${dir}`, reader, algorithms: [], pieceSize: j.settings.pieceSize, blockSize: j.settings.blockSize, bufferCount: o.bufferCount, onEvent: o.onEvent });
+    const bad = j.pieces.map((h, i) => (run.pieces[i] === h ? -1 : i)).filter((i) => i >= 0);
+    const problems = reader instanceof EwfImageReader ? reader.problems : [];
+    if (bad.length > 0 || problems.length > 0) throw new CustosError('ERESUMEMISMATCH', `${dir}: the image written before the checkpoint no longer matches the journal (${[...problems, ...bad.slice(0, 8).map((i) => `window ${i}`)].join(', ')}${bad.length > 8 ? ', …' : ''}); it cannot be resumed`);
+    o.onEvent(event('resume-checked', `${dir}: ${j.pieces.length} window(s) before the checkpoint match the journal`, { dir, windows: j.pieces.length }));
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * The source must be the disk the journal was made from, unchanged: its
+ * first window and the last one before the checkpoint are read again and
+ * hashed; both must match the journal (so a disk without a serial number is
+ * told apart too).
+ */
+export async function checkSourceWindows(source: SectorReader, j: AcquisitionJournal, pool: BufferPool, policy: ReadPolicy, onEvent: EventSink): Promise<void> {
+  const windows = [...new Set([0, j.pieces.length - 1])].filter((i) => i >= 0);
+  const buffer = pool.buffers[0] as Buffer;
+  for (const w of windows) {
+    const start = w * j.settings.pieceSize;
+    const end = Math.min(start + j.settings.pieceSize, j.position);
+    const hash = createHash('sha256');
+    for (let at = start; at < end; ) {
+      const n = Math.min(pool.size, end - at);
+      await readRecovering(source, buffer, n, at, policy, onEvent);
+      hash.update(buffer.subarray(0, n));
+      at += n;
+    }
+    const hex = hash.digest('hex');
+    if (hex !== j.pieces[w]) {
+      throw new CustosError('ERESUMESOURCE', `source ${source.name}: bytes ${start}-${end - 1} hash ${hex.slice(0, 16)}…, the journal has ${j.pieces[w]?.slice(0, 16)}…: not the disk (or not the content) this acquisition started from`);
+    }
+  }
+  onEvent(event('resume-source-checked', `source ${source.name}: window(s) ${windows.join(', ')} read again and match the journal`, { windows }));
+}
+
+/**
+ * Finds the interrupted acquisition in `dirs` (each must hold one journal of
+ * the same acquisition and no finished record). Copies whose journals stand
+ * at different checkpoints (a crash between writing them) go on from the
+ * earlier one: every copy holds the image at least that far.
+ */
+export function planResume(dirs: string[]): ResumePlan {
+  if (dirs.length === 0) throw new CustosError('EUSAGE', 'resume needs a destination directory holding an unfinished acquisition');
+  const found = dirs.map((dir) => {
+    const journals = journalsIn(dir);
+    if (journals.length === 0) throw new CustosError('ERESUME', `${dir} holds no ${JOURNAL_SUFFIX} file: there is no unfinished acquisition there to resume`);
+    if (journals.length > 1) throw new CustosError('ERESUME', `${dir} holds ${journals.length} journals; move all but the one to resume elsewhere`);
+    const journal = readJournal(journals[0] as string);
+    if (existsSync(path.join(dir, CUSTODY_FILE))) throw new CustosError('ERESUME', `${dir} already holds ${CUSTODY_FILE}: that acquisition finished (its record says how); it is not resumed`);
+    return journal;
+  });
+  const first = found[0] as AcquisitionJournal;
+  for (const [i, j] of found.entries()) {
+    if (j.acquisitionId !== first.acquisitionId) throw new CustosError('ERESUME', `${dirs[i]} and ${dirs[0]} hold different acquisitions`);
+  }
+  const journal = found.reduce((a, b) => (b.position < a.position ? b : a));
+  return { journal, dirs };
+}
