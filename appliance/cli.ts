@@ -29,7 +29,8 @@ const USAGE = `usage: custos <command> [options]
                                                go on with an interrupted acquisition from its journal
   verify DIR [--record-only] [--json] [--json-progress]
                                                check the record's signatures, its log and the image
-  tui [--only DEV[,DEV...]] [--appliance]      the guided, keyboard-only acquisition screens
+  tui [--only DEV[,DEV...]] [--appliance] [--journal-interval DURATION]
+                                               the guided, keyboard-only acquisition screens
   keygen --out DIR --examiner NAME [--json]    an examiner key pair (passphrase: prompt or CUSTOS_PASSPHRASE)
   host [--json]                                this machine's identity (DMI, CPU, clock)
   version                                      print the version
@@ -61,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
       'record-only': { type: 'boolean', default: false },
       only: { type: 'string', multiple: true, default: [] },
       appliance: { type: 'boolean', default: false },
+      'journal-interval': { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -97,7 +99,9 @@ export async function main(argv: string[]): Promise<number> {
       if (rest.length > 0) throw new UsageError('tui takes options only');
       // The UI sits outside the core; the core's CLI only starts it.
       const { runTui } = await import('../tui/app.js');
-      return runTui({ only: values.only.flatMap((x) => x.split(',')).filter((x) => x !== ''), appliance: values.appliance });
+      const journal = values['journal-interval'];
+      const journalIntervalMs = journal === undefined ? undefined : (await import('./commands/acquire.js')).parseDurationMs(journal, '--journal-interval');
+      return runTui({ only: values.only.flatMap((x) => x.split(',')).filter((x) => x !== ''), appliance: values.appliance, ...(journalIntervalMs ? { journalIntervalMs } : {}) });
     }
     case 'keygen':
       if (rest.length > 0) throw new UsageError('keygen takes options only');

@@ -15,6 +15,8 @@ import { chooseDestinations, chooseSource, chooseWritableDisk } from './choose-d
 import { askDetails } from './details-screen.js';
 import { DiskWatch } from './disk-watch.js';
 import { askOptions } from './options-screen.js';
+import { offerResume } from './resume-screen.js';
+import { journalCase } from '../appliance/imaging/journal.js';
 import { acquisitionScreen, confirmSummary, resultScreen, type NextStep } from './run-screens.js';
 import { createUi, type Ui } from './ui.js';
 
@@ -23,6 +25,8 @@ export interface TuiOptions {
   only: string[];
   /** On the appliance: offer power off. */
   appliance: boolean;
+  /** How often the resume journal is brought up to date (default 30 s). */
+  journalIntervalMs?: number;
 }
 
 async function release(mounts: MountedDestination[]): Promise<void> {
@@ -41,17 +45,26 @@ function copyRecord(from: string, to: string): void {
   for (const f of CUSTODY_FILES) if (existsSync(path.join(from, f))) copyFileSync(path.join(from, f), path.join(to, f));
 }
 
-async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Promise<NextStep> {
+async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<NextStep> {
+  const appliance = o.appliance;
   const source: Disk | null = await chooseSource(ui, watch);
   if (!source) return 'quit';
   const dest = await chooseDestinations(ui, watch, source);
   if (!dest) return 'again';
-  const details = await askDetails(ui, () =>
-    chooseWritableDisk(ui, watch, source, dest.mounts, { title: 'choose the custody USB (keys, and a copy of the record)', help: 'Up/Down: move  Enter: use this disk  Esc: back' }),
+  const resume = await offerResume(ui, source, dest.mounts);
+  if (resume === 'back') {
+    await release(dest.mounts);
+    return 'again';
+  }
+  const details = await askDetails(
+    ui,
+    () => chooseWritableDisk(ui, watch, source, dest.mounts, { title: 'choose the custody USB (keys, and a copy of the record)', help: 'Up/Down: move  Enter: use this disk  Esc: back' }),
+    resume ? journalCase(resume.journal) : null,
   );
   const mounts = details?.custodyUsb ? [...dest.mounts, details.custodyUsb] : [...dest.mounts];
-  const options = details ? await askOptions(ui, dest.needsSplit) : null;
-  if (!details || !options || !(await confirmSummary(ui, source, dest.mounts, details, options))) {
+  // A resumed acquisition keeps its settings; the resume screen was its confirmation.
+  const options = details && !resume ? await askOptions(ui, dest.needsSplit) : null;
+  if (!details || (!resume && (!options || !(await confirmSummary(ui, source, dest.mounts, details, options))))) {
     await release(mounts);
     return 'again';
   }
@@ -62,19 +75,23 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, appliance: boolean): Pro
       disk: source,
       guardian: watch.guardian,
       destinations: dest.mounts.map((m) => m.dir),
-      settings: {
-        name: 'image',
-        format: options.format,
-        splitSize: 4000 * 1024 * 1024,
-        hashes: options.hashes,
-        pieceSize: DEFAULT_PIECE_SIZE,
-        blockSize: DEFAULT_BLOCK_SIZE,
-        buffers: DEFAULT_BUFFERS,
-        policy: DEFAULT_READ_POLICY,
-        fastFirst: options.fastFirst,
-        verify: options.verify,
-        verifySource: false,
-      },
+      settings: resume
+        ? resume.journal.settings
+        : {
+            name: 'image',
+            format: options?.format ?? 'raw',
+            splitSize: 4000 * 1024 * 1024,
+            hashes: options?.hashes ?? [],
+            pieceSize: DEFAULT_PIECE_SIZE,
+            blockSize: DEFAULT_BLOCK_SIZE,
+            buffers: DEFAULT_BUFFERS,
+            policy: DEFAULT_READ_POLICY,
+            fastFirst: options?.fastFirst ?? false,
+            verify: options?.verify ?? false,
+            verifySource: false,
+          },
+      ...(resume ? { resume } : {}),
+      ...(o.journalIntervalMs ? { journalIntervalMs: o.journalIntervalMs } : {}),
       case: details.case,
       examinerTime: details.examinerTime,
       signer: details.signer,
@@ -114,7 +131,7 @@ export async function runTui(o: TuiOptions): Promise<number> {
   let next: NextStep = 'again';
   try {
     watch.start();
-    while (next === 'again') next = await oneAcquisition(ui, watch, o.appliance);
+    while (next === 'again') next = await oneAcquisition(ui, watch, o);
   } finally {
     watch.stop();
     ui.destroy();

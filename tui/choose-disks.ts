@@ -8,6 +8,7 @@ import { safeText } from '../appliance/sanitize.js';
 import { DISK_HEADER, diskDetail, diskRow } from './disk-rows.js';
 import type { DiskWatch } from './disk-watch.js';
 import { askText, textBox, waitKey, type Ui } from './ui.js';
+import { journalFits, unfinishedIn } from './resume-screen.js';
 
 /**
  * A disk list that follows the watch (hot-plugged disks appear, vanished ones
@@ -150,7 +151,12 @@ export interface DestinationChoice {
 
 export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk): Promise<DestinationChoice | null> {
   // The same rules preflight applies before the first byte is read.
-  const fits = (m: MountedDestination) => m.freeBytes >= source.sizeBytes + RECORD_RESERVE;
+  // A drive holding an unfinished acquisition of this disk needs room only for the rest.
+  const unfinished = (m: MountedDestination) => {
+    const j = unfinishedIn(m.dir);
+    return j && journalFits(j, source) ? j : null;
+  };
+  const fits = (m: MountedDestination) => m.freeBytes >= source.sizeBytes - (unfinished(m)?.position ?? 0) + RECORD_RESERVE;
   const mustSplit = (m: MountedDestination) => m.fsType === 'vfat' && source.sizeBytes > FAT_MAX_FILE;
   const choice = (mounts: MountedDestination[]): DestinationChoice => ({ mounts, needsSplit: mounts.some(mustSplit) });
   const mounts: MountedDestination[] = [];
@@ -166,7 +172,11 @@ export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk)
       top: 0,
       height: '100%',
       content: mounts
-        .map((x) => `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(source.sizeBytes)}: ${fits(x) ? 'fits' : 'DOES NOT FIT'}${mustSplit(x) ? '\n  FAT: the image will be split into 4000 MiB files' : ''}`)
+        .map((x) => {
+          const j = unfinished(x);
+          const resume = j ? `\n  holds an unfinished acquisition of this disk (${((j.position / source.sizeBytes) * 100).toFixed(1)}% at its last checkpoint): it will be offered for resume` : '';
+          return `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(source.sizeBytes)}: ${fits(x) ? 'fits' : 'DOES NOT FIT'}${mustSplit(x) ? '\n  FAT: the image will be split into 4000 MiB files' : ''}${resume}`;
+        })
         .join('\n'),
     });
     ui.screen.render();

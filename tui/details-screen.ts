@@ -44,18 +44,20 @@ async function problem(ui: Ui, text: string): Promise<void> {
 }
 
 /** Null when the examiner goes back (Esc). `pickCustodyUsb` makes a disk writable and mounts it (typed confirmation). */
-export async function askDetails(ui: Ui, pickCustodyUsb: () => Promise<MountedDestination | null>): Promise<Details | null> {
+export async function askDetails(ui: Ui, pickCustodyUsb: () => Promise<MountedDestination | null>, resumedCase: CaseData | null = null): Promise<Details | null> {
   const values: Record<string, string> = {};
-  for (const [key, label] of FIELDS) {
+  // A resumed acquisition keeps the case details it started with.
+  for (const [key, label] of resumedCase ? [] : FIELDS) {
     ui.page('case details', 'type, then Enter: next field  Esc: back');
     textBox(ui, { top: 0, height: 3 + FIELDS.length, label: 'so far', content: FIELDS.map(([k, l]) => `${l.padEnd(16)} ${safeText(values[k] ?? '', 58)}`).join('\n') });
     const v = await askText(ui, { top: 3 + FIELDS.length, label: label });
     if (v === null) return null;
     values[key] = v;
   }
+  if (resumedCase?.examiner) values['examiner'] = resumedCase.examiner.value;
   let info: CaseData;
   try {
-    info = caseData(values);
+    info = resumedCase ?? caseData(values);
   } catch (e) {
     await problem(ui, e instanceof Error ? e.message : String(e));
     return askDetails(ui, pickCustodyUsb);

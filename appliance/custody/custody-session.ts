@@ -14,7 +14,7 @@ import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
 import { ALLOWED_SIGNERS_FILE, CUSTODY_FILE, CUSTODY_SCHEMA, kernelIdentity, REPORT_HTML, REPORT_TXT, SIG_SUFFIX, type CustodyRecord, type SignerRecord } from './custody-record.js';
 import { EventLog, LOG_FILE, writeFileAtomic } from './event-log.js';
-import type { ContinuedLog } from './log-resume.js';
+import { setAsideAbortedRecord, type ContinuedLog } from './log-resume.js';
 import { canonicalJson } from './jcs.js';
 import { allowedSignersLine, type SigningKey } from './keys.js';
 import { reportHtml, reportText } from './report.js';
@@ -72,8 +72,8 @@ export class CustodySession {
     this.signerRecord = { kind: k.kind, principal: k.principal, fingerprint: k.fingerprint, publicKey: k.publicLine, namespace: SSHSIG_NAMESPACE };
     void ctx.host.then((h) => this.hostArrived(h));
     if (ctx.copyDir) {
-      // Resuming, the copy may hold the interrupted run's log (carried on); never a finished record.
-      for (const f of ctx.resume ? CUSTODY_FILES.filter((x) => x !== LOG_FILE && x !== LOG_FILE + SIG_SUFFIX) : CUSTODY_FILES) {
+      // Resuming, the copy may hold the interrupted run's log (carried on) and its aborted record (set aside, checked in planResume).
+      for (const f of ctx.resume ? [] : CUSTODY_FILES) {
         if (existsSync(path.join(ctx.copyDir, f))) throw new CustosError('EEXIST', `${path.join(ctx.copyDir, f)} exists; the custody copy never overwrites a record`);
       }
     }
@@ -95,11 +95,12 @@ export class CustodySession {
     this.dirs = this.ctx.copyDir ? [...dirs, this.ctx.copyDir] : [...dirs];
     const r = this.ctx.resume;
     if (r) {
+      const setAside = this.dirs.map((d) => setAsideAbortedRecord(d)).filter((d): d is string => d !== null);
       this.log = new EventLog(this.dirs, r.log);
       // The interrupted run's key may have died with it: this entry says who signs from here on, and the seal covers the whole log.
       this.log.append('custody-resumed', {
         message: `acquisition resumed at byte ${r.position} (journal checkpoint ${r.checkpoint} of ${r.journalWritten}); the log goes on after entry ${r.log.entries - 1}${r.log.cut.length > 0 ? `; a line cut off by the interruption was dropped from ${r.log.cut.length} copy(ies)` : ''}`,
-        data: { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs, mounts: mountsNow(), position: r.position, journalCheckpoint: r.checkpoint, journalWritten: r.journalWritten, cut: r.log.cut, earlierSigners: r.log.signers },
+        data: { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs, mounts: mountsNow(), position: r.position, journalCheckpoint: r.checkpoint, journalWritten: r.journalWritten, cut: r.log.cut, earlierSigners: r.log.signers, abortedRecordsMovedTo: setAside },
       });
     } else {
       this.log = new EventLog(this.dirs);

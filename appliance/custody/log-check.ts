@@ -15,6 +15,8 @@ export interface LogCheck {
   /** A last line without its newline: the writer stopped mid-line (crash, power loss). */
   partialTail: boolean;
   sealed: boolean;
+  /** Sealed by an aborted run: a resumed run may carry the log on. */
+  abortedSeal: boolean;
 }
 
 export function checkLog(content: Buffer): LogCheck {
@@ -29,6 +31,7 @@ export function checkLog(content: Buffer): LogCheck {
   if (partialTail) problems.push(`events.jsonl ends in an incomplete line (${Buffer.byteLength(tail)} bytes): the writer was interrupted`);
   let bytes = 0;
   let sealed = false;
+  let abortedSeal = false;
   for (const [i, line] of parts.entries()) {
     const where = `events.jsonl line ${i + 1}`;
     bytes += Buffer.byteLength(line) + 1;
@@ -46,9 +49,11 @@ export function checkLog(content: Buffer): LogCheck {
     if (e.seq !== i) problems.push(`${where} has seq ${String(e.seq)}, expected ${i} (a line is missing, added or moved)`);
     const expectedPrev = i === 0 ? GENESIS_PREV : lineHashes[i - 1];
     if (e.prev !== expectedPrev) problems.push(`${where} (seq ${String(e.seq)}): prev does not match ${i === 0 ? 'the genesis value' : `the SHA-256 of line ${i}`}; line ${i === 0 ? 1 : i} or this one was changed`);
-    if (sealed) problems.push(`${where} comes after the seal`);
-    if (e.type === 'seal') sealed = true;
+    // An aborted acquisition's log may be reopened by a resumed run, and only by it.
+    if (sealed && !(abortedSeal && e.type === 'custody-resumed')) problems.push(`${where} comes after the seal`);
+    sealed = e.type === 'seal' || (sealed && e.type !== 'custody-resumed');
+    abortedSeal = e.type === 'seal' && (e.data as { status?: unknown } | undefined)?.status === 'aborted';
   }
   if (!sealed && !partialTail) problems.push('events.jsonl has no seal entry: the acquisition did not finish');
-  return { ok: problems.length === 0, entries, lineHashes, prefixBytes, problems, partialTail, sealed };
+  return { ok: problems.length === 0, entries, lineHashes, prefixBytes, problems, partialTail, sealed, abortedSeal: sealed && abortedSeal };
 }

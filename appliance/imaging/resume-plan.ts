@@ -2,9 +2,9 @@
 // destination copies still hold what the journal says they hold, and that
 // the source is the same disk with the same content.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTODY_FILE } from '../custody/custody-record.js';
+import { recordStatus } from '../custody/log-resume.js';
 import { CustosError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
 import { event, type EventSink } from './events.js';
@@ -96,7 +96,8 @@ export function planResume(dirs: string[]): ResumePlan {
     if (journals.length === 0) throw new CustosError('ERESUME', `${dir} holds no ${JOURNAL_SUFFIX} file: there is no unfinished acquisition there to resume`);
     if (journals.length > 1) throw new CustosError('ERESUME', `${dir} holds ${journals.length} journals; move all but the one to resume elsewhere`);
     const journal = readJournal(journals[0] as string);
-    if (existsSync(path.join(dir, CUSTODY_FILE))) throw new CustosError('ERESUME', `${dir} already holds ${CUSTODY_FILE}: that acquisition finished (its record says how); it is not resumed`);
+    const status = recordStatus(dir);
+    if (status !== null && status !== 'aborted') throw new CustosError('ERESUME', `${dir} holds a ${CUSTODY_FILE} with status ${status}: that acquisition finished; it is not resumed`);
     return journal;
   });
   const first = found[0] as AcquisitionJournal;
