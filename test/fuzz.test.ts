@@ -25,6 +25,7 @@ import { keygen, loadKey } from '../appliance/custody/keys.js';
 import { readCustody } from '../appliance/custody/custody-record.js';
 import { verifyCustody } from '../appliance/custody/verify-custody.js';
 import { EwfImageReader } from '../appliance/imaging/ewf/ewf-reader.js';
+import { journalCase, readJournal, JOURNAL_SCHEMA } from '../appliance/imaging/journal.js';
 import { custos } from './helpers/cli.js';
 import { patternLoop, tempDir } from './helpers/loop.js';
 import { xorshift } from './helpers/mixed-content.js';
@@ -261,6 +262,58 @@ test('custody record, log, signature, key file and E01 files, mutated: verdicts 
     }),
   ];
   t.true(n.reduce((a, b) => a + b, 0) >= 10_000, n.join(' + '));
+});
+
+/** A journal as an interrupted E01 acquisition leaves it. */
+function validJournal(): Record<string, unknown> {
+  const entries = Buffer.alloc(4 * 40);
+  for (let i = 0; i < 40; i++) entries.writeUInt32LE((0x80000000 | (76 + i * 900)) >>> 0, i * 4);
+  return {
+    schema: JOURNAL_SCHEMA,
+    acquisitionId: 'a'.repeat(32),
+    written: '2026-11-21T10:00:00.000Z',
+    checkpoint: 3,
+    position: 3 * 1024 * 1024,
+    started: '2026-11-21T09:59:00.000Z',
+    resumes: 0,
+    source: { path: '/dev/sdb', stableId: 'serial-X', serialRaw: 'X\\x1b', sizeBytes: 8 * 1024 * 1024, sectorSize: 512 },
+    settings: { name: 'image', format: 'e01', splitSize: 2 ** 31, hashes: ['md5', 'sha1', 'sha256'], pieceSize: 1024 * 1024, blockSize: 1024 * 1024, buffers: 12, policy: { retries: 2, fill: 0 }, fastFirst: false, verify: false, verifySource: false, ewf: { compression: 'fast', segmentSize: 1024 * 1024 * 1024 } },
+    case: { caseNumber: 'C-1', evidenceNumber: null, examiner: 'Jane', organisation: null, description: 'd', notes: null, location: null },
+    destinations: ['/mnt/a'],
+    pieces: ['0'.repeat(64), '1'.repeat(64), '2'.repeat(64)],
+    badRanges: [{ firstLba: 10, lastLba: 12, sectors: 3, sectorSize: 512, errno: 5, error: 'EIO', attempts: 3 }],
+    ewf: { setIdentifier: 'b'.repeat(32), segment: 1, pos: 200_000, groupBase: 1000, entries: entries.toString('base64'), segmentChunks: 96, files: [{ file: 'image.E01', size: 200_000 }] },
+  };
+}
+
+/** Replaces one value somewhere in `o` with something hostile. */
+function poison(r: Rng, o: unknown): unknown {
+  const hostile = () => [hostileString(r, 64), -1, 2 ** 60, 0.5, null, true, [], {}, [hostileString(r, 8)], 'A'.repeat(100_000), { __proto__: { x: 1 } }][r.below(11)];
+  if (typeof o !== 'object' || o === null) return hostile();
+  const keys = Object.keys(o);
+  if (keys.length === 0 || r.chance(0.1)) return hostile();
+  const k = keys[r.below(keys.length)] as string;
+  const copy: Record<string, unknown> = Array.isArray(o) ? ([...o] as unknown as Record<string, unknown>) : { ...(o as Record<string, unknown>) };
+  copy[k] = r.chance(0.6) ? poison(r, copy[k]) : hostile();
+  return copy;
+}
+
+test('resume journals, mutated and poisoned: a checked journal or a clear error, never a crash', (t) => {
+  const work = tempDir();
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const file = path.join(work, 'image.journal.json');
+  const valid = validJournal();
+  writeFileSync(file, JSON.stringify(valid));
+  t.is(readJournal(file).position, 3 * 1024 * 1024, 'the valid journal reads');
+  const text = Buffer.from(JSON.stringify(valid));
+  const n = fuzz(t, 'journal', 20_000, 20_000, (r) => {
+    writeFileSync(file, r.chance(0.5) ? mutate(r, text) : JSON.stringify(poison(r, valid)));
+    const j = readJournal(file);
+    // What passes the checks is shown and recorded: its case details get display forms with nothing invisible in them.
+    for (const v of Object.values(journalCase(j))) if (v && INVISIBLE.test(v.text)) throw new Error(`invisible character in ${JSON.stringify(v.text)}`);
+    if (!Number.isSafeInteger(j.position) || j.position > j.source.sizeBytes) throw new Error('position passed unchecked');
+  });
+  t.true(n >= 10_000, `${n} cases`);
 });
 
 test('custos verify on a mutated evidence directory: a verdict, exit 1, no stack trace', async (t) => {

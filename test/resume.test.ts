@@ -11,6 +11,7 @@ import { attachLoop, patternLoop, tempDir, type Loop } from './helpers/loop.js';
 import { writeMixedImage, xorshift } from './helpers/mixed-content.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 import type { AcquisitionJournal } from '../appliance/imaging/journal.js';
+import { custodyProblems, eventProblems } from './helpers/schema.js';
 
 const SOURCE_BYTES = 1536 * 1024 * 1024;
 // tmpfs: a source fast enough that a run takes seconds, and no disk space used.
@@ -139,6 +140,7 @@ test.serial('acquisitions killed at random points (SIGKILL, some SIGINT, some tw
       for (const dir of dirs) {
         const rec = JSON.parse(readFileSync(path.join(dir, 'custody.json'), 'utf8')) as CustodyRecord;
         t.is(rec.status, 'complete', `run ${i} ${dir}`);
+        t.deepEqual(custodyProblems(rec), [], `run ${i}: the record validates against the schema`);
         t.is(rec.acquisition.hashes.md5, src().md5, `run ${i} ${format}: md5`);
         t.is(rec.acquisition.hashes.sha256, src().sha256, `run ${i} ${format}: sha256`);
         t.truthy(rec.acquisition.resume, `run ${i}: the record says it was resumed`);
@@ -150,6 +152,7 @@ test.serial('acquisitions killed at random points (SIGKILL, some SIGINT, some tw
         t.false(existsSync(path.join(dir, 'image.journal.json')), 'the journal goes once the record is written');
         // The log: one chain, one custody-resumed entry per resume, the record's signature over all of it.
         const log = readFileSync(path.join(dir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: { data?: { bytes?: number } } });
+        for (const e of log) t.deepEqual(eventProblems(e), [], `run ${i}: ${e.type}`);
         t.is(log.filter((e) => e.type === 'custody-resumed').length, rec.acquisition.resume?.resumes ?? -1, `run ${i}`);
         tally.discardedBytes += log.filter((e) => e.type === 'resume-discard').reduce((n, e) => n + (e.data.data?.bytes ?? 0), 0);
         if (signal === 'SIGINT') t.true(existsSync(path.join(dir, 'interrupted-1', 'custody.json')), 'the aborted run’s record is kept aside');
@@ -235,6 +238,7 @@ test.serial('what a resume refuses: another disk, a damaged or hostile journal, 
   t.regex(String(changed.stderr), /window 1 of the image written before the checkpoint no longer matches the journal/);
   const rec = JSON.parse(readFileSync(path.join(dir, 'custody.json'), 'utf8')) as CustodyRecord;
   t.is(rec.status, 'aborted');
+  t.deepEqual(custodyProblems(rec), []);
   t.is(rec.acquisition.error?.code, 'ERESUMEMISMATCH');
   t.is(Object.keys(rec.acquisition.hashes).length, 0, 'no hash is claimed');
 

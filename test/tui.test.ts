@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTOS, custos } from './helpers/cli.js';
 import { attachLoop, mountReadOnly, patternLoop, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
@@ -22,9 +22,9 @@ async function ext4Loop(t: ExecutionContext, mib: number): Promise<Loop> {
   return loop;
 }
 
-async function startTui(t: ExecutionContext, names: string[], size: { cols: number; rows: number; term: string }): Promise<{ term: Terminal; state: string }> {
-  const state = tempDir();
-  const term = await Terminal.start(`${CUSTOS} tui --only ${names.join(',')}`, { ...size, env: { CUSTOS_STATE_DIR: state } });
+async function startTui(t: ExecutionContext, names: string[], size: { cols: number; rows: number; term: string }, o: { state?: string; args?: string } = {}): Promise<{ term: Terminal; state: string }> {
+  const state = o.state ?? tempDir();
+  const term = await Terminal.start(`${CUSTOS} tui --only ${names.join(',')}${o.args ? ` ${o.args}` : ''}`, { ...size, env: { CUSTOS_STATE_DIR: state } });
   t.teardown(async () => {
     await term.kill();
     // Whatever the test did, leave no mount behind.
@@ -176,6 +176,56 @@ test('abort needs a confirmation, and leaves a signed record marked aborted', as
   t.is(v.exitCode, 1);
   t.regex(String(v.stdout), /^ok {4}record signature/m);
   t.regex(String(v.stdout), /the acquisition was aborted/);
+});
+
+test('an acquisition stopped in the TUI is offered for resume on the evidence drive and finishes with the source\'s hashes', async (t) => {
+  const src = await patternLoop(1024 * 1024 * 1024, {}, 65);
+  t.teardown(src.detach);
+  const dst = await ext4Loop(t, 1200);
+  const first = await startTui(t, [src.name, dst.name], { cols: 80, rows: 25, term: 'linux' }, { args: '--journal-interval 1s' });
+  await startAcquisition(first.term, src, dst);
+  // Stopped once a checkpoint is on the drive (the TUI mounts it under the state directory).
+  const journal = () => readdirSync(path.join(first.state, 'mnt')).some((m) => existsSync(path.join(first.state, 'mnt', m, 'image.journal.json')));
+  for (let i = 0; i < 600 && !journal(); i++) await new Promise((r) => setTimeout(r, 50));
+  t.true(journal(), 'a journal was written');
+  await first.term.keys('a');
+  await first.term.waitFor('Stop the acquisition?');
+  await first.term.keys('y');
+  await first.term.waitFor('result: aborted', 30_000);
+  await first.term.keys('q');
+  await first.term.waitFor('[exit 0]');
+
+  const { term, state } = await startTui(t, [src.name, dst.name], { cols: 80, rows: 25, term: 'linux' }, { state: first.state });
+  await term.waitFor('choose the SOURCE disk');
+  await term.pick(src.name);
+  await term.waitFor('choose destination 1');
+  // Released in the first run: the guardian's state remembers it.
+  await term.pick(dst.name);
+  let screen = await term.waitFor('destination ready');
+  t.regex(screen, /holds an unfinished acquisition of this disk \(\d+\.\d% at its last checkpoint\)/);
+  t.regex(screen, /fits/);
+  await term.keys('Enter');
+  screen = await term.waitFor('Enter: resume it');
+  t.regex(screen, /case +field 0/);
+  await term.keys('Enter');
+  // The case details are the journal's: straight to the clock and the key.
+  await term.waitFor('clock check');
+  await term.type('');
+  await term.waitFor('signing key');
+  await term.keys('Enter');
+  await term.waitFor('result: complete', 120_000);
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
+
+  const mnt = await mountReadOnly(t, dst.dev);
+  t.is(await sha256File(path.join(mnt, 'image.raw')), await sha256File(src.file));
+  const rec = JSON.parse(readFileSync(path.join(mnt, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.case.caseNumber?.value, 'field 0');
+  t.true((rec.acquisition.resume?.position ?? 0) > 0);
+  t.true(existsSync(path.join(mnt, 'interrupted-1', 'custody.json')), 'the stopped run\'s record is kept aside');
+  const v = await custos(['verify', mnt], state);
+  t.is(v.exitCode, 0, String(v.stdout));
 });
 
 test('a disk vanishing from the list, a hostile backing-file name and resizes: the screen keeps its layout and the TUI keeps going', async (t) => {

@@ -8,7 +8,7 @@ import { safeText } from '../appliance/sanitize.js';
 import { DISK_HEADER, diskDetail, diskRow } from './disk-rows.js';
 import type { DiskWatch } from './disk-watch.js';
 import { askText, textBox, waitKey, type Ui } from './ui.js';
-import { journalFits, unfinishedIn } from './resume-screen.js';
+import { imageBytesIn, journalFits, unfinishedIn } from './resume-screen.js';
 
 /**
  * A disk list that follows the watch (hot-plugged disks appear, vanished ones
@@ -156,7 +156,10 @@ export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk)
     const j = unfinishedIn(m.dir);
     return j && journalFits(j, source) ? j : null;
   };
-  const fits = (m: MountedDestination) => m.freeBytes >= source.sizeBytes - (unfinished(m)?.position ?? 0) + RECORD_RESERVE;
+  const fits = (m: MountedDestination) => {
+    const j = unfinished(m);
+    return m.freeBytes >= source.sizeBytes - (j ? imageBytesIn(m.dir, j) : 0) + RECORD_RESERVE;
+  };
   const mustSplit = (m: MountedDestination) => m.fsType === 'vfat' && source.sizeBytes > FAT_MAX_FILE;
   const choice = (mounts: MountedDestination[]): DestinationChoice => ({ mounts, needsSplit: mounts.some(mustSplit) });
   const mounts: MountedDestination[] = [];

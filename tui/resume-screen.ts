@@ -1,8 +1,10 @@
 // An evidence drive holding an unfinished acquisition (its journal, no
 // finished record): the examiner is offered to resume it, or told why not.
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { MountedDestination } from '../appliance/destination-mount.js';
 import type { Disk } from '../appliance/inventory.js';
-import { journalsIn, readJournal, type AcquisitionJournal } from '../appliance/imaging/journal.js';
+import { JOURNAL_SUFFIX, journalsIn, readJournal, type AcquisitionJournal } from '../appliance/imaging/journal.js';
 import { planResume, type ResumePlan } from '../appliance/imaging/resume-plan.js';
 import { safeText } from '../appliance/sanitize.js';
 import { textBox, waitKey, type Ui } from './ui.js';
@@ -15,6 +17,19 @@ export function unfinishedIn(dir: string): AcquisitionJournal | null {
   } catch {
     return null;
   }
+}
+
+/** Bytes of the unfinished image already in `dir` (the rest needs room). */
+export function imageBytesIn(dir: string, j: AcquisitionJournal): number {
+  let n = 0;
+  try {
+    for (const f of readdirSync(dir)) {
+      if (f.startsWith(`${j.settings.name}.`) && !f.endsWith(JOURNAL_SUFFIX)) n += statSync(path.join(dir, f)).size;
+    }
+  } catch {
+    return 0;
+  }
+  return n;
 }
 
 /** The same disk, as far as can be told before reading it (its content is checked when the resume starts). */

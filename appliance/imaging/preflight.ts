@@ -88,14 +88,16 @@ export function preflightDestinations(input: PreflightInput): DestinationFacts[]
     const type = FS_TYPES[Number(sf.type)] ?? { name: `0x${sf.type.toString(16)}`, maxFile: null };
     facts.push({ dir: real, fsDevice, disks, fsType: type.name, freeBytes: Number(sf.bavail * sf.bsize), maxFileBytes: type.maxFile });
   }
-  const need = input.segments.reduce((n, s) => n + s.size, 0) - (input.resumingAt ?? 0) + RECORD_RESERVE;
+  // Resuming, the files there already hold part of the image (even past the checkpoint: it is written over).
+  const there = (dir: string) => (input.resumingAt === undefined ? 0 : input.segments.reduce((n, s) => n + (existsSync(path.join(dir, s.file)) ? statSync(path.join(dir, s.file)).size : 0), 0));
+  const need = (dir: string) => Math.max(0, input.segments.reduce((n, s) => n + s.size, 0) - there(dir)) + RECORD_RESERVE;
   const largest = Math.max(...input.segments.map((s) => s.size));
   // Destinations sharing a file system share its free space.
   const byFs = new Map<string, DestinationFacts[]>();
   for (const f of facts) byFs.set(f.fsDevice, [...(byFs.get(f.fsDevice) ?? []), f]);
   for (const group of byFs.values()) {
     const first = group[0] as DestinationFacts;
-    const total = need * group.length;
+    const total = group.reduce((n, g) => n + need(g.dir), 0);
     if (first.freeBytes < total) {
       throw new PreflightError('ENOSPC', `destination ${group.map((g) => g.dir).join(' and ')}: ${first.freeBytes} bytes free, ${total} needed`);
     }
