@@ -150,9 +150,10 @@ async function startAcquisition(term: Terminal, src: Loop, dst: Loop): Promise<v
 
 
 test('abort needs a confirmation, and leaves a signed record marked aborted', async (t) => {
-  const src = await patternLoop(400 * 1024 * 1024, {}, 62);
+  // Big enough that the run is still going after the keys below, also on a loaded machine.
+  const src = await patternLoop(1024 * 1024 * 1024, {}, 62);
   t.teardown(src.detach);
-  const dst = await ext4Loop(t, 512);
+  const dst = await ext4Loop(t, 1200);
   const { term, state } = await startTui(t, [src.name, dst.name], { cols: 80, rows: 25, term: 'linux' });
   await startAcquisition(term, src, dst);
   await term.waitFor(/acquire +\[#*\.+\]/, 30_000);

@@ -193,26 +193,32 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     record.timing.peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
   };
 
-  const skipping = o.fastFirst ? new SkippingReader(source, o.blockSize, o.policy.fill, emit, o.slowBlockMs) : null;
+  // The stream the pipeline reads: a resumed run's copy read back before the checkpoint, then the source.
+  let written: SectorReader | null = null;
+  let stream: SectorReader = source;
+  if (journal && resume) {
+    written = writtenImageReader((facts[0] as DestinationFacts).dir, journal, segments);
+    stream = new ResumeReader(written, source, journal.position);
+  }
+  const skipping = o.fastFirst ? new SkippingReader(stream, o.blockSize, o.policy.fill, emit, o.slowBlockMs, journal ? { deferred: journal.deferred, from: journal.position } : null) : null;
+  checkpointer?.watchDeferred(() => skipping?.deferred ?? []);
   let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
   let run: PipelineResult;
   let hashes: Partial<Record<HashAlgorithm, string>> = {};
   let pieceHex: string[] = [];
   let fileHex: string[] = [];
-  let written: SectorReader | null = null;
   try {
     if (journal && resume) {
       emit(event('resume-started', `resuming at byte ${journal.position} of ${o.reader.size} (checkpoint ${journal.checkpoint} of ${journal.written}); the first ${journal.pieces.length} window(s) are read back from ${resume.dirs[0]} and checked against the journal`, { position: journal.position, checkpoint: journal.checkpoint, journalWritten: journal.written, dirs: resume.dirs }));
       await checkSourceWindows(source, journal, pool, o.policy, emit);
       for (const f of facts.slice(1)) await checkCopy(f.dir, journal, segments, { bufferCount: o.buffers, onEvent: emit });
-      written = writtenImageReader((facts[0] as DestinationFacts).dir, journal, segments);
       record.resume = { position: journal.position, checkpoint: journal.checkpoint, journalWritten: journal.written, firstStarted: journal.started, resumes: journal.resumes + 1, windowsChecked: journal.pieces.length, readBackFrom: (facts[0] as DestinationFacts).dir };
     }
     const checkWritten = journal ? writtenWindowCheck(journal.pieces, pieces, (facts[0] as DestinationFacts).dir, stop) : null;
     run = await runPipeline({
       phase: 'acquire',
-      reader: written && journal ? new ResumeReader(written, source, journal.position) : source,
+      reader: stream,
       ...(journal ? { knownBadRanges: journal.badRanges } : {}),
       onBlockDone: (end, bad) => {
         checkWritten?.(end);
@@ -270,7 +276,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       await Promise.all(writers.map((w) => (w as ImageWriter).finish()));
     }
   } catch (e) {
-    await checkpointer?.stop();
+    // A checkpoint waits for the writers, which may never return (an unplugged drive).
+    if (checkpointer) await settledOrGiveUp([checkpointer.stop()]);
     written?.close();
     await settledOrGiveUp(writers.map((w) => w.close()));
     await compressor?.terminate();
@@ -339,8 +346,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
 
 /**
  * The resume journal, when this acquisition can keep one: it needs windowed
- * hashes (they check what a later run reads back) and not --fast-first
- * (whose deferred ranges are rewritten out of order).
+ * hashes (they check what a later run reads back).
  */
 function journalKeeper(
   o: AcquireOptions,
@@ -353,7 +359,7 @@ function journalKeeper(
   const interval = o.journalIntervalMs ?? DEFAULT_JOURNAL_INTERVAL_MS;
   if (interval === 0) return null;
   const step = checkpointStep(o.pieceSize, o.blockSize);
-  const why = !pieces || step === null ? 'without windowed hashes (--piece-size 0, or windows that rarely meet block ends) there is nothing to check a resumed copy against' : o.fastFirst ? 'a --fast-first run writes its recovered ranges out of order' : null;
+  const why = !pieces || step === null ? 'without windowed hashes (--piece-size 0, or windows that rarely meet block ends) there is nothing to check a resumed copy against' : null;
   if (why || !pieces || step === null) {
     emit(event('journal-off', `no resume journal: ${why ?? ''}; an interrupted acquisition has to start again`));
     return null;

@@ -9,11 +9,12 @@ import type { HashStage } from './hash-stage.js';
 import type { ImageWriter } from './image-writer.js';
 import { journalPath, writeJournal, type AcquisitionJournal } from './journal.js';
 import type { BadRange } from './read-recovery.js';
+import type { DeferredRange } from './fast-first.js';
 
 export const DEFAULT_JOURNAL_INTERVAL_MS = 30_000;
 
 /** What does not change between checkpoints. */
-export type JournalBase = Omit<AcquisitionJournal, 'written' | 'checkpoint' | 'position' | 'pieces' | 'badRanges' | 'ewf'>;
+export type JournalBase = Omit<AcquisitionJournal, 'written' | 'checkpoint' | 'position' | 'pieces' | 'badRanges' | 'deferred' | 'ewf'>;
 
 export interface CheckpointerOptions {
   base: JournalBase;
@@ -56,6 +57,13 @@ export class Checkpointer {
     this.position = o.startAt;
   }
 
+  /** --fast-first: where the ranges deferred so far are (the skipping reader exists after the checkpointer). */
+  watchDeferred(deferred: () => readonly DeferredRange[]): void {
+    this.deferredNow = deferred;
+  }
+
+  private deferredNow: () => readonly DeferredRange[] = () => [];
+
   /** Every consumer has finished the block ending at `end`. */
   blockDone(end: number, badRanges: readonly BadRange[]): void {
     if (this.stopped || this.running || end <= this.position || end % this.step !== 0) return;
@@ -69,13 +77,15 @@ export class Checkpointer {
         return { ...r, lastLba, sectors: lastLba - r.firstLba + 1 };
       });
     const pieces = this.o.pieces.completed.slice(0, end / this.o.base.settings.pieceSize);
-    this.running = this.take(end, pieces, before).finally(() => {
+    // A deferred range going on past the checkpoint is cut there; the resumed run reads on from it.
+    const deferred = this.deferredNow().filter((d) => d.offset < end).map((d) => ({ ...d, length: Math.min(d.length, end - d.offset) }));
+    this.running = this.take(end, pieces, before, deferred).finally(() => {
       this.running = null;
       this.last = Date.now();
     });
   }
 
-  private async take(end: number, pieces: string[], badRanges: BadRange[]): Promise<void> {
+  private async take(end: number, pieces: string[], badRanges: BadRange[], deferred: DeferredRange[]): Promise<void> {
     let ewf: EwfWriterState | null = null;
     try {
       const states = await Promise.all(this.o.writers.map((w) => w.checkpoint(end)));
@@ -85,7 +95,7 @@ export class Checkpointer {
       return;
     }
     if (this.stopped) return;
-    const journal: AcquisitionJournal = { ...this.o.base, written: new Date().toISOString(), checkpoint: this.count + 1, position: end, pieces, badRanges, ewf };
+    const journal: AcquisitionJournal = { ...this.o.base, written: new Date().toISOString(), checkpoint: this.count + 1, position: end, pieces, badRanges, deferred, ewf };
     let wrote = 0;
     for (const dir of this.o.dirs) {
       if (this.failed.has(dir)) continue;

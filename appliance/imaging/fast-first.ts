@@ -43,13 +43,29 @@ export class SkippingReader {
     private readonly fill: number,
     private readonly onEvent: EventSink,
     private readonly slowMs = SLOW_BLOCK_MS,
-  ) {}
+    /** Resuming: what the interrupted run deferred, and where the source starts (before it, the copy read back). */
+    resumed: { deferred: DeferredRange[]; from: number } | null = null,
+  ) {
+    if (resumed) this.deferred.push(...resumed.deferred.map((d) => ({ ...d })));
+    this.from = resumed?.from ?? 0;
+  }
+
+  private readonly from: number;
 
   /**
    * Fills buffer[0..length) from `offset`; anything unread is filled and
    * deferred. Returns no bad ranges: only the recovery pass decides those.
    */
   async read(buffer: Buffer, length: number, offset: number): Promise<BadRange[]> {
+    // The read-back copy of a resumed run: nothing there is skipped or deferred (a failure stops the run).
+    if (offset < this.from) {
+      for (let pos = 0; pos < length; ) {
+        const n = await this.reader.read(buffer.subarray(pos), length - pos, offset + pos);
+        if (n === 0) throw truncated(this.reader, offset + pos);
+        pos += n;
+      }
+      return [];
+    }
     if (this.skipLeft > 0) {
       buffer.fill(this.fill, 0, length);
       this.defer(offset, length, null);

@@ -14,6 +14,7 @@ import type { BadRange } from './read-recovery.js';
 import { EWF_COMPRESSIONS } from './ewf/chunk-store.js';
 import type { AcquireSettings } from './acquire.js';
 import type { EwfWriterState } from './ewf/ewf-writer.js';
+import type { DeferredRange } from './fast-first.js';
 
 export const JOURNAL_SCHEMA = 'custos.journal/1';
 export const JOURNAL_SUFFIX = '.journal.json';
@@ -47,6 +48,8 @@ export interface AcquisitionJournal {
   /** SHA-256 of every window of the image stream before `position`. */
   pieces: string[];
   badRanges: BadRange[];
+  /** --fast-first: what the first pass filled and left for the recovery pass, before `position`. */
+  deferred: DeferredRange[];
   ewf: EwfWriterState | null;
 }
 
@@ -156,7 +159,7 @@ function checkJournal(raw: unknown, file: string): AcquisitionJournal {
   const settings: AcquireSettings = {
     name: str(s.name, 'settings.name', 255),
     format,
-    splitSize: int(s.splitSize, 'settings.splitSize', 1),
+    splitSize: int(s.splitSize, 'settings.splitSize'),
     hashes,
     pieceSize: int(s.pieceSize, 'settings.pieceSize', 1),
     blockSize: int(s.blockSize, 'settings.blockSize', 4096),
@@ -181,6 +184,14 @@ function checkJournal(raw: unknown, file: string): AcquisitionJournal {
     if (lastLba < firstLba || (lastLba + 1) * source.sectorSize > position) throw bad(`badRanges[${i}] is not a range before position`);
     return { firstLba, lastLba, sectors: lastLba - firstLba + 1, sectorSize: source.sectorSize, errno: int(b.errno, `badRanges[${i}].errno`), error: str(b.error, `badRanges[${i}].error`, 200), attempts: int(b.attempts, `badRanges[${i}].attempts`) };
   });
+  const deferred = arr(j.deferred, 'deferred').map((r, i): DeferredRange => {
+    const d = obj(r, `deferred[${i}]`);
+    const offset = int(d.offset, `deferred[${i}].offset`);
+    const length = int(d.length, `deferred[${i}].length`, 1);
+    if (offset % source.sectorSize !== 0 || length % source.sectorSize !== 0 || offset + length > position) throw bad(`deferred[${i}] is not a sector range before position`);
+    return { offset, length, errno: d.errno === null ? null : int(d.errno, `deferred[${i}].errno`) };
+  });
+  if (deferred.length > 0 && !settings.fastFirst) throw bad('deferred ranges without --fast-first');
   let ewf: EwfWriterState | null = null;
   if (j.ewf !== null && j.ewf !== undefined) {
     const e = obj(j.ewf, 'ewf');
@@ -219,6 +230,7 @@ function checkJournal(raw: unknown, file: string): AcquisitionJournal {
     destinations,
     pieces,
     badRanges,
+    deferred,
     ewf,
   };
 }

@@ -58,29 +58,47 @@ export async function checkCopy(dir: string, j: AcquisitionJournal, segments: Se
 
 /**
  * The source must be the disk the journal was made from, unchanged: its
- * first window and the last one before the checkpoint are read again and
- * hashed; both must match the journal (so a disk without a serial number is
- * told apart too).
+ * first and last windows before the checkpoint that hold no unreadable or
+ * deferred sector are read again and hashed; they must match the journal (so
+ * a disk without a serial number is told apart too). A window that turns out
+ * unreadable now proves nothing and is passed over.
  */
 export async function checkSourceWindows(source: SectorReader, j: AcquisitionJournal, pool: BufferPool, policy: ReadPolicy, onEvent: EventSink): Promise<void> {
-  const windows = [...new Set([0, j.pieces.length - 1])].filter((i) => i >= 0);
+  const ps = j.settings.pieceSize;
+  const ss = j.source.sectorSize;
+  const clean = j.pieces
+    .map((_, i) => i)
+    .filter((i) => {
+      const [a, b] = [i * ps, Math.min((i + 1) * ps, j.position)];
+      return !j.deferred.some((d) => d.offset < b && d.offset + d.length > a) && !j.badRanges.some((r) => r.firstLba * ss < b && (r.lastLba + 1) * ss > a);
+    });
+  const candidates = [...new Set([clean[0], clean[clean.length - 1]])].filter((i): i is number => i !== undefined);
   const buffer = pool.buffers[0] as Buffer;
-  for (const w of windows) {
-    const start = w * j.settings.pieceSize;
-    const end = Math.min(start + j.settings.pieceSize, j.position);
+  const compared: number[] = [];
+  for (const w of candidates) {
+    const start = w * ps;
+    const end = Math.min(start + ps, j.position);
     const hash = createHash('sha256');
+    let unreadable = false;
     for (let at = start; at < end; ) {
       const n = Math.min(pool.size, end - at);
-      await readRecovering(source, buffer, n, at, policy, onEvent);
+      unreadable ||= (await readRecovering(source, buffer, n, at, policy, onEvent)).length > 0;
       hash.update(buffer.subarray(0, n));
       at += n;
     }
+    if (unreadable) continue;
     const hex = hash.digest('hex');
     if (hex !== j.pieces[w]) {
       throw new CustosError('ERESUMESOURCE', `source ${source.name}: bytes ${start}-${end - 1} hash ${hex.slice(0, 16)}…, the journal has ${j.pieces[w]?.slice(0, 16)}…: not the disk (or not the content) this acquisition started from`);
     }
+    compared.push(w);
   }
-  onEvent(event('resume-source-checked', `source ${source.name}: window(s) ${windows.join(', ')} read again and match the journal`, { windows }));
+  if (compared.length === 0 && j.source.serialRaw === null) {
+    throw new CustosError('ERESUMESOURCE', `source ${source.name}: no window before the checkpoint reads cleanly to compare, and the disk has no serial number: it cannot be told to be the same disk`);
+  }
+  onEvent(
+    event('resume-source-checked', compared.length > 0 ? `source ${source.name}: window(s) ${compared.join(', ')} read again and match the journal` : `source ${source.name}: no clean window to compare; recognised by serial number and size only`, { windows: compared }),
+  );
 }
 
 /**
