@@ -283,7 +283,7 @@ function validJournal(): Record<string, unknown> {
     pieces: ['0'.repeat(64), '1'.repeat(64), '2'.repeat(64)],
     badRanges: [{ firstLba: 10, lastLba: 12, sectors: 3, sectorSize: 512, errno: 5, error: 'EIO', attempts: 3 }],
     deferred: [],
-    ewf: { setIdentifier: 'b'.repeat(32), segment: 1, pos: 200_000, groupBase: 1000, entries: entries.toString('base64'), segmentChunks: 96, files: [{ file: 'image.E01', size: 200_000 }] },
+    ewf: { setIdentifier: 'b'.repeat(32), segment: 1, pos: 200_000, groupBase: 1000, entries: entries.toString('base64'), segmentChunks: 96, files: [{ file: 'image.E01', size: 200_000 }], rawChunks: [] },
   };
 }
 

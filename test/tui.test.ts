@@ -374,7 +374,7 @@ test('from the result screen, the record is copied to a custody USB chosen then'
   t.is(v.exitCode, 0, String(v.stdout));
 });
 
-test('E01 chosen in the options: the summary says so, the evidence drive gets an E01 that libewf verifies', async (t) => {
+test('E01 and fast-first chosen in the options: the summary says so, the evidence drive gets an E01 that libewf verifies', async (t) => {
   const src = await patternLoop(5 * 1024 * 1024 + 512 * 5, {}, 63);
   t.teardown(src.detach);
   const dst = await ext4Loop(t, 64);
@@ -383,18 +383,15 @@ test('E01 chosen in the options: the summary says so, the evidence drive gets an
   await term.keys('Enter');
   let screen = await term.waitFor('options');
   t.regex(screen, /\[ \] E01 \(EnCase 6\)/);
-  // The first row is E01; fast-first with it is refused until switched off again.
+  // The first row is E01; fast-first goes with it too.
   await term.keys('Space');
   await term.waitFor('[x] E01');
   for (let i = 0; i < 7; i++) await term.keys('Down');
   await term.keys('Space');
-  await term.waitFor('Fast-first works with raw images only');
-  await term.keys('Enter');
-  await term.keys('Space');
-  await term.waitFor(/\[ \] fast-first/);
+  await term.waitFor(/\[x\] fast-first/);
   await term.keys('Enter');
   screen = await term.waitFor('check and start');
-  t.regex(screen, /image +e01 \(fast compression, 1\.4 GiB segments\), md5 \+ sha1 \+ sha256/);
+  t.regex(screen, /image +e01 \(fast compression, 1\.4 GiB segments\), md5 \+ sha1 \+ sha256,\s*│?\s*│?verify after, fast-first/);
   await term.keys('Enter');
   await term.waitFor('result: complete', 60_000);
   await term.keys('q');

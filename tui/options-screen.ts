@@ -36,7 +36,6 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     ui.screen.render();
   };
   const problem = (): string | null => {
-    if (o.e01 && o.fastFirst) return 'Fast-first works with raw images only (it rewrites image bytes in place).';
     if (needsSplit && !o.split && !o.e01) return 'The destination is FAT: a single image file over 4 GiB cannot be written there.';
     if (!(o.md5 || o.sha1 || o.sha256 || o.sha512)) return 'Choose at least one hash.';
     return null;

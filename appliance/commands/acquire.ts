@@ -213,7 +213,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   // --piece-size 0 turns piecewise hashing off (a later mismatch can then not be located).
   const pieceSize = a.pieceSize === undefined ? DEFAULT_PIECE_SIZE : a.pieceSize.trim() === '0' ? 0 : parseSize(a.pieceSize, '--piece-size');
   const blockSize = a.blockSize ? parseSize(a.blockSize, '--block-size') : DEFAULT_BLOCK_SIZE;
-  const ewfProblem = ewf ? ewfSettingsProblem({ ewf, blockSize, fastFirst: a.fastFirst, hashes }) : null;
+  const ewfProblem = ewf ? ewfSettingsProblem({ ewf, blockSize, hashes }) : null;
   if (ewfProblem) throw new UsageError(ewfProblem);
   const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');

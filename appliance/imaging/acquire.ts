@@ -169,13 +169,15 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const { linear, pieces, files } = hashStages(o.hashes, o.pieceSize, pool, fileWindow);
   const hashers = [...linear, ...(pieces ? [pieces] : []), ...(files ? [files] : [])];
   const setIdentifier = journal?.ewf ? Buffer.from(journal.ewf.setIdentifier, 'hex') : randomBytes(16);
+  // --fast-first into E01: chunks holding deferred (filled) bytes are stored raw, so the recovery pass can write them again in place.
+  const deferredAt = (offset: number, length: number) => (skipping?.deferred ?? []).some((d) => d.offset < offset + length && d.offset + d.length > offset);
   const discarded = (file: string, bytes: number) =>
     emit(event('resume-discard', `${file}: ${bytes} bytes written after the last checkpoint are discarded and written again`, { file, bytes }));
   const writerResume = journal ? { position: journal.position, onDiscard: discarded } : undefined;
   const compressor = ewf ? new CompressPool(ewf.compression, EWF_CHUNK_SIZE, pool) : null;
   const writers: (ImageWriter | EwfWriter)[] = facts.map((f, i) =>
     ewf && compressor
-      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor, writers: facts.length, showCompression: i === 0, hashFiles: i === 0, ...(journal?.ewf && writerResume ? { resume: { ...writerResume, state: journal.ewf } } : {}) })
+      ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor, writers: facts.length, showCompression: i === 0, hashFiles: i === 0, ...(journal?.ewf && writerResume ? { resume: { ...writerResume, state: journal.ewf } } : {}), ...(o.fastFirst ? { keepRaw: deferredAt } : {}) })
       : new ImageWriter(`write${i + 1}`, f.dir, segments, writerResume),
   );
   const checkpointer = journalKeeper(o, facts.map((f) => f.dir), pieces, writers, started, emit);
@@ -251,7 +253,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
         policy: o.policy,
         onEvent: emit,
         write: async (at, bytes) => {
-          await Promise.all(writers.map((w) => (w as ImageWriter).overwrite(at, bytes)));
+          await Promise.all(writers.map((w) => w.overwrite(at, bytes)));
         },
         signal: stop.signal,
       });
@@ -300,10 +302,13 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     record.recovery = { deferred: skipping.deferred, recoveredSectors: recovered, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null };
     if (recovered > 0) {
       // The stream hashes saw fill where the recovery pass later wrote data.
-      const again = await rehashFromDestination(writers[0] as ImageWriter, o, fileWindow, record.recovery, pieceHex, emit);
+      const first = writers[0] as ImageWriter | EwfWriter;
+      const reader = first instanceof EwfWriter ? new EwfImageReader(first.files.map((f) => path.join(first.dir, f.file))) : new ImageSetReader(first.segments.map((s) => ({ path: first.pathOf(s), size: s.size })));
+      const again = await rehashFromDestination(reader, first.dir, o, fileWindow, record.recovery, pieceHex, emit);
       hashes = again.hashes;
       pieceHex = again.pieces;
       fileHex = again.files;
+      if (ewf) await restoreEwfHashes(writers as EwfWriter[], hashes, record);
     }
   }
   record.hashes = hashes;
@@ -418,25 +423,25 @@ function writtenWindowCheck(expected: string[], pieces: HashStage | null, dir: s
  * not, the destination changed under us and the acquisition does not verify.
  */
 async function rehashFromDestination(
-  writer: ImageWriter,
+  reader: SectorReader,
+  dir: string,
   o: AcquireOptions,
   fileWindow: number,
   recovery: RecoveryRecord,
   streamPieces: string[],
   emit: EventSink,
 ): Promise<{ hashes: Partial<Record<HashAlgorithm, string>>; pieces: string[]; files: string[] }> {
-  const reader = new ImageSetReader(writer.segments.map((s) => ({ path: writer.pathOf(s), size: s.size })));
   try {
     const again = await hashReader({ phase: 'rehash', reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, fileWindow, ...progressOpts(o) });
     const touched = (i: number) => recovery.deferred.some((d: DeferredRange) => d.offset < (i + 1) * o.pieceSize && d.offset + d.length > i * o.pieceSize);
     const untouched = streamPieces.map((_, i) => i).filter((i) => !touched(i));
     const mismatched = untouched.filter((i) => streamPieces[i] !== again.pieces[i]);
     recovery.hashesFrom = 'destination-reread';
-    recovery.rereadDir = writer.dir;
+    recovery.rereadDir = dir;
     recovery.untouchedPieces = o.pieceSize > 0 ? { compared: untouched.length, mismatched } : null;
     emit(
-      event('rehashed', `hashed ${writer.dir} again after the recovery pass${o.pieceSize > 0 ? `; ${untouched.length} untouched window(s) ${mismatched.length === 0 ? 'match the source stream' : `DIFFER: ${mismatched.join(', ')}`}` : ''}`, {
-        dir: writer.dir,
+      event('rehashed', `hashed ${dir} again after the recovery pass${o.pieceSize > 0 ? `; ${untouched.length} untouched window(s) ${mismatched.length === 0 ? 'match the source stream' : `DIFFER: ${mismatched.join(', ')}`}` : ''}`, {
+        dir,
         hashes: again.hashes,
         untouchedCompared: untouched.length,
         mismatched,
@@ -446,6 +451,21 @@ async function rehashFromDestination(
   } finally {
     reader.close();
   }
+}
+
+/**
+ * E01 after a recovery pass: the image's stored MD5 and SHA-1 were those of
+ * the first pass; every copy gets the re-read ones, and the segment files
+ * (changed in place) are hashed again for the record.
+ */
+async function restoreEwfHashes(writers: EwfWriter[], hashes: Partial<Record<HashAlgorithm, string>>, record: ImageRecord): Promise<void> {
+  const md5 = Buffer.from(hashes.md5 ?? '', 'hex');
+  const sha1 = Buffer.from(hashes.sha1 ?? '', 'hex');
+  await Promise.all(writers.map((w) => w.rewriteHashes(md5, sha1)));
+  const first = writers[0] as EwfWriter;
+  const sums = await hashFiles(first.files.map((f) => path.join(first.dir, f.file)));
+  record.image.files = first.files.map((f, i) => ({ ...f, sha256: sums[i] ?? null }));
+  if (record.image.ewf) record.image.ewf = { ...record.image.ewf, storedHashes: { md5: hashes.md5 ?? '', sha1: hashes.sha1 ?? '' } };
 }
 
 /** Window for per-file SHA-256: one segment; 0 when a raw image's linear SHA-256 already is its file hash, or for E01. */

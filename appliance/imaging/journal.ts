@@ -197,7 +197,7 @@ function checkJournal(raw: unknown, file: string): AcquisitionJournal {
     const e = obj(j.ewf, 'ewf');
     const entries = str(e.entries, 'ewf.entries', 1024 * 1024);
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(entries) || Buffer.from(entries, 'base64').length % 4 !== 0) throw bad('ewf.entries is not base64 of 32-bit entries');
-    ewf = {
+    const state: EwfWriterState = {
       setIdentifier: hex(e.setIdentifier, 'ewf.setIdentifier', 32),
       segment: int(e.segment, 'ewf.segment', 1),
       pos: int(e.pos, 'ewf.pos'),
@@ -210,9 +210,18 @@ function checkJournal(raw: unknown, file: string): AcquisitionJournal {
         if (name.includes('/') || name.startsWith('.')) throw bad(`ewf.files[${i}].file is not a plain file name`);
         return { file: name, size: int(o.size, `ewf.files[${i}].size`) };
       }),
+      rawChunks: arr(e.rawChunks, 'ewf.rawChunks').map((r, i): [number, number, number] => {
+        const t = arr(r, `ewf.rawChunks[${i}]`);
+        if (t.length !== 3) throw bad(`ewf.rawChunks[${i}] is not [chunk, segment, offset]`);
+        const [c, seg, at] = [int(t[0], `ewf.rawChunks[${i}][0]`), int(t[1], `ewf.rawChunks[${i}][1]`, 1), int(t[2], `ewf.rawChunks[${i}][2]`)];
+        if (c * 32768 >= position || seg > (e.segment as number)) throw bad(`ewf.rawChunks[${i}] is not a chunk before the checkpoint`);
+        return [c, seg, at];
+      }),
     };
-    if (ewf.files.length !== ewf.segment) throw bad('ewf.files does not match ewf.segment');
-    if (ewf.groupBase > ewf.pos) throw bad('ewf.groupBase is past ewf.pos');
+    if (state.files.length !== state.segment) throw bad('ewf.files does not match ewf.segment');
+    if (state.groupBase > state.pos) throw bad('ewf.groupBase is past ewf.pos');
+    if (state.rawChunks.length > 0 && !settings.fastFirst) throw bad('raw chunks kept without --fast-first');
+    ewf = state;
   }
   if ((settings.format === 'e01') !== (ewf !== null)) throw bad('E01 writer state is missing or does not belong');
   const destinations = arr(j.destinations, 'destinations').map((d, i) => str(d, `destinations[${i}]`));

@@ -44,6 +44,11 @@ export class ChunkStore {
     return { zlib: null, adler: adler32(chunk) };
   }
 
+  /** Raw, with its checksum: a chunk that must keep its size to be written again in place. */
+  storeRaw(chunk: Buffer): StoredChunk {
+    return { zlib: null, adler: adler32(chunk) };
+  }
+
   /** The stream for a chunk that is one byte repeated, or null. */
   private repeatedStream(chunk: Buffer): Buffer | null {
     const n = chunk.length;

@@ -45,11 +45,11 @@ export class CompressPool {
   }
 
   /** The stored chunks of the block at image `offset` (pool buffer `index`), compressed once for all `users` writers. */
-  storedBlock(offset: number, index: number, length: number, users: number): Promise<CompressResult> {
+  storedBlock(offset: number, index: number, length: number, users: number, raw: number[] = []): Promise<CompressResult> {
     let entry = this.byOffset.get(offset);
     if (!entry) {
       this.stats.queued++;
-      const result = this.compress(index, length).then((r) => {
+      const result = this.compress(index, length, raw).then((r) => {
         this.stats.busyMs += r.busyMs / this.threads;
         this.stats.bytes += length;
         this.stats.queued--;
@@ -64,13 +64,13 @@ export class CompressPool {
   }
 
   /** Stores the chunks of pool buffer `index`; resolves when a worker has done so. */
-  private compress(index: number, length: number): Promise<CompressResult> {
+  private compress(index: number, length: number, raw: number[]): Promise<CompressResult> {
     if (this.failure) return Promise.reject(this.failure);
     const seq = this.seq++;
     let pick = 0;
     for (let i = 1; i < this.load.length; i++) if ((this.load[i] as number) < (this.load[pick] as number)) pick = i;
     this.load[pick] = (this.load[pick] as number) + 1;
-    const job: CompressJob = { seq, index, length };
+    const job: CompressJob = { seq, index, length, raw };
     return new Promise((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
       (this.workers[pick] as Worker).postMessage(job);

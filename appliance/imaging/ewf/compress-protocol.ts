@@ -11,6 +11,8 @@ export interface CompressJob {
   seq: number;
   index: number;
   length: number;
+  /** Chunks (by index in the block) to store raw whatever the mode: --fast-first writes them again in place. */
+  raw: number[];
 }
 
 /**

@@ -20,7 +20,8 @@ port.on('message', (job: CompressJob) => {
   const streams: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     const start = i * data.chunkSize;
-    const stored = store.store(view.subarray(start, Math.min(job.length, start + data.chunkSize)));
+    const chunk = view.subarray(start, Math.min(job.length, start + data.chunkSize));
+    const stored = job.raw.includes(i) ? store.storeRaw(chunk) : store.store(chunk);
     if (stored.zlib) {
       sizes[i] = stored.zlib.length;
       streams.push(stored.zlib);

@@ -35,9 +35,8 @@ export function e01WorstCase(name: string, size: number, segmentSize: number): S
 export const DEFAULT_EWF_SETTINGS: EwfSettings = { compression: 'fast', segmentSize: DEFAULT_SEGMENT_SIZE };
 
 /** What rules out these settings for an E01 acquisition, or null; the CLI and the engine ask the same. */
-export function ewfSettingsProblem(o: { ewf: EwfSettings; blockSize: number; fastFirst: boolean; hashes: readonly string[] }): string | null {
+export function ewfSettingsProblem(o: { ewf: EwfSettings; blockSize: number; hashes: readonly string[] }): string | null {
   if (!Number.isInteger(o.ewf.segmentSize) || o.ewf.segmentSize < MIN_SEGMENT_SIZE) return '--segment-size must be at least 1M';
-  if (o.fastFirst) return '--fast-first does not work with --format e01 yet (its recovery pass rewrites image bytes in place); use raw or split';
   if (o.blockSize % EWF_CHUNK_SIZE !== 0) return `--block-size must be a multiple of the E01 chunk size (${EWF_CHUNK_SIZE}) with --format e01`;
   if (!o.hashes.includes('md5') || !o.hashes.includes('sha1')) return '--format e01 stores MD5 and SHA-1 in the image: both must be among the hashes';
   return null;

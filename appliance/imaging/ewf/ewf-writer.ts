@@ -2,6 +2,7 @@ import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../../errors.js';
 import { FileHasher } from '../file-hash.js';
+import { adler32 } from './adler32.js';
 import { newStats, type Chunk, type Consumer, type StageStats } from '../stage.js';
 import { compressionLevelByte, type EwfCompression } from './chunk-store.js';
 import type { CompressPool } from './compress-pool.js';
@@ -52,6 +53,8 @@ export interface EwfWriterOptions extends EwfSettings {
   hashFiles: boolean;
   /** Go on from a checkpoint: the state the journal kept, and the image offset it stands at. */
   resume?: { state: EwfWriterState; position: number; onDiscard: (file: string, bytes: number) => void };
+  /** --fast-first: whether the chunk at this image offset holds filled, deferred bytes; it is then stored raw, to be written again in place. */
+  keepRaw?: (offset: number, length: number) => boolean;
 }
 
 /**
@@ -67,6 +70,8 @@ export interface EwfWriterState {
   entries: string;
   segmentChunks: number;
   files: WrittenFile[];
+  /** --fast-first: where each chunk kept raw for the recovery pass is, as [chunk, segment, offset]. */
+  rawChunks: [number, number, number][];
 }
 
 interface Snapshot {
@@ -76,6 +81,7 @@ interface Snapshot {
   entries: number[];
   count: number;
   segmentChunks: number;
+  rawCount: number;
 }
 
 /** Blocks whose writer state is kept for a checkpoint (more than the pool can have in flight). */
@@ -123,6 +129,10 @@ export class EwfWriter implements Consumer {
   private segmentChunks = 0;
   /** Writer state after each recent block, by the block's end offset in the image. */
   private readonly snapshots = new Map<number, Snapshot>();
+  /** --fast-first: chunk index → where its raw bytes are (segment number, offset of the data). */
+  private readonly rawChunks = new Map<number, { segment: number; at: number }>();
+  /** Where the last segment's digest and hash sections start, for new hashes after a recovery pass. */
+  private closingAt: { digest: number; hash: number } | null = null;
   /** Resuming: blocks below this are on the medium already. */
   private readonly skipBelow: number;
   private resumed: Promise<void> | null = null;
@@ -190,20 +200,25 @@ export class EwfWriter implements Consumer {
     this.entries = Array.from({ length: raw.length / 4 }, (_, i) => raw.readUInt32LE(i * 4));
     this.segmentChunks = state.segmentChunks;
     (this.files[this.files.length - 1] as WrittenFile).size = state.pos;
+    for (const [c, segment, at] of state.rawChunks) this.rawChunks.set(c, { segment, at });
   }
 
   consume(chunk: Chunk): Promise<void> {
     // Resuming: what lies before the checkpoint is already in the segment files.
     if (chunk.offset + chunk.length <= this.skipBelow) return this.tail;
     this.stats.queued++;
-    const stored = this.compressor.storedBlock(chunk.offset, chunk.index, chunk.length, this.o.writers);
+    const raw: number[] = [];
+    if (this.o.keepRaw) {
+      for (let i = 0, at = 0; at < chunk.length; i++, at += EWF_CHUNK_SIZE) if (this.o.keepRaw(chunk.offset + at, Math.min(EWF_CHUNK_SIZE, chunk.length - at))) raw.push(i);
+    }
+    const stored = this.compressor.storedBlock(chunk.offset, chunk.index, chunk.length, this.o.writers, raw);
     // Awaited in turn below; a failure before then is not an unhandled rejection.
     stored.catch(() => undefined);
     const run = this.tail.then(async () => {
       const r = await stored;
       const w0 = performance.now();
       try {
-        await this.appendBlock(chunk, r);
+        await this.appendBlock(chunk, r, raw);
       } finally {
         this.stats.busyMs += performance.now() - w0;
         this.stats.queued--;
@@ -217,7 +232,7 @@ export class EwfWriter implements Consumer {
   }
 
   private snapshot(end: number): void {
-    this.snapshots.set(end, { segment: this.segment, pos: this.pos, groupBase: this.groupBase, entries: this.entries, count: this.entries.length, segmentChunks: this.segmentChunks });
+    this.snapshots.set(end, { segment: this.segment, pos: this.pos, groupBase: this.groupBase, entries: this.entries, count: this.entries.length, segmentChunks: this.segmentChunks, rawCount: this.rawChunks.size });
     if (this.snapshots.size > SNAPSHOTS_KEPT) this.snapshots.delete(this.snapshots.keys().next().value as number);
   }
 
@@ -241,7 +256,8 @@ export class EwfWriter implements Consumer {
       for (let i = 0; i < snap.count; i++) entries.writeUInt32LE(snap.entries[i] as number, i * 4);
       const files = this.files.slice(0, snap.segment).map((f) => ({ ...f }));
       (files[files.length - 1] as WrittenFile).size = snap.pos;
-      return { setIdentifier: this.o.setIdentifier.toString('hex'), segment: snap.segment, pos: snap.pos, groupBase: snap.groupBase, entries: entries.toString('base64'), segmentChunks: snap.segmentChunks, files };
+      const rawChunks = [...this.rawChunks.entries()].slice(0, snap.rawCount).map(([c, r]): [number, number, number] => [c, r.segment, r.at]);
+      return { setIdentifier: this.o.setIdentifier.toString('hex'), segment: snap.segment, pos: snap.pos, groupBase: snap.groupBase, entries: entries.toString('base64'), segmentChunks: snap.segmentChunks, files, rawChunks };
     });
     // A failed fdatasync fails the writes after it too, like a failed write.
     this.tail = run.then(() => undefined);
@@ -249,7 +265,7 @@ export class EwfWriter implements Consumer {
     return run;
   }
 
-  private async appendBlock(chunk: Chunk, r: CompressResult): Promise<void> {
+  private async appendBlock(chunk: Chunk, r: CompressResult, keptRaw: number[]): Promise<void> {
     const packed = Buffer.from(r.packed);
     const adlers = Buffer.alloc(r.adlers.length * 4);
     let z = 0;
@@ -266,6 +282,7 @@ export class EwfWriter implements Consumer {
       } else {
         // Raw chunks go out straight from the pool buffer; it is released only after this write.
         adlers.writeUInt32LE(r.adlers[i] as number, i * 4);
+        if (keptRaw.includes(i)) this.rawChunks.set((chunk.offset + start) / EWF_CHUNK_SIZE, { segment: this.segment, at: this.pos });
         this.push(chunk.buffer.subarray(start, start + length));
         this.push(adlers.subarray(i * 4, i * 4 + 4));
       }
@@ -305,7 +322,8 @@ export class EwfWriter implements Consumer {
     this.segment++;
     const file = this.file;
     try {
-      this.fh = await open(file, 'wx', 0o444);
+      // Read-write: --fast-first's recovery pass reads a raw chunk back before writing it again.
+      this.fh = await open(file, 'wx+', 0o444);
     } catch (e) {
       throw new DeviceIoError(file, 'open', errnoOf(e) ?? 5, 0);
     }
@@ -349,7 +367,9 @@ export class EwfWriter implements Consumer {
     } else {
       if (this.segment === 1) this.push(section('data', this.pos, volumeBody(this.volume)));
       if (closing.badRuns.length > 0) this.push(section('error2', this.pos, error2Body(closing.badRuns)));
+      const digest = this.pos;
       this.push(section('digest', this.pos, digestBody(closing.md5, closing.sha1)));
+      this.closingAt = { digest, hash: this.pos };
       this.push(section('hash', this.pos, hashBody(closing.md5)));
       this.push(descriptor('done', this.pos, 0));
     }
@@ -421,6 +441,63 @@ export class EwfWriter implements Consumer {
       throw e;
     }
     return this.hasher ? this.hasher.all() : null;
+  }
+
+  /**
+   * --fast-first's recovery pass: writes what it read over the fill, in the
+   * chunks kept raw for it (same size, new checksum), after every queued
+   * block. Segment files already closed are opened again for it.
+   */
+  async overwrite(offset: number, bytes: Buffer): Promise<void> {
+    const run = this.tail.then(async () => {
+      const end = offset + bytes.length;
+      for (let c = Math.floor(offset / EWF_CHUNK_SIZE); c * EWF_CHUNK_SIZE < end; c++) {
+        const ref = this.rawChunks.get(c);
+        if (!ref) throw new Error(`chunk ${c} was not kept raw for the recovery pass`);
+        const start = c * EWF_CHUNK_SIZE;
+        const data = Buffer.alloc(Math.min(EWF_CHUNK_SIZE, this.o.imageSize - start) + 4);
+        const from = Math.max(offset, start);
+        const to = Math.min(end, start + data.length - 4);
+        await this.patch(ref.segment, ref.at, data.length, (stored) => {
+          stored.copy(data);
+          bytes.copy(data, from - start, from - offset, to - offset);
+          data.writeUInt32LE(adler32(data.subarray(0, data.length - 4)), data.length - 4);
+          return data;
+        });
+      }
+    });
+    this.tail = run;
+    await run;
+  }
+
+  /** Replaces the stored MD5 and SHA-1 (a recovery pass changed the image after they were written). */
+  async rewriteHashes(md5: Buffer, sha1: Buffer): Promise<void> {
+    await this.tail;
+    const at = this.closingAt;
+    if (!at) throw new Error('the image is not finished');
+    await this.patch(this.segment, at.digest + DESCRIPTOR_SIZE, digestBody(md5, sha1).length, () => digestBody(md5, sha1));
+    await this.patch(this.segment, at.hash + DESCRIPTOR_SIZE, hashBody(md5).length, () => hashBody(md5));
+  }
+
+  /** Reads `length` bytes at `at` of a segment file, and writes back what `change` makes of them, durably. */
+  private async patch(segment: number, at: number, length: number, change: (stored: Buffer) => Buffer): Promise<void> {
+    const file = path.join(this.dir, segmentFileName(this.o.name, segment));
+    const own = segment === this.segment && this.fh !== null;
+    let fh: FileHandle | null = own ? this.fh : null;
+    try {
+      fh ??= await open(file, 'r+');
+      const stored = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(stored, 0, length, at);
+      if (bytesRead !== length) throw Object.assign(new Error('short read'), { errno: -5 });
+      const next = change(stored);
+      const { bytesWritten } = await fh.write(next, 0, next.length, at);
+      if (bytesWritten !== next.length) throw Object.assign(new Error('short write'), { errno: -28 });
+      if (!own) await fh.datasync();
+    } catch (e) {
+      throw new DeviceIoError(file, 'write', errnoOf(e) ?? 5, at);
+    } finally {
+      if (!own) await fh?.close().catch(() => undefined);
+    }
   }
 
   /** Closes without finishing the image; used when the acquisition stopped. */
