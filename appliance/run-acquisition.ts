@@ -38,7 +38,7 @@ export interface AcquisitionRequest {
   signal?: AbortSignal;
   /** Called once the source is held, e.g. to save the guardian's state. */
   onSourceHeld?: () => void;
-  /** How often the resume journal is brought up to date (default 30 s). */
+  /** How often the resume journal is brought up to date (default 10 s). */
   journalIntervalMs?: number;
   /** Go on with an interrupted acquisition: its settings and case details are the journal's, not `settings` and `case`. */
   resume?: ResumePlan;

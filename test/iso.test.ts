@@ -289,31 +289,74 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   t.is(v.exitCode, 0, String(v.stdout));
 });
 
-test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched', async (t) => {
-  t.timeout(15 * 60_000);
+test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched; plugged back in, the TUI resumes the acquisition to an exact image', async (t) => {
+  t.timeout(20 * 60_000);
   const f = scratchDir(t);
-  randomDisk(f('source.img'), 96 * MiB);
-  await ext4Disk(f('evidence.img'), 256);
+  // Several 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
+  randomDisk(f('source.img'), 384 * MiB);
+  await ext4Disk(f('evidence.img'), 640);
   const sourceHash = await sha256File(f('source.img'));
   const sock = f('qmp.sock');
+  // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again.
   const term = await bootSerial(t, sock, [
     `-drive file=${f('source.img')},if=virtio,format=raw`,
     '-device qemu-xhci,id=xhci',
-    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001`,
+    `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=ev,file=evfile`,
+    '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
   ]);
   const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
   const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
   const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
-    await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
+    // Unplugged once a resume point is on the drive.
+    await term.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
     await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
   });
   t.regex(screen, /result: aborted/);
   t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
   t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
   t.notRegex(screen, /result: complete/);
+
+  // The drive is plugged in again (another kernel name): the UI offers the unfinished acquisition and finishes it.
+  await term.keys('n');
+  await term.waitFor('choose the SOURCE disk', 60_000);
+  await qmp(sock, [{ execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } }]);
+  const back = await term.waitFor((s) => new RegExp(`R[OW] (?!${evName} )(sd[a-z]) +\\S+ +usb `).test(s), 120_000);
+  const evName2 = new RegExp(`R[OW] (?!${evName} )(sd[a-z]) +\\S+ +usb `).exec(back)?.[1] ?? '';
+  await term.pick('vda');
+  await term.waitFor('choose destination 1');
+  await term.pick(evName2);
+  const asked = await term.waitFor((s) => s.includes('Type its serial number exactly to confirm') || s.includes('destination ready'), 60_000);
+  if (asked.includes('Type its serial number')) {
+    await term.type('EVUSB001');
+    await term.waitFor('destination ready', 60_000);
+  }
+  t.regex(await term.screen(), /holds an unfinished acquisition of this disk/);
+  await term.keys('Enter');
+  t.regex(await term.waitFor('Enter: resume it', 60_000), /case +2026-601/);
+  await term.keys('Enter');
+  await term.waitFor('clock check', 60_000);
+  await term.type('');
+  await term.waitFor('signing key');
+  await term.keys('Enter');
+  const done = await term.waitFor(/result: (complete|aborted|verify-failed)[\s\S]*unreadable sector[\s\S]*SHA256: (?:\S{4} ){10}\S{3}/, 10 * 60_000);
+  t.regex(done, /result: complete/);
   await term.keys('p');
   await term.waitFor('[exit 0]', 60_000);
   t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+
+  const ev = await mountReadOnly(t, f('evidence.img'));
+  t.is(await sha256File(path.join(ev, 'image.raw')), sourceHash, 'the resumed image is the source, byte for byte');
+  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.hashes.sha256, sourceHash);
+  t.true((rec.acquisition.resume?.position ?? 0) > 0, 'the record says where it resumed');
+  const types = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+  // One log: the first run's entries up to the unplug (its last ones could not reach the vanished drive), then the resume.
+  t.is(types[0], 'custody-opened');
+  t.is(types.filter((x) => x === 'custody-resumed').length, 1);
+  t.is(types[types.length - 1], 'seal');
+  const v = await custos(['verify', ev], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
 });
 
 test('the evidence drive fails writes (blkdebug EIO): a clear error, nothing claimed complete, the source untouched', async (t) => {

@@ -25,7 +25,7 @@ export interface TuiOptions {
   only: string[];
   /** On the appliance: offer power off. */
   appliance: boolean;
-  /** How often the resume journal is brought up to date (default 30 s). */
+  /** How often the resume journal is brought up to date (default 10 s). */
   journalIntervalMs?: number;
 }
 

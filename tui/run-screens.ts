@@ -85,6 +85,7 @@ export async function acquisitionScreen(
         `bottleneck: ${p.bottleneck ?? '-'}`,
         `unreadable sectors: ${p.badSectors}${lastBad ? `  last: ${lastBad}` : ''}`,
         `write-block: ${p.writeBlock ? (p.writeBlock.intact ? 'intact' : 'FLAG WAS RESET, put back') : '-'}, ${p.writeBlock?.checks ?? 0} checks, last ${lastCheck ? lastCheck.toISOString().slice(11, 19) : '-'}`,
+        p.journal ? (p.journal.position > 0 ? `resume point: ${((100 * p.journal.position) / p.bytesTotal).toFixed(1)}% (checkpoint ${p.journal.checkpoints}${p.journal.written ? ` at ${p.journal.written.slice(11, 19)}` : ''})` : 'resume point: none yet') : 'resume journal: off',
         sourceGone ? 'SOURCE UNPLUGGED: plug the same disk back in to go on (a: abort)' : p.stalledS !== null ? `NO PROGRESS FOR ${p.stalledS} s` : '',
       ].join('\n'),
     );

@@ -2,7 +2,7 @@
 // naming the SHA-256 of the line before it, written and flushed to the medium
 // as things happen, so a crash leaves a valid prefix.
 import { createHash } from 'node:crypto';
-import { closeSync, fdatasyncSync, fchmodSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fchmodSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../errors.js';
 import { canonicalJson } from './jcs.js';
@@ -147,4 +147,11 @@ export function writeFileAtomic(file: string, content: string | Buffer, mode = 0
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, content, { mode, flush: true });
   renameSync(tmp, file);
+  // The rename itself must reach the medium, or a power cut can bring back the old file.
+  const dir = openSync(path.dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }

@@ -83,7 +83,7 @@ export interface AcquireOptions extends AcquireSettings {
   /** Case data for the E01 headers, and how far the system clock was from the examiner's time. */
   caseData?: CaseData;
   examinerOffsetS?: number | null;
-  /** How often the resume journal is brought up to date (default 30 s); 0 keeps none. */
+  /** How often the resume journal is brought up to date (default 10 s); 0 keeps none. */
   journalIntervalMs?: number;
   /** Go on with an interrupted acquisition from its journal (the settings must be the journal's). */
   resume?: ResumePlan;
@@ -230,7 +230,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       consumers: [...hashers, ...writers],
       policy: o.policy,
       onEvent: emit,
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.onProgress ? { onProgress: (p: ProgressReport) => o.onProgress?.({ ...p, journal: checkpointer ? { checkpoints: checkpointer.count, position: checkpointer.position, written: checkpointer.written } : null }) } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
       signal: stop.signal,
       writeBlockTick: () => {

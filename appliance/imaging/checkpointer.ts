@@ -11,7 +11,7 @@ import { journalPath, writeJournal, type AcquisitionJournal } from './journal.js
 import type { BadRange } from './read-recovery.js';
 import type { DeferredRange } from './fast-first.js';
 
-export const DEFAULT_JOURNAL_INTERVAL_MS = 30_000;
+export const DEFAULT_JOURNAL_INTERVAL_MS = 10_000;
 
 /** What does not change between checkpoints. */
 export type JournalBase = Omit<AcquisitionJournal, 'written' | 'checkpoint' | 'position' | 'pieces' | 'badRanges' | 'deferred' | 'ewf'>;
@@ -47,6 +47,8 @@ export class Checkpointer {
   private stopped = false;
   count: number;
   position: number;
+  /** When the journal was last written (null before the first checkpoint of this run). */
+  written: string | null = null;
   /** Destinations whose journal could not be written (their medium failed). */
   private readonly failed = new Set<string>();
 
@@ -110,6 +112,7 @@ export class Checkpointer {
     if (wrote > 0) {
       this.count++;
       this.position = end;
+      this.written = journal.written;
     }
   }
 

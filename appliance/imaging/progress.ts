@@ -27,6 +27,8 @@ export interface ProgressReport {
   /** Seconds without a byte getting through every stage (a stalled read or write), when 2 or more; else null. */
   stalledS: number | null;
   writeBlock: { intact: boolean; checks: number; resets: number } | null;
+  /** The resume journal: how far an interrupted run could go on from, and when that was written; null when none is kept. */
+  journal: { checkpoints: number; position: number; written: string | null } | null;
 }
 
 const MiB = 1024 * 1024;
@@ -84,6 +86,7 @@ export class ProgressMeter {
       badSectors,
       stalledS: stalled >= 2 ? Math.floor(stalled) : null,
       writeBlock,
+      journal: null,
     };
   }
 }
