@@ -293,20 +293,21 @@ test('the evidence drive unplugged mid-acquisition: a clear error naming it, not
   t.timeout(20 * 60_000);
   const f = scratchDir(t);
   // Several 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
-  randomDisk(f('source.img'), 384 * MiB);
-  await ext4Disk(f('evidence.img'), 640);
+  randomDisk(f('source.img'), 256 * MiB);
+  await ext4Disk(f('evidence.img'), 400);
   const sourceHash = await sha256File(f('source.img'));
   const sock = f('qmp.sock');
-  // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again.
+  // A hot-pluggable SCSI disk (virtio-scsi: fast under TCG, where USB writes crawl). -blockdev:
+  // unplugging the device keeps the backend, so the same drive can be plugged in again.
   const term = await bootSerial(t, sock, [
     `-drive file=${f('source.img')},if=virtio,format=raw`,
-    '-device qemu-xhci,id=xhci',
+    '-device virtio-scsi-pci,id=scsi0',
     `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=ev,file=evfile`,
-    '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
+    '-device scsi-hd,id=evdev,drive=ev,bus=scsi0.0,serial=EVSCSI01',
   ]);
-  const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
-  const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
-  const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
+  const screen0 = await term.waitFor((s) => /RO sd[a-z] .*EVSCSI01/.test(s) && /RO vda /.test(s), 120_000);
+  const evName = /RO (sd[a-z]) .*EVSCSI01/.exec(screen0)?.[1] ?? '';
+  const screen = await acquireThroughUi(term, 'vda', evName, 'EVSCSI01', '2026-601', async () => {
     // Unplugged once a resume point is on the drive.
     await term.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
     await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
@@ -319,15 +320,15 @@ test('the evidence drive unplugged mid-acquisition: a clear error naming it, not
   // The drive is plugged in again (another kernel name): the UI offers the unfinished acquisition and finishes it.
   await term.keys('n');
   await term.waitFor('choose the SOURCE disk', 60_000);
-  await qmp(sock, [{ execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } }]);
-  const back = await term.waitFor((s) => new RegExp(`R[OW] (?!${evName} )(sd[a-z]) +\\S+ +usb `).test(s), 120_000);
-  const evName2 = new RegExp(`R[OW] (?!${evName} )(sd[a-z]) +\\S+ +usb `).exec(back)?.[1] ?? '';
+  await qmp(sock, [{ execute: 'device_add', arguments: { driver: 'scsi-hd', id: 'evdev2', drive: 'ev', bus: 'scsi0.0', serial: 'EVSCSI01' } }]);
+  const back = await term.waitFor((s) => new RegExp(`R[OW] (?!${evName} )(sd[a-z]) .*EVSCSI01`).test(s), 120_000);
+  const evName2 = new RegExp(`R[OW] (?!${evName} )(sd[a-z]) .*EVSCSI01`).exec(back)?.[1] ?? '';
   await term.pick('vda');
   await term.waitFor('choose destination 1');
   await term.pick(evName2);
   const asked = await term.waitFor((s) => s.includes('Type its serial number exactly to confirm') || s.includes('destination ready'), 60_000);
   if (asked.includes('Type its serial number')) {
-    await term.type('EVUSB001');
+    await term.type('EVSCSI01');
     await term.waitFor('destination ready', 60_000);
   }
   t.regex(await term.screen(), /holds an unfinished acquisition of this disk/);

@@ -197,12 +197,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
 
   // The stream the pipeline reads: a resumed run's copy read back before the checkpoint, then the source.
   let written: SectorReader | null = null;
-  let stream: SectorReader = source;
-  if (journal && resume) {
-    written = writtenImageReader((facts[0] as DestinationFacts).dir, journal, segments);
-    stream = new ResumeReader(written, source, journal.position);
-  }
-  const skipping = o.fastFirst ? new SkippingReader(stream, o.blockSize, o.policy.fill, emit, o.slowBlockMs, journal ? { deferred: journal.deferred, from: journal.position } : null) : null;
+  let skipping: SkippingReader | null = null;
   checkpointer?.watchDeferred(() => skipping?.deferred ?? []);
   let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
@@ -215,8 +210,12 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       emit(event('resume-started', `resuming at byte ${journal.position} of ${o.reader.size} (checkpoint ${journal.checkpoint} of ${journal.written}); the first ${journal.pieces.length} window(s) are read back from ${resume.dirs[0]} and checked against the journal`, { position: journal.position, checkpoint: journal.checkpoint, journalWritten: journal.written, dirs: resume.dirs }));
       await checkSourceWindows(source, journal, pool, o.policy, emit);
       for (const f of facts.slice(1)) await checkCopy(f.dir, journal, segments, { bufferCount: o.buffers, onEvent: emit });
+      written = writtenImageReader((facts[0] as DestinationFacts).dir, journal, segments);
       record.resume = { position: journal.position, checkpoint: journal.checkpoint, journalWritten: journal.written, firstStarted: journal.started, resumes: journal.resumes + 1, windowsChecked: journal.pieces.length, readBackFrom: (facts[0] as DestinationFacts).dir };
     }
+    const stream = written && journal ? new ResumeReader(written, source, journal.position) : source;
+    const firstPass = o.fastFirst ? new SkippingReader(stream, o.blockSize, o.policy.fill, emit, o.slowBlockMs, journal ? { deferred: journal.deferred, from: journal.position } : null) : null;
+    skipping = firstPass;
     const checkWritten = journal ? writtenWindowCheck(journal.pieces, pieces, (facts[0] as DestinationFacts).dir, stop) : null;
     run = await runPipeline({
       phase: 'acquire',
@@ -243,7 +242,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
         }
         return o.writeBlock ? o.writeBlock.tick() : null;
       },
-      ...(skipping ? { readBlock: (b: Buffer, n: number, at: number) => skipping.read(b, n, at) } : {}),
+      ...(firstPass ? { readBlock: (b: Buffer, n: number, at: number) => firstPass.read(b, n, at) } : {}),
     });
     if (skipping && skipping.deferred.length > 0) {
       const recovery = await recoverDeferred({

@@ -27,10 +27,18 @@ export class ImageWriter implements Consumer {
     this.handles = segments.map(() => null);
     this.written = segments.map(() => 0);
     this.skipBelow = resume?.position ?? 0;
-    if (resume) {
-      this.tail = this.reopen(resume.position, resume.onDiscard);
-      this.tail.catch(() => undefined);
-    }
+    this.pendingResume = resume ?? null;
+  }
+
+  /** Resuming: files are cut back only once writing starts, after every check (a refused resume changes nothing). */
+  private pendingResume: { position: number; onDiscard: (file: string, bytes: number) => void } | null;
+
+  private startResume(): void {
+    const r = this.pendingResume;
+    if (!r) return;
+    this.pendingResume = null;
+    this.tail = this.tail.then(() => this.reopen(r.position, r.onDiscard));
+    this.tail.catch(() => undefined);
   }
 
   /**
@@ -72,6 +80,7 @@ export class ImageWriter implements Consumer {
   }
 
   consume(chunk: Chunk): Promise<void> {
+    this.startResume();
     // Resuming: what lies before the checkpoint is on the medium already.
     if (chunk.offset + chunk.length <= this.skipBelow) return this.tail;
     const skip = Math.max(0, this.skipBelow - chunk.offset);
@@ -145,6 +154,7 @@ export class ImageWriter implements Consumer {
 
   /** Forces everything written so far to the medium (a checkpoint); resolves after the writes queued before it. */
   async checkpoint(_end?: number): Promise<void> {
+    this.startResume();
     const run = this.tail.then(() => this.sync());
     this.tail = run;
     this.tail.catch(() => undefined);
@@ -164,6 +174,7 @@ export class ImageWriter implements Consumer {
 
   /** Waits for queued writes, forces the data to the medium and closes every file. */
   async finish(): Promise<void> {
+    this.startResume();
     await this.tail;
     await this.sync();
     await this.close();

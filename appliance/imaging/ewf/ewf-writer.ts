@@ -135,7 +135,7 @@ export class EwfWriter implements Consumer {
   private closingAt: { digest: number; hash: number } | null = null;
   /** Resuming: blocks below this are on the medium already. */
   private readonly skipBelow: number;
-  private resumed: Promise<void> | null = null;
+  private resumeStarted = false;
 
   constructor(o: EwfWriterOptions) {
     this.o = o;
@@ -155,12 +155,15 @@ export class EwfWriter implements Consumer {
       setIdentifier: o.setIdentifier,
     };
     this.skipBelow = o.resume?.position ?? 0;
-    if (o.resume) {
-      const resume = o.resume;
-      this.resumed = this.reopen(resume.state, resume.onDiscard);
-      this.resumed.catch(() => undefined);
-      this.tail = this.resumed;
-    }
+  }
+
+  /** Resuming: files are cut back only once writing starts, after every check (a refused resume changes nothing). */
+  private startResume(): void {
+    const resume = this.o.resume;
+    if (!resume || this.resumeStarted) return;
+    this.resumeStarted = true;
+    this.tail = this.tail.then(() => this.reopen(resume.state, resume.onDiscard));
+    this.tail.catch(() => undefined);
   }
 
   /**
@@ -204,6 +207,7 @@ export class EwfWriter implements Consumer {
   }
 
   consume(chunk: Chunk): Promise<void> {
+    this.startResume();
     // Resuming: what lies before the checkpoint is already in the segment files.
     if (chunk.offset + chunk.length <= this.skipBelow) return this.tail;
     this.stats.queued++;
@@ -242,6 +246,7 @@ export class EwfWriter implements Consumer {
    * the open one were synced when they were closed.
    */
   async checkpoint(end: number): Promise<EwfWriterState> {
+    this.startResume();
     const run = this.tail.then(async () => {
       const snap = this.snapshots.get(end);
       if (!snap) throw new Error(`no writer state kept for offset ${end}`);
@@ -431,6 +436,7 @@ export class EwfWriter implements Consumer {
    * segment file when the writer was asked to hash them.
    */
   async finish(closing: EwfClosing): Promise<string[] | null> {
+    this.startResume();
     await this.tail;
     try {
       if (!this.fh) throw new Error('no chunk was written');
