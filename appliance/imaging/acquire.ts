@@ -17,11 +17,9 @@ import { DEFAULT_EWF_SETTINGS, EWF_CHUNK_SIZE, ewfSettingsProblem } from './ewf/
 import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-acquisition.js';
 import { hashFiles } from './file-hash.js';
 import { TimedReader } from './read-timing.js';
-import { Checkpointer, checkpointStep, DEFAULT_JOURNAL_INTERVAL_MS } from './checkpointer.js';
-import { JOURNAL_SCHEMA } from './journal.js';
+import { journalKeeper } from './checkpointer.js';
 import { ResumeReader } from './resume-reader.js';
-import { checkCopy, checkSourceWindows, writtenImageReader, type ResumePlan } from './resume-plan.js';
-import { CASE_FIELDS } from '../custody/case-data.js';
+import { checkCopy, checkSourceWindows, writtenImageReader, writtenWindowCheck, type ResumePlan } from './resume-plan.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline, settledOrGiveUp, type PipelineResult } from './pipeline.js';
@@ -346,74 +344,6 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   // Recorded: nothing is left to resume.
   checkpointer?.remove();
   return record;
-}
-
-/**
- * The resume journal, when this acquisition can keep one: it needs windowed
- * hashes (they check what a later run reads back).
- */
-function journalKeeper(
-  o: AcquireOptions,
-  dirs: string[],
-  pieces: HashStage | null,
-  writers: (ImageWriter | EwfWriter)[],
-  started: Date,
-  emit: EventSink,
-): Checkpointer | null {
-  const interval = o.journalIntervalMs ?? DEFAULT_JOURNAL_INTERVAL_MS;
-  if (interval === 0) return null;
-  const step = checkpointStep(o.pieceSize, o.blockSize);
-  const why = !pieces || step === null ? 'without windowed hashes (--piece-size 0, or windows that rarely meet block ends) there is nothing to check a resumed copy against' : null;
-  if (why || !pieces || step === null) {
-    emit(event('journal-off', `no resume journal: ${why ?? ''}; an interrupted acquisition has to start again`));
-    return null;
-  }
-  const j = o.resume?.journal;
-  const caseValues: Record<string, string | null> = {};
-  for (const f of CASE_FIELDS) caseValues[f] = o.caseData?.[f]?.value ?? null;
-  const { policy, ...rest } = { name: o.name, format: o.format, splitSize: o.splitSize, hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, policy: o.policy, fastFirst: o.fastFirst, verify: o.verify, verifySource: o.verifySource };
-  const c = new Checkpointer(
-    {
-      base: {
-        schema: JOURNAL_SCHEMA,
-        acquisitionId: j?.acquisitionId ?? randomBytes(16).toString('hex'),
-        started: j?.started ?? started.toISOString(),
-        resumes: j ? j.resumes + 1 : 0,
-        source: { path: o.source.path, stableId: o.source.stableId, serialRaw: o.source.serial?.raw ?? null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize },
-        settings: { ...rest, policy: { retries: policy.retries, fill: policy.fill }, ...(o.format === 'e01' ? { ewf: ewfSettingsOf(o) } : {}) },
-        case: caseValues,
-        destinations: dirs,
-      },
-      dirs,
-      pieces,
-      writers,
-      intervalMs: interval,
-      startAt: j?.position ?? 0,
-      checkpointsSoFar: j?.checkpoint ?? 0,
-      onEvent: emit,
-    },
-    step,
-  );
-  emit(event('journal', `resume journal ${o.name}.journal.json kept in ${dirs.length} destination(s), brought up to date every ${Math.round(interval / 1000)} s`, { intervalMs: interval, dirs }));
-  return c;
-}
-
-/**
- * A resumed run reads the first copy back before the checkpoint: each of
- * those windows must hash as the journal says, or the run stops there.
- */
-function writtenWindowCheck(expected: string[], pieces: HashStage | null, dir: string, stop: AbortController): (end: number) => void {
-  let checked = 0;
-  return () => {
-    if (!pieces) return;
-    while (checked < expected.length && checked < pieces.completed.length) {
-      if (pieces.completed[checked] !== expected[checked]) {
-        stop.abort(new CustosError('ERESUMEMISMATCH', `${dir}: window ${checked} of the image written before the checkpoint no longer matches the journal; it cannot be resumed`));
-        return;
-      }
-      checked++;
-    }
-  };
 }
 
 /**

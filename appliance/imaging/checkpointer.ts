@@ -2,12 +2,16 @@
 // is also a window boundary, it has every writer force its data to the
 // medium and then replaces the journal in every destination. A crash after
 // that loses at most one interval of work.
+import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
+import { CASE_FIELDS } from '../custody/case-data.js';
+import type { AcquireOptions } from './acquire.js';
+import { DEFAULT_EWF_SETTINGS } from './ewf/ewf-plan.js';
 import { event, type EventSink } from './events.js';
 import type { EwfWriter, EwfWriterState } from './ewf/ewf-writer.js';
 import type { HashStage } from './hash-stage.js';
 import type { ImageWriter } from './image-writer.js';
-import { journalPath, writeJournal, type AcquisitionJournal } from './journal.js';
+import { JOURNAL_SCHEMA, journalPath, writeJournal, type AcquisitionJournal } from './journal.js';
 import type { BadRange } from './read-recovery.js';
 import type { DeferredRange } from './fast-first.js';
 
@@ -132,4 +136,54 @@ export class Checkpointer {
       }
     }
   }
+}
+
+/**
+ * The resume journal, when this acquisition can keep one: it needs windowed
+ * hashes (they check what a later run reads back).
+ */
+export function journalKeeper(
+  o: AcquireOptions,
+  dirs: string[],
+  pieces: HashStage | null,
+  writers: (ImageWriter | EwfWriter)[],
+  started: Date,
+  emit: EventSink,
+): Checkpointer | null {
+  const interval = o.journalIntervalMs ?? DEFAULT_JOURNAL_INTERVAL_MS;
+  if (interval === 0) return null;
+  const step = checkpointStep(o.pieceSize, o.blockSize);
+  const why = !pieces || step === null ? 'without windowed hashes (--piece-size 0, or windows that rarely meet block ends) there is nothing to check a resumed copy against' : null;
+  if (why || !pieces || step === null) {
+    emit(event('journal-off', `no resume journal: ${why ?? ''}; an interrupted acquisition has to start again`));
+    return null;
+  }
+  const j = o.resume?.journal;
+  const caseValues: Record<string, string | null> = {};
+  for (const f of CASE_FIELDS) caseValues[f] = o.caseData?.[f]?.value ?? null;
+  const { policy, ...rest } = { name: o.name, format: o.format, splitSize: o.splitSize, hashes: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, buffers: o.buffers, policy: o.policy, fastFirst: o.fastFirst, verify: o.verify, verifySource: o.verifySource };
+  const c = new Checkpointer(
+    {
+      base: {
+        schema: JOURNAL_SCHEMA,
+        acquisitionId: j?.acquisitionId ?? randomBytes(16).toString('hex'),
+        started: j?.started ?? started.toISOString(),
+        resumes: j ? j.resumes + 1 : 0,
+        source: { path: o.source.path, stableId: o.source.stableId, serialRaw: o.source.serial?.raw ?? null, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize },
+        settings: { ...rest, policy: { retries: policy.retries, fill: policy.fill }, ...(o.format === 'e01' ? { ewf: o.ewf ?? DEFAULT_EWF_SETTINGS } : {}) },
+        case: caseValues,
+        destinations: dirs,
+      },
+      dirs,
+      pieces,
+      writers,
+      intervalMs: interval,
+      startAt: j?.position ?? 0,
+      checkpointsSoFar: j?.checkpoint ?? 0,
+      onEvent: emit,
+    },
+    step,
+  );
+  emit(event('journal', `resume journal ${o.name}.journal.json kept in ${dirs.length} destination(s), brought up to date every ${Math.round(interval / 1000)} s`, { intervalMs: interval, dirs }));
+  return c;
 }

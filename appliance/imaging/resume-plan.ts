@@ -7,6 +7,7 @@ import { CUSTODY_FILE } from '../custody/custody-record.js';
 import { recordStatus } from '../custody/log-resume.js';
 import { CustosError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
+import type { HashStage } from './hash-stage.js';
 import { event, type EventSink } from './events.js';
 import { EwfImageReader } from './ewf/ewf-reader.js';
 import type { Segment } from './image-layout.js';
@@ -124,4 +125,22 @@ export function planResume(dirs: string[]): ResumePlan {
   }
   const journal = found.reduce((a, b) => (b.position < a.position ? b : a));
   return { journal, dirs };
+}
+
+/**
+ * A resumed run reads the first copy back before the checkpoint: each of
+ * those windows must hash as the journal says, or the run stops there.
+ */
+export function writtenWindowCheck(expected: string[], pieces: HashStage | null, dir: string, stop: AbortController): (end: number) => void {
+  let checked = 0;
+  return () => {
+    if (!pieces) return;
+    while (checked < expected.length && checked < pieces.completed.length) {
+      if (pieces.completed[checked] !== expected[checked]) {
+        stop.abort(new CustosError('ERESUMEMISMATCH', `${dir}: window ${checked} of the image written before the checkpoint no longer matches the journal; it cannot be resumed`));
+        return;
+      }
+      checked++;
+    }
+  };
 }
