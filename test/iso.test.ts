@@ -100,8 +100,18 @@ async function bootSerial(t: ExecutionContext, sock: string, disks: string[]): P
   return term;
 }
 
+/** The whole result screen, down to the fingerprint box (a serial line draws it slowly). */
+const RESULT = /result: (complete|aborted|verify-failed)[\s\S]*unreadable sector[\s\S]*SHA256: (?:\S{4} ){10}\S{3}/;
+
 /** One acquisition through the UI: source, destination released by its serial, case, one-time key, defaults. */
 async function acquireThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string, during?: () => Promise<void>): Promise<string> {
+  await startThroughUi(term, source, dest, serial, caseNo);
+  await during?.();
+  return term.waitFor(RESULT, 5 * 60_000);
+}
+
+/** Up to the start of an acquisition through the UI. */
+async function startThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<void> {
   await term.waitFor('choose the SOURCE disk', 60_000);
   await term.pick(source);
   await term.waitFor('choose destination 1');
@@ -123,9 +133,45 @@ async function acquireThroughUi(term: Terminal, source: string, dest: string, se
   await term.keys('Enter');
   await term.waitFor('check and start');
   await term.keys('Enter');
-  await during?.();
-  // The whole result screen, down to the fingerprint box (a serial line draws it slowly).
-  return term.waitFor(/result: (complete|aborted|verify-failed)[\s\S]*unreadable sector[\s\S]*SHA256: (?:\S{4} ){10}\S{3}/, 5 * 60_000);
+}
+
+/** From the disk list: `source` onto `dest` (released by its serial if asked), the unfinished acquisition offered there resumed; returns the result screen. */
+async function resumeThroughUi(t: ExecutionContext, term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<string> {
+  await term.waitFor('choose the SOURCE disk', 120_000);
+  await term.pick(source);
+  await term.waitFor('choose destination 1');
+  await term.pick(dest);
+  const asked = await term.waitFor((s) => s.includes('Type its serial number exactly to confirm') || s.includes('destination ready'), 60_000);
+  if (asked.includes('Type its serial number')) {
+    await term.type(serial);
+    await term.waitFor('destination ready', 60_000);
+  }
+  t.regex(await term.screen(), /holds an unfinished acquisition of this disk/);
+  await term.keys('Enter');
+  t.regex(await term.waitFor('Enter: resume it', 60_000), new RegExp(`case +${caseNo}`));
+  await term.keys('Enter');
+  await term.waitFor('clock check', 60_000);
+  await term.type('');
+  await term.waitFor('signing key');
+  await term.keys('Enter');
+  return term.waitFor(RESULT, 10 * 60_000);
+}
+
+/** What the host finds on the evidence drive after a resumed acquisition: the exact image, one log, a record that verifies. */
+async function checkResumed(t: ExecutionContext, evidence: string, sourceHash: string): Promise<void> {
+  const ev = await mountReadOnly(t, evidence);
+  t.is(await sha256File(path.join(ev, 'image.raw')), sourceHash, 'the resumed image is the source, byte for byte');
+  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.hashes.sha256, sourceHash);
+  t.true((rec.acquisition.resume?.position ?? 0) > 0, 'the record says where it resumed');
+  const types = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+  // One log: the first run's entries up to the interruption, then the resume.
+  t.is(types[0], 'custody-opened');
+  t.is(types.filter((x) => x === 'custody-resumed').length, 1);
+  t.is(types[types.length - 1], 'seal');
+  const v = await custos(['verify', ev], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
 }
 
 test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugged USB disk too; an acquisition and one over bad sectors through the serial UI; power off; the host checks everything', async (t) => {
@@ -323,41 +369,39 @@ test('the evidence drive unplugged mid-acquisition: a clear error naming it, not
   await qmp(sock, [{ execute: 'device_add', arguments: { driver: 'scsi-hd', id: 'evdev2', drive: 'ev', bus: 'scsi0.0', serial: 'EVSCSI01' } }]);
   const back = await term.waitFor((s) => new RegExp(`R[OW] (?!${evName} )(sd[a-z]) .*EVSCSI01`).test(s), 120_000);
   const evName2 = new RegExp(`R[OW] (?!${evName} )(sd[a-z]) .*EVSCSI01`).exec(back)?.[1] ?? '';
-  await term.pick('vda');
-  await term.waitFor('choose destination 1');
-  await term.pick(evName2);
-  const asked = await term.waitFor((s) => s.includes('Type its serial number exactly to confirm') || s.includes('destination ready'), 60_000);
-  if (asked.includes('Type its serial number')) {
-    await term.type('EVSCSI01');
-    await term.waitFor('destination ready', 60_000);
-  }
-  t.regex(await term.screen(), /holds an unfinished acquisition of this disk/);
-  await term.keys('Enter');
-  t.regex(await term.waitFor('Enter: resume it', 60_000), /case +2026-601/);
-  await term.keys('Enter');
-  await term.waitFor('clock check', 60_000);
-  await term.type('');
-  await term.waitFor('signing key');
-  await term.keys('Enter');
-  const done = await term.waitFor(/result: (complete|aborted|verify-failed)[\s\S]*unreadable sector[\s\S]*SHA256: (?:\S{4} ){10}\S{3}/, 10 * 60_000);
+  const done = await resumeThroughUi(t, term, 'vda', evName2, 'EVSCSI01', '2026-601');
   t.regex(done, /result: complete/);
   await term.keys('p');
   await term.waitFor('[exit 0]', 60_000);
   t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+  await checkResumed(t, f('evidence.img'), sourceHash);
+});
 
-  const ev = await mountReadOnly(t, f('evidence.img'));
-  t.is(await sha256File(path.join(ev, 'image.raw')), sourceHash, 'the resumed image is the source, byte for byte');
-  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
-  t.is(rec.status, 'complete');
-  t.is(rec.acquisition.hashes.sha256, sourceHash);
-  t.true((rec.acquisition.resume?.position ?? 0) > 0, 'the record says where it resumed');
-  const types = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
-  // One log: the first run's entries up to the unplug (its last ones could not reach the vanished drive), then the resume.
-  t.is(types[0], 'custody-opened');
-  t.is(types.filter((x) => x === 'custody-resumed').length, 1);
-  t.is(types[types.length - 1], 'seal');
-  const v = await custos(['verify', ev], tempDir());
-  t.is(v.exitCode, 0, String(v.stdout));
+test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image', async (t) => {
+  t.timeout(20 * 60_000);
+  const f = scratchDir(t);
+  randomDisk(f('source.img'), 256 * MiB);
+  await ext4Disk(f('evidence.img'), 400);
+  const sourceHash = await sha256File(f('source.img'));
+  const disks = [
+    `-drive file=${f('source.img')},if=virtio,format=raw`,
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+  ];
+  const first = await bootSerial(t, f('qmp1.sock'), disks);
+  await startThroughUi(first, 'vda', 'sda', 'EV0001', '2026-801');
+  await first.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
+  // The power goes: whatever sat in the guest's page cache is lost; only what reached the disks stays.
+  await qmp(f('qmp1.sock'), [{ execute: 'quit' }]);
+  await first.kill();
+
+  const term = await bootSerial(t, f('qmp2.sock'), disks);
+  const done = await resumeThroughUi(t, term, 'vda', 'sda', 'EV0001', '2026-801');
+  t.regex(done, /result: complete/);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+  await checkResumed(t, f('evidence.img'), sourceHash);
 });
 
 test('the evidence drive fails writes (blkdebug EIO): a clear error, nothing claimed complete, the source untouched', async (t) => {
