@@ -335,64 +335,31 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   t.is(v.exitCode, 0, String(v.stdout));
 });
 
-test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched; plugged back in, the TUI resumes the acquisition to an exact image', async (t) => {
-  t.timeout(20 * 60_000);
+test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched', async (t) => {
+  t.timeout(15 * 60_000);
   const f = scratchDir(t);
-  // Several 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
-  randomDisk(f('source.img'), 256 * MiB);
-  await ext4Disk(f('evidence.img'), 400);
+  randomDisk(f('source.img'), 96 * MiB);
+  await ext4Disk(f('evidence.img'), 256);
   const sourceHash = await sha256File(f('source.img'));
   const sock = f('qmp.sock');
-  // A hot-pluggable SCSI disk (virtio-scsi: fast under TCG, where USB writes crawl). -blockdev:
-  // unplugging the device keeps the backend, so the same drive can be plugged in again.
   const term = await bootSerial(t, sock, [
     `-drive file=${f('source.img')},if=virtio,format=raw`,
-    '-device virtio-scsi-pci,id=scsi0',
-    `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=ev,file=evfile`,
-    '-device scsi-hd,id=evdev,drive=ev,bus=scsi0.0,serial=EVSCSI01',
+    '-device qemu-xhci,id=xhci',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001`,
   ]);
-  const screen0 = await term.waitFor((s) => /RO sd[a-z] .*EVSCSI01/.test(s) && /RO vda /.test(s), 120_000);
-  const evName = /RO (sd[a-z]) .*EVSCSI01/.exec(screen0)?.[1] ?? '';
-  const screen = await acquireThroughUi(term, 'vda', evName, 'EVSCSI01', '2026-601', async () => {
-    // Unplugged once a resume point is on the drive.
-    await term.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
+  const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
+  const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
+  const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
+    await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
     await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
   });
   t.regex(screen, /result: aborted/);
   t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
   t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
   t.notRegex(screen, /result: complete/);
-
-  // The drive is plugged in again (another kernel name): the UI offers the unfinished acquisition and finishes it.
-  await term.keys('n');
-  await term.waitFor('choose the SOURCE disk', 60_000);
-  await qmp(sock, [{ execute: 'device_add', arguments: { driver: 'scsi-hd', id: 'evdev2', drive: 'ev', bus: 'scsi0.0', serial: 'EVSCSI01' } }]);
-  const back = await term.waitFor((s) => new RegExp(`R[OW] (?!${evName} )(sd[a-z]) .*EVSCSI01`).test(s), 120_000);
-  const evName2 = new RegExp(`R[OW] (?!${evName} )(sd[a-z]) .*EVSCSI01`).exec(back)?.[1] ?? '';
-  // Offered for resume; the resume itself is the power-cut test's (reading back a re-plugged drive crawls under TCG).
-  await term.pick('vda');
-  await term.waitFor('choose destination 1');
-  await term.pick(evName2);
-  const asked = await term.waitFor((s) => s.includes('Type its serial number exactly to confirm') || s.includes('destination ready'), 60_000);
-  if (asked.includes('Type its serial number')) {
-    await term.type('EVSCSI01');
-    await term.waitFor('destination ready', 60_000);
-  }
-  t.regex(await term.screen(), /holds an unfinished acquisition of this disk/);
-  await term.keys('Enter');
-  t.regex(await term.waitFor('Enter: resume it', 60_000), /case +2026-601/);
-  // Back: the drive is unmounted again; then the machine is switched off.
-  await term.keys('Escape');
-  await term.waitFor('choose the SOURCE disk', 60_000);
-  await new Promise((r) => setTimeout(r, 2000));
-  await qmp(sock, [{ execute: 'quit' }]);
-  await term.kill();
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
   t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
-  // On the drive: the journal and the image up to at least its position, no record claiming anything.
-  const ev = await mountReadOnly(t, f('evidence.img'));
-  const journal = JSON.parse(readFileSync(path.join(ev, 'image.journal.json'), 'utf8')) as { position: number };
-  t.true(journal.position > 0);
-  t.false(readdirSync(ev).includes('custody.json'));
 });
 
 test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image', async (t) => {
