@@ -153,9 +153,8 @@ export function journalKeeper(
   const interval = o.journalIntervalMs ?? DEFAULT_JOURNAL_INTERVAL_MS;
   if (interval === 0) return null;
   const step = checkpointStep(o.pieceSize, o.blockSize);
-  const why = !pieces || step === null ? 'without windowed hashes (--piece-size 0, or windows that rarely meet block ends) there is nothing to check a resumed copy against' : null;
-  if (why || !pieces || step === null) {
-    emit(event('journal-off', `no resume journal: ${why ?? ''}; an interrupted acquisition has to start again`));
+  if (!pieces || step === null) {
+    emit(event('journal-off', 'no resume journal: without windowed hashes (--piece-size 0, or windows that rarely meet block ends) there is nothing to check a resumed copy against; an interrupted acquisition has to start again'));
     return null;
   }
   const j = o.resume?.journal;
