@@ -329,7 +329,7 @@ test('a custody USB: its examiner key is offered and opened with a passphrase, a
   t.is((await custos(['verify', copy, '--record-only'], state)).exitCode, 0);
 });
 
-test('a disk plugged in while the list is shown appears within a second, already write-blocked', async (t) => {
+test.serial('a disk plugged in while the list is shown appears within a second, already write-blocked', async (t) => {
   const src = await patternLoop(2 * 1024 * 1024, {}, 65);
   t.teardown(src.detach);
   // A loop device of our own, at a number the other tests' `losetup --find` will not reach.
