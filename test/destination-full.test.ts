@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { readFileSync, readdirSync, writeFileSync, statfsSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, statfsSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { attachLoop, patternLoop, sha256File, tempDir } from './helpers/loop.js';
 import { DeviceReader, type SectorReader } from '../appliance/imaging/sector-reader.js';
@@ -96,4 +96,59 @@ for (const format of ['raw', 'e01'] as const) test(`destination fills up mid-run
   t.is(readCounters(new Sysfs(), src.name)?.writeIos, before?.writeIos);
   t.is(aborted.record.writeBlock?.writesDuring?.writeIos, 0);
   t.is(await sha256File(src.file), srcHash);
+});
+
+// Seen in QEMU: a USB source unplugged between two reads; the progress tick's write-block re-check found its node gone before the reader did, and its error escaped from the timer and took the UI down.
+test('the source node vanishing between two reads does not throw from the progress tick; the run goes on and the re-checks resume', async (t) => {
+  const src = await patternLoop(16 * 1024 * 1024, {}, 37);
+  t.teardown(src.detach);
+  const srcHash = await sha256File(src.file);
+  const out = tempDir();
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const guardian = new WriteBlockGuardian({ include: (d) => d.name === src.name });
+  guardian.protect(src.dev);
+  const real = readDiskByName(src.name);
+  if (!real) throw new Error('source not listed');
+  // The source as named through a link of our own: removing the link is the node going away; the loop device itself stays readable.
+  const links = tempDir();
+  t.teardown(() => rmSync(links, { recursive: true, force: true }));
+  const link = path.join(links, src.name);
+  symlinkSync(src.dev, link);
+  const wb = new SourceWriteBlock(guardian, { ...real, devicePath: link });
+  let ticks = 0;
+  let reads = 0;
+  const inner = new DeviceReader(src.dev);
+  t.teardown(() => inner.close());
+  const reader: SectorReader = {
+    name: inner.name, size: inner.size, sectorSize: inner.sectorSize, close: () => inner.close(),
+    read: async (buffer, length, offset) => {
+      reads++;
+      if (reads === 2) unlinkSync(link);
+      // Ticks run while the node is gone, then it is back.
+      if (reads === 4) {
+        const at = ticks;
+        while (ticks < at + 3) await new Promise((r) => setTimeout(r, 5));
+        symlinkSync(src.dev, link);
+      }
+      return inner.read(buffer, length, offset);
+    },
+  };
+  const checks: number[] = [];
+  const result = await acquire({
+    reader, source: { path: src.dev, name: src.name, stableId: real.stableId, vendor: null, model: null, serial: null, sizeBytes: reader.size, logicalSectorSize: 512, physicalSectorSize: 512, sectors: reader.size / 512 },
+    sourceDisk: src.name, writeBlock: wb, destinations: [out], name: 'gone', format: 'raw', splitSize: 0,
+    hashes: ['sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 2, policy: { retries: 0, fill: 0 }, fastFirst: false, verify: false, verifySource: false,
+    progressIntervalMs: 10,
+    onProgress: (p) => {
+      ticks++;
+      if (p.writeBlock) checks.push(p.writeBlock.checks);
+    },
+    onEvent: () => undefined,
+  });
+  t.is(result.status, 'complete');
+  t.is(result.hashes.sha256, srcHash);
+  // While the node was gone the count stood still; after it came back it went on.
+  const counts = [...new Set(checks)];
+  t.true(checks.length > counts.length, 'some ticks made no check');
+  t.true((counts.at(-1) ?? 0) > 1, 'checks went on after the node was back');
 });

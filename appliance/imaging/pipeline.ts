@@ -51,8 +51,13 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   let failure: unknown = null;
   const inflight = new Set<Promise<void>>();
   const tick = () => {
-    const wb = o.writeBlockTick ? o.writeBlockTick() : null;
-    o.onProgress?.(meter.report(stages, badRanges.reduce((n, r) => n + r.sectors, 0), wb));
+    // A timer's error would escape every handler (and take the UI down): it stops this run instead, as any stage failure does.
+    try {
+      const wb = o.writeBlockTick ? o.writeBlockTick() : null;
+      o.onProgress?.(meter.report(stages, badRanges.reduce((n, r) => n + r.sectors, 0), wb));
+    } catch (e) {
+      if (failure === null) failure = e;
+    }
   };
   const timer = setInterval(tick, o.progressIntervalMs ?? 1000);
   try {

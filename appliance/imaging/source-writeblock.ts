@@ -2,6 +2,7 @@ import { WriteBlockGuardian, type GuardianEvent } from '../guardian.js';
 import { readCounters, writesBetween, type IoCounters } from '../kernel-stat.js';
 import type { Disk } from '../inventory.js';
 import { PreflightError } from './preflight.js';
+import { DeviceError } from '../errors.js';
 import { event, type EventSink, type ImagingEvent } from './events.js';
 
 /** One stretch of the acquisition on one kernel device (more than one when the source was unplugged and came back). */
@@ -114,9 +115,16 @@ export class SourceWriteBlock {
   tick(): { intact: boolean; checks: number; resets: number } {
     if (this.lost) return { intact: this.intact, checks: this.checks, resets: this.resets };
     this.guardian.check();
+    let st: ReturnType<WriteBlockGuardian['status']>[number] | undefined;
+    try {
+      st = this.guardian.status([this.disk.devicePath])[0];
+    } catch (e) {
+      // Its node went away before the reader noticed (an unplug between two reads): the reader's error starts the source-lost handling.
+      if (e instanceof DeviceError && e.code === 'ENOENT') return { intact: this.intact, checks: this.checks, resets: this.resets };
+      throw e;
+    }
     this.lastCounters = readCounters(this.guardian.sysfs, this.disk.name) ?? this.lastCounters;
     this.checks++;
-    const st = this.guardian.status([this.disk.devicePath])[0];
     this.intact = Boolean(st && st.intact);
     return { intact: this.intact, checks: this.checks, resets: this.resets };
   }

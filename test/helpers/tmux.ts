@@ -1,9 +1,16 @@
 // Drives a program in a real terminal: a detached tmux session of a given
 // size and TERM, keys sent as an examiner would type them, the screen read back.
 import { execa } from 'execa';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 export class Terminal {
-  private constructor(readonly session: string) {}
+  private constructor(
+    readonly session: string,
+    /** Everything the program wrote, raw: a crash message shown for a moment is kept here after the screen moved on. */
+    readonly transcriptFile: string,
+  ) {}
 
   static async start(command: string, o: { cols: number; rows: number; term: string; env?: Record<string, string> }): Promise<Terminal> {
     const session = `custos-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -12,7 +19,31 @@ export class Terminal {
       .join(' ');
     // The shell stays after the program ends so its last screen can be read.
     await execa('tmux', ['new-session', '-d', '-s', session, '-x', String(o.cols), '-y', String(o.rows), `env ${env} ${command}; echo "[exit $?]"; sleep 600`]);
-    return new Terminal(session);
+    const transcriptFile = path.join(mkdtempSync(path.join(tmpdir(), 'custos-term-')), 'transcript');
+    await execa('tmux', ['pipe-pane', '-t', session, `cat >> '${transcriptFile}'`]);
+    return new Terminal(session, transcriptFile);
+  }
+
+  /** The transcript as text, escape sequences and line drawing removed. */
+  transcript(): string {
+    let raw = '';
+    try {
+      raw = readFileSync(this.transcriptFile, 'latin1');
+    } catch {
+      return '';
+    }
+    // eslint-disable-next-line no-control-regex
+    return raw.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78cDEHM]|\x0e|\x0f/g, '');
+  }
+
+  /** Lines of the transcript around an error the program reported before the screen moved on, if any. */
+  reportedErrors(): string {
+    const lines = this.transcript().split(/\r?\n/);
+    const out: string[] = [];
+    lines.forEach((l, i) => {
+      if (/internal error|Error:|Unhandled|Uncaught/.test(l)) out.push(...lines.slice(i, i + 12));
+    });
+    return out.slice(0, 80).join('\n');
   }
 
   async screen(withAttributes = false): Promise<string> {
@@ -28,7 +59,8 @@ export class Terminal {
       if (typeof text === 'string' ? last.includes(text) : text instanceof RegExp ? text.test(last) : text(last)) return last;
       await new Promise((r) => setTimeout(r, 150));
     }
-    throw new Error(`screen never showed ${String(text)}; last screen:\n${last}`);
+    const reported = this.reportedErrors();
+    throw new Error(`screen never showed ${String(text)}; last screen:\n${last}${reported ? `\nerrors the program printed earlier (${this.transcriptFile}):\n${reported}` : ''}`);
   }
 
   async keys(...keys: string[]): Promise<void> {
