@@ -267,6 +267,11 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     return null;
   }
 
+  /** Whether `disk` was made writable by release() and has not gone away since. */
+  isReleased(disk: Disk): boolean {
+    return Boolean(this.state.released[disk.stableId]);
+  }
+
   /**
    * Makes a chosen destination writable. Refused for the source (or anything
    * built on it), the boot medium and the running system, and unless the
@@ -317,7 +322,10 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
       for (const [name, k] of [...this.known]) {
         if (!present.has(name)) {
           this.known.delete(name);
-          this.emitEvent('device-vanished', name, k.stableId, 'no longer present');
+          // A release is for one attachment: whatever comes back with this identity is protected on sight and must be confirmed again.
+          const wasReleased = Boolean(this.state.released[k.stableId]);
+          delete this.state.released[k.stableId];
+          this.emitEvent('device-vanished', name, k.stableId, wasReleased ? 'no longer present; its release ends (write-blocked again if it returns)' : 'no longer present');
         }
       }
       for (const disk of disks) {

@@ -164,3 +164,37 @@ test('protectAll skips released disks; release refuses the source, a wrong confi
   t.deepEqual(tryWrites(dst.dev, 512), { buffered: 0, direct: 0 });
   t.deepEqual(tryWrites(src.dev, 512), { buffered: 1, direct: 1 });
 });
+
+// Seen in QEMU: the evidence drive pulled and plugged in again kept its release, so the UI skipped the confirmation while the kernel had just set the new attachment read-only, and mounting it failed.
+test('a release ends when the drive goes: the same drive attached again is protected on sight and must be confirmed again', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const g = scopedGuardian(dir, 100);
+  const events: GuardianEvent[] = [];
+  g.on('event', (e) => events.push(e));
+  g.start();
+  t.teardown(() => g.stop());
+  const file = path.join(dir, 'evidence.img');
+  writePatternImage(file, 4 * 1024 * 1024);
+  const first: Loop = await attachLoop(file, { keepReadOnlyFlag: true });
+  t.teardown(first.detach);
+  t.truthy(await waitFor(events, (e) => e.type === 'protected' && e.device === first.name));
+  const disk = readDiskByName(first.name);
+  if (!disk) throw new Error('not listed');
+  g.release(first.dev, WriteBlockGuardian.confirmationFor(disk));
+  t.true(g.isReleased(disk));
+  t.is(sysfs.readText(`block/${first.name}/ro`), '0');
+  await first.detach();
+  const gone = await waitFor(events, (e) => e.type === 'device-vanished' && e.device === first.name);
+  t.regex(gone?.detail ?? '', /its release ends/);
+  t.false(g.isReleased(disk), 'the release went with the drive');
+
+  const again: Loop = await attachLoop(file, { keepReadOnlyFlag: true });
+  t.teardown(again.detach);
+  const back = readDiskByName(again.name);
+  t.is(back?.stableId, disk.stableId, 'the same identity');
+  t.truthy(await waitFor(events, (e) => e.type === 'protected' && e.device === again.name && Date.parse(e.time) >= Date.parse(gone?.time ?? '')));
+  t.is(sysfs.readText(`block/${again.name}/ro`), '1');
+  t.deepEqual(tryWrites(again.dev, 512), { buffered: 1, direct: 1 });
+  t.false(g.isReleased(back as NonNullable<typeof back>));
+});

@@ -335,31 +335,47 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   t.is(v.exitCode, 0, String(v.stdout));
 });
 
-test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched', async (t) => {
-  t.timeout(15 * 60_000);
+test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched; plugged back in (same boot), the TUI resumes to an exact image', async (t) => {
+  t.timeout(20 * 60_000);
   const f = scratchDir(t);
-  randomDisk(f('source.img'), 96 * MiB);
-  await ext4Disk(f('evidence.img'), 256);
+  // Three 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
+  randomDisk(f('source.img'), 192 * MiB);
+  await ext4Disk(f('evidence.img'), 320);
   const sourceHash = await sha256File(f('source.img'));
   const sock = f('qmp.sock');
+  // A USB evidence drive (its removal is immediate; a SCSI disk's in-flight writes wait out the guest's error handling for minutes).
+  // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again.
   const term = await bootSerial(t, sock, [
     `-drive file=${f('source.img')},if=virtio,format=raw`,
     '-device qemu-xhci,id=xhci',
-    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001`,
+    `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=ev,file=evfile`,
+    '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
   ]);
   const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
   const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
   const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
-    await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
+    // Unplugged once a resume point is on the drive.
+    await term.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
     await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
   });
   t.regex(screen, /result: aborted/);
   t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
   t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
   t.notRegex(screen, /result: complete/);
+
+  // The drive is plugged in again (the kernel may give it the same name or another): the UI offers the unfinished acquisition and finishes it.
+  await term.keys('n');
+  await term.waitFor((s) => s.includes('choose the SOURCE disk') && !s.includes('EVUSB001'), 60_000);
+  await qmp(sock, [{ execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } }]);
+  const again = /R[OW] (sd[a-z]) +\S+ +usb .*EVUSB001/;
+  const back = await term.waitFor((s) => again.test(s), 120_000);
+  const evName2 = again.exec(back)?.[1] ?? '';
+  const done = await resumeThroughUi(t, term, 'vda', evName2, 'EVUSB001', '2026-601');
+  t.regex(done, /result: complete/);
   await term.keys('p');
   await term.waitFor('[exit 0]', 60_000);
   t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+  await checkResumed(t, f('evidence.img'), sourceHash);
 });
 
 test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image', async (t) => {

@@ -108,7 +108,8 @@ export async function chooseWritableDisk(ui: Ui, watch: DiskWatch, source: Disk,
       await notice(ui, 'refused', why);
       continue;
     }
-    if (d.readOnly) {
+    // Not the list's ro flag: a drive plugged in a moment ago may not be write-blocked yet, and is not released.
+    if (d.readOnly || !watch.guardian.isReleased(d)) {
       const expected = d.serial ? 'serial number' : 'stable id';
       ui.page(`make ${d.name} writable`, 'type, then Enter: confirm  Esc: back');
       textBox(ui, {

@@ -178,6 +178,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       ? new EwfWriter({ ...ewf, label: `write${i + 1}`, dir: f.dir, name: o.name, imageSize: o.reader.size, sectorSize: o.reader.sectorSize, caseInfo: ewfCaseInfo(o, started), mediaFlags: o.sourceDisk ? 0x03 : 0x01, setIdentifier, compressor, writers: facts.length, showCompression: i === 0, hashFiles: i === 0, ...(journal?.ewf && writerResume ? { resume: { ...writerResume, state: journal.ewf } } : {}), ...(o.fastFirst ? { keepRaw: deferredAt } : {}) })
       : new ImageWriter(`write${i + 1}`, f.dir, segments, writerResume),
   );
+  /** The destination whose disk has left sysfs (unplugged), if any. */
+  const goneDestination = () => facts.find((f) => f.disks.length > 0 && f.disks.some((d) => !sysfs.exists(`block/${d}`)));
   const checkpointer = journalKeeper(o, facts.map((f) => f.dir), pieces, writers, started, emit);
   const record = baseRecord(o, started, segments, facts, events);
   const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
@@ -232,9 +234,9 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       signal: stop.signal,
       writeBlockTick: () => {
         // Each tick also looks for a destination whose disk has gone: its writes may never return.
-        const gone = facts.find((f) => f.disks.length > 0 && f.disks.some((d) => !sysfs.exists(`block/${d}`)));
+        const gone = goneDestination();
         if (gone && !stop.signal.aborted) {
-          const err = new CustosError('EDESTGONE', `destination ${gone.dir}: its disk ${gone.disks.join(', ')} was unplugged; acquisition stopped (the source is untouched)`);
+          const err = destinationGone(gone, null);
           emit(event('write-error', err.message, { code: err.code, dir: gone.dir, disks: gone.disks }));
           stop.abort(err);
         }
@@ -281,8 +283,14 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
     await settledOrGiveUp(writers.map((w) => w.close()));
     await compressor?.terminate();
     await Promise.all(hashers.map((s) => s.terminate()));
-    const err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
+    let err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
     if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));
+    // An unplugged drive's writes fail before the kernel removes its disk: an I/O error then is named for what happened.
+    const gone = UNPLUG_ERRNOS.has(err.code) ? await soonGone(goneDestination) : null;
+    if (gone) {
+      err = destinationGone(gone, err);
+      emit(event('write-error', err.message, { code: err.code, dir: gone.dir, disks: gone.disks }));
+    }
     emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => (w instanceof EwfWriter ? writtenBytes(w.files) : w.written.reduce((a, b) => a + b, 0))) }));
     finishRecord('aborted', err);
     const w0 = writers[0];
@@ -407,6 +415,24 @@ export function fileHashWindow(o: { format: ImageFormat; splitSize: number | nul
 
 function progressOpts(o: AcquireOptions): { onProgress?: (p: ProgressReport) => void; progressIntervalMs: number } {
   return { ...(o.onProgress ? { onProgress: o.onProgress } : {}), progressIntervalMs: o.progressIntervalMs ?? 1000 };
+}
+
+/** Errors a write or read-back gives when the drive under it goes away. */
+const UNPLUG_ERRNOS = new Set(['EIO', 'ENODEV', 'ENXIO', 'EROFS', 'ESHUTDOWN', 'EDESTREAD']);
+
+/** The error for a destination whose disk was unplugged; `cause` is the I/O error that came first, if one did. */
+function destinationGone(d: DestinationFacts, cause: CustosError | null): CustosError {
+  return new CustosError('EDESTGONE', `destination ${d.dir}: its disk ${d.disks.join(', ')} was unplugged${cause ? ` (${cause.message})` : ''}; acquisition stopped (the source is untouched)`);
+}
+
+/** `find()`'s answer, looked for up to 2 s: the kernel removes a disk a moment after failing its I/O. */
+async function soonGone<T>(find: () => T | undefined): Promise<T | null> {
+  for (let i = 0; i < 20; i++) {
+    const found = find();
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
 }
 
 /** Reads one copy of the image back, bypassing the cache, and compares it with `expected` and each file with its SHA-256. */
