@@ -331,7 +331,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   if (o.verify) {
     for (const [i, w] of writers.entries()) {
       const list = w instanceof EwfWriter ? record.image.files.map((f) => ({ path: path.join(w.dir, f.file), size: f.size, sha256: f.sha256 })) : w.segments.map((s, j) => ({ path: w.pathOf(s), size: s.size, sha256: record.image.files[j]?.sha256 ?? null }));
-      const cmp = await verifyFiles(list, expected, { ...o, fileWindow, ewf: ewf !== null }, `verify ${w.dir}`, emit);
+      const cmp = await verifyFiles(list, expected, { ...o, fileWindow, ewf: ewf !== null, pool }, `verify ${w.dir}`, emit);
       (record.destinations[i] as ImageRecord['destinations'][number]).verification = cmp;
       verified &&= cmp.match;
     }
@@ -439,7 +439,7 @@ async function soonGone<T>(find: () => T | undefined): Promise<T | null> {
 export async function verifyFiles(
   files: { path: string; size: number; sha256: string | null }[],
   expected: HashSet,
-  o: Pick<AcquireOptions, 'blockSize' | 'buffers' | 'onProgress' | 'progressIntervalMs'> & { sectorSize?: number; fileWindow: number; ewf?: boolean },
+  o: Pick<AcquireOptions, 'blockSize' | 'buffers' | 'onProgress' | 'progressIntervalMs'> & { sectorSize?: number; fileWindow: number; ewf?: boolean; pool?: BufferPool },
   phase: string,
   emit: EventSink,
 ): Promise<HashComparison> {
@@ -471,6 +471,7 @@ export async function verifyFiles(
       fileWindow: o.fileWindow,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
+      ...(o.pool ? { pool: o.pool } : {}),
     });
     let cmp = compareFiles(
       compareHashes(expected, again, reader.size, o.sectorSize ?? 512),

@@ -56,11 +56,13 @@ export interface ReadBackOptions {
   progressIntervalMs?: number;
   /** Also SHA-256 per window of this size (one per image file); 0 or absent: none. */
   fileWindow?: number;
+  /** Buffers to read into (an acquisition's, all free again): a verify after it then needs no memory of its own. */
+  pool?: BufferPool;
 }
 
 /** Hashes a reader end to end (linear hashes and pieces), in parallel workers, writing nothing. */
 export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
-  const pool = new BufferPool(o.bufferCount, o.blockSize);
+  const pool = o.pool && o.pool.size === o.blockSize && o.pool.inUse === 0 ? o.pool : new BufferPool(o.bufferCount, o.blockSize);
   const { linear, pieces, files } = hashStages(o.algorithms, o.pieceSize, pool, o.fileWindow ?? 0);
   const hashers = [...linear, ...(pieces ? [pieces] : []), ...(files ? [files] : [])];
   try {
