@@ -15,7 +15,7 @@ import type { ImageRecord } from '../appliance/imaging/image-record.js';
 import { acquire } from '../appliance/imaging/acquire.js';
 import { DeviceReader } from '../appliance/imaging/sector-reader.js';
 import { FaultyReader } from './helpers/faulty-reader.js';
-import { sourceInfo } from './helpers/faulty-acquire.js';
+import { loopAcquisition } from './helpers/faulty-acquire.js';
 import { custodyProblems, eventProblems } from './helpers/schema.js';
 
 const sysfs = new Sysfs();
@@ -299,25 +299,7 @@ test('bad sectors go into the error2 section: ewfinfo lists them as acquisition 
   const out = scratch(t);
   let rec: ImageRecord;
   try {
-    rec = await acquire({
-      reader,
-      source: sourceInfo(reader),
-      sourceDisk: loop.name,
-      writeBlock: null,
-      destinations: [out],
-      name: 'ev',
-      format: 'e01',
-      splitSize: 0,
-      hashes: ['md5', 'sha1', 'sha256'],
-      pieceSize: MiB,
-      blockSize: MiB,
-      buffers: 4,
-      policy: { retries: 1, fill: 0 },
-      fastFirst: false,
-      verify: true,
-      verifySource: false,
-      ewf: { compression: 'fast', segmentSize: 2 * MiB },
-    });
+    rec = await acquire(loopAcquisition(reader, loop.name, { destinations: [out], name: 'ev', format: 'e01', hashes: ['md5', 'sha1', 'sha256'], ewf: { compression: 'fast', segmentSize: 2 * MiB } }));
   } finally {
     reader.close();
   }
@@ -353,25 +335,7 @@ test('--fast-first into E01 over bad and flaky sectors, two copies in small segm
   const [a, b] = [scratch(t), scratch(t)];
   let rec: ImageRecord;
   try {
-    rec = await acquire({
-      reader,
-      source: sourceInfo(reader),
-      sourceDisk: loop.name,
-      writeBlock: null,
-      destinations: [a, b],
-      name: 'ff',
-      format: 'e01',
-      splitSize: 0,
-      hashes: ['md5', 'sha1', 'sha256'],
-      pieceSize: MiB,
-      blockSize: MiB,
-      buffers: 4,
-      policy: { retries: 1, fill: 0 },
-      fastFirst: true,
-      verify: true,
-      verifySource: false,
-      ewf: { compression: 'fast', segmentSize: 2 * MiB },
-    });
+    rec = await acquire(loopAcquisition(reader, loop.name, { destinations: [a, b], name: 'ff', format: 'e01', hashes: ['md5', 'sha1', 'sha256'], fastFirst: true, ewf: { compression: 'fast', segmentSize: 2 * MiB } }));
   } finally {
     reader.close();
   }

@@ -13,7 +13,7 @@ import { planResume } from '../appliance/imaging/resume-plan.js';
 import { DeviceReader, type SectorReader } from '../appliance/imaging/sector-reader.js';
 import type { ImagingEvent } from '../appliance/imaging/events.js';
 import { FaultyReader } from './helpers/faulty-reader.js';
-import { sourceInfo } from './helpers/faulty-acquire.js';
+import { loopAcquisition } from './helpers/faulty-acquire.js';
 import { patternLoop, tempDir } from './helpers/loop.js';
 
 const MiB = 1024 * 1024;
@@ -49,27 +49,17 @@ for (const format of ['raw', 'e01'] as const) test(`--fast-first over bad and fl
   // Flaky sectors (fail once, then read) before the stop: the recovery pass of the resumed run writes them.
   const flaky = () => new Map([[5000, 1], [30_000, 1], [100_000, 1]]);
   const faulty = () => new FaultyReader(new DeviceReader(loop.dev), bad, { flaky: flaky() });
-  const settings = (dir: string, reader: SectorReader): AcquireOptions => ({
-    reader,
-    source: sourceInfo(reader),
-    sourceDisk: loop.name,
-    writeBlock: null,
-    destinations: [dir],
-    name: 'ff',
-    format,
-    splitSize: 0,
-    hashes: format === 'e01' ? ['md5', 'sha1', 'sha256'] : ['md5', 'sha256'],
-    ...(format === 'e01' ? { ewf: { compression: 'fast' as const, segmentSize: 8 * MiB } } : {}),
-    pieceSize: MiB,
-    blockSize: MiB,
-    buffers: 4,
-    policy: { retries: 1, fill: 0 },
-    fastFirst: true,
-    verify: true,
-    verifySource: false,
-    // A checkpoint at every window.
-    journalIntervalMs: 1,
-  });
+  const settings = (dir: string, reader: SectorReader): AcquireOptions =>
+    loopAcquisition(reader, loop.name, {
+      destinations: [dir],
+      name: 'ff',
+      format,
+      hashes: format === 'e01' ? ['md5', 'sha1', 'sha256'] : ['md5', 'sha256'],
+      ...(format === 'e01' ? { ewf: { compression: 'fast' as const, segmentSize: 8 * MiB } } : {}),
+      fastFirst: true,
+      // A checkpoint at every window.
+      journalIntervalMs: 1,
+    });
 
   const whole = tempDir();
   t.teardown(() => rmSync(whole, { recursive: true, force: true }));

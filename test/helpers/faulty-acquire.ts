@@ -4,8 +4,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { patternLoop, tempDir } from './loop.js';
 import { FaultyReader, type FaultOptions } from './faulty-reader.js';
-import { DeviceReader } from '../../appliance/imaging/sector-reader.js';
-import { acquire } from '../../appliance/imaging/acquire.js';
+import { DeviceReader, type SectorReader } from '../../appliance/imaging/sector-reader.js';
+import { acquire, type AcquireOptions } from '../../appliance/imaging/acquire.js';
 import type { ImageRecord, SourceInfo } from '../../appliance/imaging/image-record.js';
 import type { ImagingEvent } from '../../appliance/imaging/events.js';
 
@@ -13,6 +13,12 @@ export const SECTORS = 20481;
 
 export function sourceInfo(r: { name: string; size: number; sectorSize: number }): SourceInfo {
   return { path: r.name, name: path.basename(r.name), stableId: null, vendor: null, model: null, serial: null, sizeBytes: r.size, logicalSectorSize: r.sectorSize, physicalSectorSize: null, sectors: r.size / r.sectorSize };
+}
+
+/** An acquisition of `reader` over the loop device `disk` with what these tests share (1 MiB blocks and windows, 4 buffers, one retry, zero fill, verify); `o` gives the rest. */
+export function loopAcquisition(reader: SectorReader, disk: string, o: Pick<AcquireOptions, 'destinations' | 'name' | 'format' | 'hashes'> & Partial<AcquireOptions>): AcquireOptions {
+  const MiB = 1024 * 1024;
+  return { reader, source: sourceInfo(reader), sourceDisk: disk, writeBlock: null, splitSize: 0, pieceSize: MiB, blockSize: MiB, buffers: 4, policy: { retries: 1, fill: 0 }, fastFirst: false, verify: true, verifySource: false, ...o };
 }
 
 export interface FaultyAcquireOptions extends FaultOptions {
