@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTOS, custos } from './helpers/cli.js';
-import { attachLoop, mountReadOnly, patternLoop, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
+import { attachLoop, mountReadOnly, patternLoop, privateLoopName, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
 import { Terminal } from './helpers/tmux.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 
@@ -237,7 +237,8 @@ test('a disk vanishing from the list, a hostile backing-file name and resizes: t
   await execa('truncate', ['-s', '4M', hostile]);
   const a = await attachLoop(hostile);
   t.teardown(a.detach);
-  const b = await patternLoop(4 * 1024 * 1024, {}, 63);
+  // b is detached below while the TUI watches its name: a private number, so no parallel test's disk takes that name first.
+  const b = await patternLoop(4 * 1024 * 1024, { privateNumber: true }, 63);
   t.teardown(b.detach);
   const { term } = await startTui(t, [a.name, b.name], { cols: 80, rows: 25, term: 'linux' });
   let screen = await term.waitFor('choose the SOURCE disk');
@@ -332,14 +333,11 @@ test('a custody USB: its examiner key is offered and opened with a passphrase, a
 test.serial('a disk plugged in while the list is shown appears within a second, already write-blocked', async (t) => {
   const src = await patternLoop(2 * 1024 * 1024, {}, 65);
   t.teardown(src.detach);
-  // A loop device of our own, at a number the other tests' `losetup --find` will not reach.
-  let n = 150 + (process.pid % 40);
-  while (existsSync(`/sys/block/loop${n}/loop/backing_file`)) n++;
-  const name = `loop${n}`;
-  if (!existsSync(`/dev/${name}`)) await execa('mknod', [`/dev/${name}`, 'b', '7', String(n)]);
+  // Bound after the TUI starts, at a number no parallel test's `losetup --find` takes first.
   const dir = tempDir();
   const file = path.join(dir, 'plugged.img');
   writePatternImage(file, 4 * 1024 * 1024, 66);
+  const name = await privateLoopName();
   t.teardown(async () => {
     await execa('blockdev', ['--setrw', `/dev/${name}`], { reject: false });
     await execa('losetup', ['-d', `/dev/${name}`], { reject: false });

@@ -54,6 +54,38 @@ export interface LoopOptions {
    * watching: making the new device writable would race with its protection.
    */
   keepReadOnlyFlag?: boolean;
+  /**
+   * Attach at a loop number that `losetup --find` in other tests will not reach. For
+   * tests that detach while a TUI watches the kernel name: a shared number can be
+   * taken by a parallel test's device before the TUI sees the first one go.
+   */
+  privateNumber?: boolean;
+}
+
+let privateSeq = 0;
+
+/**
+ * The next unbound loop number at or above 150, in this process's stride of eight
+ * (its node made if missing). `losetup --find` in other tests takes lower numbers.
+ */
+export async function privateLoopName(): Promise<string> {
+  for (let i = 0; i < 320; i++) {
+    const n = 150 + (((process.pid % 40) * 8 + privateSeq++) % 320);
+    if (existsSync(`/sys/block/loop${n}/loop/backing_file`)) continue;
+    if (!existsSync(`/dev/loop${n}`)) await execa('mknod', [`/dev/loop${n}`, 'b', '7', String(n)], { reject: false });
+    return `loop${n}`;
+  }
+  throw new Error('no private loop number is free');
+}
+
+async function attachPrivate(args: string[], file: string): Promise<string> {
+  for (let i = 0; i < 16; i++) {
+    const dev = `/dev/${await privateLoopName()}`;
+    // Busy means another process bound it between our check and now: try the next one.
+    const r = await execa('losetup', [...args, dev, file], { reject: false });
+    if (r.exitCode === 0) return dev;
+  }
+  throw new Error('no private loop number could be bound');
 }
 
 /**
@@ -62,13 +94,12 @@ export interface LoopOptions {
  * without partition-table parsers, like this project's CI host.
  */
 export async function attachLoop(file: string, options: LoopOptions = {}): Promise<Loop> {
-  const args = ['--find', '--show', '--partscan'];
+  const args = ['--partscan'];
   if (options.sectorSize) args.push('--sector-size', String(options.sectorSize));
-  let dev = '';
-  for (let attempt = 0; ; attempt++) {
+  let dev = options.privateNumber ? await attachPrivate(args, file) : '';
+  for (let attempt = 0; !dev; attempt++) {
     try {
-      dev = (await execa('losetup', [...args, file])).stdout.trim();
-      break;
+      dev = (await execa('losetup', ['--find', '--show', ...args, file])).stdout.trim();
     } catch (e) {
       // Two test processes can race for the same free loop device.
       if (attempt >= 5) throw e;
