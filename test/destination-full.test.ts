@@ -1,6 +1,7 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
-import { readFileSync, readdirSync, writeFileSync, statfsSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, statSync, statfsSync, rmSync, symlinkSync, truncateSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { attachLoop, patternLoop, sha256File, tempDir } from './helpers/loop.js';
 import { DeviceReader, type SectorReader } from '../appliance/imaging/sector-reader.js';
@@ -12,6 +13,8 @@ import type { ImageRecord } from '../appliance/imaging/image-record.js';
 import type { ImagingEvent } from '../appliance/imaging/events.js';
 import { Sysfs } from '../appliance/sysfs.js';
 import { readCounters } from '../appliance/kernel-stat.js';
+import { custos } from './helpers/cli.js';
+import { loopAcquisition } from './helpers/faulty-acquire.js';
 
 /** Runs `before` once, just before the first read: after preflight, before any byte. */
 class GatedReader implements SectorReader {
@@ -151,4 +154,97 @@ test('the source node vanishing between two reads does not throw from the progre
   const counts = [...new Set(checks)];
   t.true(checks.length > counts.length, 'some ticks made no check');
   t.true((counts.at(-1) ?? 0) > 1, 'checks went on after the node was back');
+});
+
+/** A small ext4 evidence drive on its own loop device, mounted; unmounted and detached after the test. */
+async function ext4Drive(t: ExecutionContext, mib: number): Promise<{ file: string; dev: string; mnt: string }> {
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'drive.img');
+  await execa('truncate', ['-s', `${mib}M`, file]);
+  await execa('mkfs.ext4', ['-q', '-F', '-m', '0', file]);
+  const loop = await attachLoop(file);
+  t.teardown(loop.detach);
+  const mnt = tempDir();
+  await execa('mount', [loop.dev, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  return { file, dev: loop.dev, mnt };
+}
+
+/**
+ * Makes the second half of `image` unreadable through the real kernel: the
+ * loop device under its file system is shrunk to end inside the file, so
+ * reads there fail with EIO (past the end of the device). Returns the first
+ * byte of the file that can no longer be read.
+ */
+function cutDriveInside(drive: { file: string; dev: string }, image: string): number {
+  const map = execFileSync('filefrag', ['-v', image], { encoding: 'utf8' });
+  const bs = Number(/blocks of (\d+) bytes/.exec(map)?.[1]);
+  const extents = [...map.matchAll(/^\s*\d+:\s+(\d+)\.\.\s*(\d+):\s+(\d+)\.\.\s*(\d+):/gm)].map((m) => ({ l: Number(m[1]), lEnd: Number(m[2]), p: Number(m[3]) }));
+  const half = Math.floor(statSync(image).size / bs / 2);
+  const at = extents.find((e) => e.l <= half && half <= e.lEnd);
+  if (!bs || !at) throw new Error(`no extent at block ${half}: ${map}`);
+  const cut = at.p + (half - at.l);
+  // Extents placed lower on the disk stay readable: the first lost block is the lowest logical one at or past the cut.
+  const firstLost = Math.min(...extents.filter((e) => e.p + (e.lEnd - e.l) >= cut).map((e) => e.l + Math.max(0, cut - e.p)));
+  truncateSync(drive.file, cut * bs);
+  execFileSync('losetup', ['--set-capacity', drive.dev]);
+  return firstLost * bs;
+}
+
+// Seen in QEMU: the evidence drive pulled just after the image was flushed. Verify then read EIO and retried and filled it
+// as if it were the source, for minutes, counting "unreadable sectors". A copy is not a source: its first read error ends its verify.
+test('verify meets a read error on the evidence drive: that copy is reported unreadable at once (file, offset, EIO), nothing retried or filled, the acquisition verify-failed', async (t) => {
+  const src = await patternLoop(8 * 1024 * 1024, {}, 38);
+  t.teardown(src.detach);
+  const srcHash = await sha256File(src.file);
+  const drive = await ext4Drive(t, 48);
+  const out = path.join(drive.mnt, 'case');
+  mkdirSync(out);
+  const reader = new DeviceReader(src.dev);
+  t.teardown(() => reader.close());
+  const events: ImagingEvent[] = [];
+  let lostAt = -1;
+  const record = await acquire({
+    ...loopAcquisition(reader, src.name, { destinations: [out], name: 'cut', format: 'raw', hashes: ['md5', 'sha256'] }),
+    policy: { retries: 3, fill: 0 },
+    onEvent: (e) => {
+      events.push(e);
+      if (e.type === 'verify-started') lostAt = cutDriveInside(drive, path.join(out, 'cut.raw'));
+    },
+  });
+  t.true(lostAt > 0);
+  t.is(record.status, 'verify-failed');
+  t.is(record.hashes.sha256, srcHash, 'the acquisition itself read the source whole');
+  t.is(record.badSectors, 0);
+  const v = record.destinations[0]?.verification;
+  t.is(v?.match, false);
+  t.is(v?.unreadable?.file, path.join(out, 'cut.raw'));
+  const offset = v?.unreadable?.offset ?? -1;
+  t.true(offset <= lostAt && offset > lostAt - 1024 * 1024, `read error at ${offset}, first lost byte ${lostAt}`);
+  t.regex(v?.unreadable?.error ?? '', /EIO/);
+  const after = events.slice(events.findIndex((e) => e.type === 'verify-started'));
+  t.false(after.some((e) => e.type === 'read-error' || e.type === 'bad-range' || e.type === 'read-recovered'), 'nothing retried or filled');
+  t.regex(after.find((e) => e.type === 'verify-result')?.message ?? '', /image UNREADABLE: reading back .*cut\.raw at offset \d+: EIO/);
+  t.is(await sha256File(src.file), srcHash);
+});
+
+test('custos verify on a copy its drive can no longer read: "image readable" fails with the file and EIO, exit 1', async (t) => {
+  const src = await patternLoop(8 * 1024 * 1024, {}, 39);
+  t.teardown(src.detach);
+  const drive = await ext4Drive(t, 48);
+  const state = tempDir();
+  t.teardown(() => rmSync(state, { recursive: true, force: true }));
+  const out = path.join(drive.mnt, 'case');
+  mkdirSync(out);
+  const a = await custos(['writeblock', 'protect', src.dev], state);
+  t.is(a.exitCode, 0, String(a.stderr));
+  const r = await custos(['acquire', '--source', src.dev, '--out', out, '--name', 'cut', '--case', 'c-1', '--examiner', 'Jane', '--json'], state);
+  t.is(r.exitCode, 0, String(r.stderr));
+  t.is((await custos(['verify', out], state)).exitCode, 0);
+  cutDriveInside(drive, path.join(out, 'cut.raw'));
+  const v = await custos(['verify', out], state);
+  t.is(v.exitCode, 1, String(v.stdout));
+  t.regex(String(v.stdout), /image readable.*reading back .*cut\.raw at offset \d+: EIO/);
+  t.notRegex(String(v.stdout) + String(v.stderr), /at .*\.js:\d+/, 'no stack trace');
 });

@@ -67,13 +67,14 @@ export async function verifyCommand(a: { dir: string | undefined; json: boolean;
   } finally {
     printer.end();
   }
+  if (cmp.unreadable) verdicts.push({ check: 'image readable', ok: false, detail: `${cmp.unreadable.error}: the copy cannot be read back to its end` });
   if (cmp.container) {
     const c = cmp.container.problems;
     verdicts.push({ check: 'E01 container', ok: c.length === 0, detail: c.length === 0 ? 'every chunk checksum, table and section checks; stored MD5/SHA-1 match' : `${c.length} problem(s): ${c.slice(0, 5).join('; ')}${c.length > 5 ? '; ...' : ''}` });
   }
   for (const h of cmp.hashes) verdicts.push({ check: `image ${h.algorithm}`, ok: h.match, detail: h.match ? h.expected : `image hashes ${h.actual ?? '-'}, record says ${h.expected}` });
   for (const f of cmp.files) verdicts.push({ check: `file ${f.file}`.slice(0, 22), ok: f.match, detail: f.match ? `SHA-256 ${f.expected}` : `${f.file}: SHA-256 ${f.actual ?? '-'}, record says ${f.expected}` });
-  if (acq.pieces.size > 0) {
+  if (acq.pieces.size > 0 && !cmp.unreadable) {
     const bad = cmp.pieces.mismatched;
     verdicts.push({
       check: 'image windows',

@@ -29,7 +29,8 @@ import type { ProgressReport } from './progress.js';
 import type { ReadPolicy } from './read-recovery.js';
 import { ImageSetReader, type SectorReader } from './sector-reader.js';
 import type { SourceWriteBlock } from './source-writeblock.js';
-import { compareFiles, compareHashes, hashReader, type HashComparison, type HashSet } from './verify-image.js';
+import { compareFiles, compareHashes, hashReader, type HashComparison, type HashRun, type HashSet } from './verify-image.js';
+import { ReadBackError } from './read-back.js';
 
 export interface AcquireSettings {
   name: string;
@@ -205,6 +206,33 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   let hashes: Partial<Record<HashAlgorithm, string>> = {};
   let pieceHex: string[] = [];
   let fileHex: string[] = [];
+  /** Stops the run on any error, in any phase: everything closed, the error named, an aborted record. */
+  const abortRun = async (e: unknown): Promise<never> => {
+    // A checkpoint waits for the writers, which may never return (an unplugged drive).
+    if (checkpointer) await settledOrGiveUp([checkpointer.stop()]);
+    written?.close();
+    await settledOrGiveUp(writers.map((w) => w.close()));
+    await compressor?.terminate();
+    await Promise.all(hashers.map((s) => s.terminate()));
+    let err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
+    if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));
+    // An unplugged drive's writes fail before the kernel removes its disk: an I/O error then is named for what happened.
+    const gone = UNPLUG_ERRNOS.has(err.code) ? await soonGone(goneDestination) : null;
+    if (gone) {
+      err = destinationGone(gone, err);
+      emit(event('write-error', err.message, { code: err.code, dir: gone.dir, disks: gone.disks }));
+    }
+    emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => (w instanceof EwfWriter ? writtenBytes(w.files) : w.written.reduce((a, b) => a + b, 0))) }));
+    finishRecord('aborted', err);
+    const w0 = writers[0];
+    record.image.files = w0 instanceof EwfWriter ? w0.files.map((f) => ({ ...f, sha256: null })) : (w0?.segments.map((s, i) => ({ file: s.file, size: w0.written[i] ?? 0, sha256: null })) ?? []);
+    try {
+      await o.recorder?.finish(record);
+    } catch {
+      // The error that aborted the run is what the caller reports; the log so far is on the medium, with its last signed checkpoint.
+    }
+    throw new AcquisitionAborted(err.code, `acquisition aborted: ${err.message}`, record);
+  };
   try {
     if (journal && resume) {
       emit(event('resume-started', `resuming at byte ${journal.position} of ${o.reader.size} (checkpoint ${journal.checkpoint} of ${journal.written}); the first ${journal.pieces.length} window(s) are read back from ${resume.dirs[0]} and checked against the journal`, { position: journal.position, checkpoint: journal.checkpoint, journalWritten: journal.written, dirs: resume.dirs }));
@@ -277,74 +305,57 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       await Promise.all(writers.map((w) => (w as ImageWriter).finish()));
     }
   } catch (e) {
-    // A checkpoint waits for the writers, which may never return (an unplugged drive).
-    if (checkpointer) await settledOrGiveUp([checkpointer.stop()]);
-    written?.close();
-    await settledOrGiveUp(writers.map((w) => w.close()));
-    await compressor?.terminate();
-    await Promise.all(hashers.map((s) => s.terminate()));
-    let err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
-    if (e instanceof CustosError && e.code === 'ENOSPC') emit(event('write-error', e.message, { code: e.code }));
-    // An unplugged drive's writes fail before the kernel removes its disk: an I/O error then is named for what happened.
-    const gone = UNPLUG_ERRNOS.has(err.code) ? await soonGone(goneDestination) : null;
-    if (gone) {
-      err = destinationGone(gone, err);
-      emit(event('write-error', err.message, { code: err.code, dir: gone.dir, disks: gone.disks }));
-    }
-    emit(event('aborted', `acquisition aborted: ${err.message}`, { code: err.code, bytesWritten: writers.map((w) => (w instanceof EwfWriter ? writtenBytes(w.files) : w.written.reduce((a, b) => a + b, 0))) }));
-    finishRecord('aborted', err);
-    const w0 = writers[0];
-    record.image.files = w0 instanceof EwfWriter ? w0.files.map((f) => ({ ...f, sha256: null })) : (w0?.segments.map((s, i) => ({ file: s.file, size: w0.written[i] ?? 0, sha256: null })) ?? []);
-    try {
-      await o.recorder?.finish(record);
-    } catch {
-      // The error that aborted the run is what the caller reports; the log so far is on the medium, with its last signed checkpoint.
-    }
-    throw new AcquisitionAborted(err.code, `acquisition aborted: ${err.message}`, record);
+    return abortRun(e);
   }
 
-  if (skipping) {
-    record.recovery = { deferred: skipping.deferred, recoveredSectors: recovered, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null };
-    if (recovered > 0) {
-      // The stream hashes saw fill where the recovery pass later wrote data.
-      const first = writers[0] as ImageWriter | EwfWriter;
-      const reader = first instanceof EwfWriter ? new EwfImageReader(first.files.map((f) => path.join(first.dir, f.file))) : new ImageSetReader(first.segments.map((s) => ({ path: first.pathOf(s), size: s.size })));
-      const again = await rehashFromDestination(reader, first.dir, o, fileWindow, record.recovery, pieceHex, emit);
-      hashes = again.hashes;
-      pieceHex = again.pieces;
-      fileHex = again.files;
-      if (ewf) await restoreEwfHashes(writers as EwfWriter[], hashes, record);
-    }
-  }
-  record.hashes = hashes;
-  if (!ewf) record.image.files = record.image.files.map((f, i) => ({ ...f, sha256: fileWindow > 0 ? (fileHex[i] ?? null) : (hashes.sha256 ?? null) }));
-  record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: pieces ? merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex') : '', merkle: MERKLE_DESCRIPTION };
-  record.badRanges = run.badRanges;
-  record.badSectors = run.badRanges.reduce((n, r) => n + r.sectors, 0);
-  record.timing.acquireS = run.elapsedMs / 1000;
-  record.timing.averageMiBs = Math.round((o.reader.size / 1024 / 1024 / (run.elapsedMs / 1000)) * 100) / 100;
-  record.stages = run.stages.map((s) => ({ name: s.name, kind: s.kind, bytes: s.bytes, busyS: Math.round(s.busyMs) / 1000 }));
-  emit(event('acquired', `acquired ${o.reader.size} bytes in ${record.timing.acquireS.toFixed(1)} s (${record.timing.averageMiBs} MiB/s), ${record.badSectors} unreadable sector(s)`, { hashes, merkleRoot: record.pieces.merkleRoot }));
-
-  const expected: HashSet = { hashes, pieceSize: o.pieceSize, pieces: pieceHex, merkleRoot: record.pieces.merkleRoot };
   let verified = true;
-  if (o.verify) {
-    for (const [i, w] of writers.entries()) {
-      const list = w instanceof EwfWriter ? record.image.files.map((f) => ({ path: path.join(w.dir, f.file), size: f.size, sha256: f.sha256 })) : w.segments.map((s, j) => ({ path: w.pathOf(s), size: s.size, sha256: record.image.files[j]?.sha256 ?? null }));
-      const cmp = await verifyFiles(list, expected, { ...o, fileWindow, ewf: ewf !== null, pool }, `verify ${w.dir}`, emit);
-      (record.destinations[i] as ImageRecord['destinations'][number]).verification = cmp;
-      verified &&= cmp.match;
+  try {
+    if (skipping) {
+      record.recovery = { deferred: skipping.deferred, recoveredSectors: recovered, hashesFrom: 'source-stream', rereadDir: null, untouchedPieces: null };
+      if (recovered > 0) {
+        // The stream hashes saw fill where the recovery pass later wrote data.
+        const first = writers[0] as ImageWriter | EwfWriter;
+        const reader = first instanceof EwfWriter ? new EwfImageReader(first.files.map((f) => path.join(first.dir, f.file))) : new ImageSetReader(first.segments.map((s) => ({ path: first.pathOf(s), size: s.size })));
+        const again = await rehashFromDestination(reader, first.dir, o, fileWindow, record.recovery, pieceHex, emit);
+        hashes = again.hashes;
+        pieceHex = again.pieces;
+        fileHex = again.files;
+        if (ewf) await restoreEwfHashes(writers as EwfWriter[], hashes, record);
+      }
     }
+    record.hashes = hashes;
+    if (!ewf) record.image.files = record.image.files.map((f, i) => ({ ...f, sha256: fileWindow > 0 ? (fileHex[i] ?? null) : (hashes.sha256 ?? null) }));
+    record.pieces = { size: o.pieceSize, count: pieceHex.length, sha256: pieceHex, merkleRoot: pieces ? merkleRoot(pieceHex.map((h) => Buffer.from(h, 'hex'))).toString('hex') : '', merkle: MERKLE_DESCRIPTION };
+    record.badRanges = run.badRanges;
+    record.badSectors = run.badRanges.reduce((n, r) => n + r.sectors, 0);
+    record.timing.acquireS = run.elapsedMs / 1000;
+    record.timing.averageMiBs = Math.round((o.reader.size / 1024 / 1024 / (run.elapsedMs / 1000)) * 100) / 100;
+    record.stages = run.stages.map((s) => ({ name: s.name, kind: s.kind, bytes: s.bytes, busyS: Math.round(s.busyMs) / 1000 }));
+    emit(event('acquired', `acquired ${o.reader.size} bytes in ${record.timing.acquireS.toFixed(1)} s (${record.timing.averageMiBs} MiB/s), ${record.badSectors} unreadable sector(s)`, { hashes, merkleRoot: record.pieces.merkleRoot }));
+
+    const expected: HashSet = { hashes, pieceSize: o.pieceSize, pieces: pieceHex, merkleRoot: record.pieces.merkleRoot };
+    if (o.verify) {
+      for (const [i, w] of writers.entries()) {
+        const list = w instanceof EwfWriter ? record.image.files.map((f) => ({ path: path.join(w.dir, f.file), size: f.size, sha256: f.sha256 })) : w.segments.map((s, j) => ({ path: w.pathOf(s), size: s.size, sha256: record.image.files[j]?.sha256 ?? null }));
+        const cmp = await verifyFiles(list, expected, { ...o, fileWindow, ewf: ewf !== null, pool }, `verify ${w.dir}`, emit);
+        (record.destinations[i] as ImageRecord['destinations'][number]).verification = cmp;
+        // Unreadable because its drive was pulled after the image was flushed: stopped like an unplug while writing, so it can be resumed and verified.
+        if (cmp.unreadable && (await soonGone(goneDestination))) throw new CustosError('EDESTREAD', cmp.unreadable.error);
+        verified &&= cmp.match;
+      }
+    }
+    if (o.verifySource) {
+      emit(event('verify-started', `re-reading source ${o.source.path}`));
+      const again = await hashReader({ phase: 'verify-source', reader: o.reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, recover: o.policy, ...progressOpts(o) });
+      const cmp = compareHashes(expected, again, o.reader.size, o.reader.sectorSize);
+      record.sourceVerification = cmp;
+      verified &&= cmp.match;
+      emit(event('verify-result', `source re-read ${cmp.match ? 'matches' : 'DIFFERS'}`, { target: 'source', match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
+    }
+    if (record.recovery?.untouchedPieces?.mismatched.length) verified = false;
+  } catch (e) {
+    return abortRun(e);
   }
-  if (o.verifySource) {
-    emit(event('verify-started', `re-reading source ${o.source.path}`));
-    const again = await hashReader({ phase: 'verify-source', reader: o.reader, algorithms: o.hashes, pieceSize: o.pieceSize, blockSize: o.blockSize, bufferCount: o.buffers, onEvent: emit, ...progressOpts(o) });
-    const cmp = compareHashes(expected, again, o.reader.size, o.reader.sectorSize);
-    record.sourceVerification = cmp;
-    verified &&= cmp.match;
-    emit(event('verify-result', `source re-read ${cmp.match ? 'matches' : 'DIFFERS'}`, { target: 'source', match: cmp.match, mismatchedPieces: cmp.pieces.mismatched.map((m) => m.index) }));
-  }
-  if (record.recovery?.untouchedPieces?.mismatched.length) verified = false;
   const status: AcquisitionStatus = !verified ? 'verify-failed' : record.badSectors > 0 ? 'complete-with-bad-sectors' : 'complete';
   emit(event('completed', `acquisition ${status}`, { status }));
   finishRecord(status, null);
@@ -460,19 +471,27 @@ export async function verifyFiles(
     // An E01's segment files are hashed whole on a worker while its chunks are read, not in a second pass after.
     const fileSums = reader instanceof EwfImageReader ? hashFiles(files.map((f) => f.path)) : null;
     fileSums?.catch(() => undefined);
-    const again = await hashReader({
-      phase,
-      reader,
-      algorithms,
-      pieceSize: expected.pieceSize,
-      blockSize: o.blockSize,
-      bufferCount: o.buffers,
-      onEvent: emit,
-      fileWindow: o.fileWindow,
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      progressIntervalMs: o.progressIntervalMs ?? 1000,
-      ...(o.pool ? { pool: o.pool } : {}),
-    });
+    let again: HashRun;
+    try {
+      again = await hashReader({
+        phase,
+        reader,
+        algorithms,
+        pieceSize: expected.pieceSize,
+        blockSize: o.blockSize,
+        bufferCount: o.buffers,
+        onEvent: emit,
+        fileWindow: o.fileWindow,
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        progressIntervalMs: o.progressIntervalMs ?? 1000,
+        ...(o.pool ? { pool: o.pool } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof ReadBackError)) throw e;
+      const cmp: HashComparison = { ...unreadableImage(expected, null), unreadable: { file: e.file, offset: e.offset, error: e.message } };
+      emit(event('verify-result', `${dir}: image UNREADABLE: ${e.message}`, { target: dir, match: false, unreadable: cmp.unreadable }));
+      return cmp;
+    }
     let cmp = compareFiles(
       compareHashes(expected, again, reader.size, o.sectorSize ?? 512),
       files.map((f) => ({ file: path.basename(f.path), sha256: f.sha256 })),
@@ -502,14 +521,15 @@ function withContainerChecks(cmp: HashComparison, reader: EwfImageReader, expect
   return { ...cmp, container: { problems }, match: cmp.match && problems.length === 0 };
 }
 
-function unreadableImage(expected: HashSet, problem: string): HashComparison {
+/** A copy with no stream to compare; `containerProblem` for an E01 whose structure is broken. */
+function unreadableImage(expected: HashSet, containerProblem: string | null): HashComparison {
   return {
     match: false,
     hashes: Object.entries(expected.hashes).map(([algorithm, hex]) => ({ algorithm: algorithm as HashAlgorithm, expected: hex, actual: null, match: false })),
     pieces: { compared: 0, mismatched: [] },
     merkleRootMatch: false,
     files: [],
-    container: { problems: [problem] },
+    ...(containerProblem !== null ? { container: { problems: [containerProblem] } } : {}),
   };
 }
 

@@ -5,7 +5,8 @@ import { hashStages, type HashStage } from './hash-stage.js';
 import { merkleRoot } from './merkle.js';
 import { runPipeline } from './pipeline.js';
 import type { ProgressReport } from './progress.js';
-import { DEFAULT_READ_POLICY, type BadRange } from './read-recovery.js';
+import { readBackBlock } from './read-back.js';
+import type { BadRange, ReadPolicy } from './read-recovery.js';
 import type { SectorReader } from './sector-reader.js';
 
 export interface HashSet {
@@ -42,6 +43,8 @@ export interface HashComparison {
   files: { file: string; expected: string; actual: string | null; match: boolean }[];
   /** E01 only: what reading the container found wrong (chunk checksums, structure, stored hashes). */
   container?: { problems: string[] };
+  /** The copy could not be read back to its end: where, and why. Nothing after that point was compared. */
+  unreadable?: { file: string; offset: number; error: string };
 }
 
 export interface ReadBackOptions {
@@ -58,7 +61,11 @@ export interface ReadBackOptions {
   fileWindow?: number;
   /** Buffers to read into (an acquisition's, all free again): a verify after it then needs no memory of its own. */
   pool?: BufferPool;
+  /** A source re-read: unreadable sectors retried and filled as when it was acquired. Absent for an image copy: its first read error stops the run (ReadBackError). */
+  recover?: ReadPolicy;
 }
+
+const NO_RECOVERY: ReadPolicy = { retries: 0, fill: 0 };
 
 /** Hashes a reader end to end (linear hashes and pieces), in parallel workers, writing nothing. */
 export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
@@ -71,7 +78,8 @@ export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
       reader: o.reader,
       pool,
       consumers: hashers,
-      policy: DEFAULT_READ_POLICY,
+      policy: o.recover ?? NO_RECOVERY,
+      ...(o.recover ? {} : { readBlock: readBackBlock(o.reader) }),
       onEvent: o.onEvent,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
