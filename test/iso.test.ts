@@ -335,8 +335,11 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   t.is(v.exitCode, 0, String(v.stdout));
 });
 
-test('the evidence drive unplugged mid-acquisition: a clear error naming it, nothing claimed complete, the source untouched; plugged back in (same boot), the TUI resumes to an exact image', async (t) => {
+// Two moments: while the image is written, and once it is flushed and being verified (seen in CI: an unplug meant for the
+// first came after the last write; verify then retried and filled the vanished drive's EIO for minutes).
+for (const when of ['while the image is written', 'while the image is verified'] as const) test(`the evidence drive unplugged ${when}: a clear error naming it, nothing claimed complete, the source untouched; plugged back in (same boot), the TUI resumes to an exact image`, async (t) => {
   t.timeout(20 * 60_000);
+  const writing = when === 'while the image is written';
   const f = scratchDir(t);
   // Three 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
   randomDisk(f('source.img'), 192 * MiB);
@@ -344,29 +347,37 @@ test('the evidence drive unplugged mid-acquisition: a clear error naming it, not
   const sourceHash = await sha256File(f('source.img'));
   const sock = f('qmp.sock');
   // A USB evidence drive (its removal is immediate; a SCSI disk's in-flight writes wait out the guest's error handling for minutes).
-  // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again.
+  // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again. The source is read at 4 MiB/s,
+  // so a checkpoint comes at 64 MiB and the unplug well before the end on any host; for the verify case the drive is read back at
+  // 4 MiB/s too (a throttle group, lifted before it returns), so the unplug lands inside the verify.
   const term = await bootSerial(t, sock, [
-    `-drive file=${f('source.img')},if=virtio,format=raw`,
+    `-drive file=${f('source.img')},if=virtio,format=raw,throttling.bps-read=${4 * MiB}`,
     '-device qemu-xhci,id=xhci',
-    `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=ev,file=evfile`,
+    `-object throttle-group,id=evtg,x-bps-read=${writing ? 0 : 4 * MiB}`,
+    `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=evraw,file=evfile`,
+    '-blockdev driver=throttle,node-name=ev,throttle-group=evtg,file=evraw',
     '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
   ]);
   const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
   const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
   const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
-    // Unplugged once a resume point is on the drive.
-    await term.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
+    // Unplugged once a resume point is on the drive, or once the flushed image is being read back.
+    await term.waitFor(writing ? /resume point: \d+\.\d% \(checkpoint \d/ : new RegExp(`verify /run/custos/mnt/${evName} `), 5 * 60_000);
     await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
   });
   t.regex(screen, /result: aborted/);
   t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
   t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
   t.notRegex(screen, /result: complete/);
+  t.notRegex(screen, /bad +[1-9]\d* unreadable sector/, 'the vanished drive\'s EIO was not counted as unreadable sectors');
 
   // The drive is plugged in again (the kernel may give it the same name or another): the UI offers the unfinished acquisition and finishes it.
   await term.keys('n');
   await term.waitFor((s) => s.includes('choose the SOURCE disk') && !s.includes('EVUSB001'), 60_000);
-  await qmp(sock, [{ execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } }]);
+  await qmp(sock, [
+    { execute: 'qom-set', arguments: { path: 'evtg', property: 'limits', value: { 'bps-read': 0 } } },
+    { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } },
+  ]);
   const again = /R[OW] (sd[a-z]) +\S+ +usb .*EVUSB001/;
   const back = await term.waitFor((s) => again.test(s), 120_000);
   const evName2 = again.exec(back)?.[1] ?? '';
