@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, statSync, statfsSync, rmSync, symlinkSync, truncateSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { attachLoop, patternLoop, sha256File, tempDir } from './helpers/loop.js';
+import { attachLoop, ext4Loop, patternLoop, sha256File, tempDir } from './helpers/loop.js';
 import { DeviceReader, type SectorReader } from '../appliance/imaging/sector-reader.js';
 import { acquire, AcquisitionAborted } from '../appliance/imaging/acquire.js';
 import { WriteBlockGuardian } from '../appliance/guardian.js';
@@ -158,17 +158,11 @@ test('the source node vanishing between two reads does not throw from the progre
 
 /** A small ext4 evidence drive on its own loop device, mounted; unmounted and detached after the test. */
 async function ext4Drive(t: ExecutionContext, mib: number): Promise<{ file: string; dev: string; mnt: string }> {
-  const dir = tempDir();
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'drive.img');
-  await execa('truncate', ['-s', `${mib}M`, file]);
-  await execa('mkfs.ext4', ['-q', '-F', '-m', '0', file]);
-  const loop = await attachLoop(file);
-  t.teardown(loop.detach);
+  const loop = await ext4Loop(t, mib);
   const mnt = tempDir();
   await execa('mount', [loop.dev, mnt]);
   t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
-  return { file, dev: loop.dev, mnt };
+  return { file: loop.file, dev: loop.dev, mnt };
 }
 
 /**

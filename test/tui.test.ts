@@ -3,24 +3,11 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTOS, custos } from './helpers/cli.js';
-import { attachLoop, mountReadOnly, patternLoop, privateLoopName, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
+import { attachLoop, ext4Loop, mountReadOnly, patternLoop, privateLoopName, sha256File, tempDir, writePatternImage, type Loop } from './helpers/loop.js';
 import { Terminal } from './helpers/tmux.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 
 // The TUI guards and lists only the disks named with --only, so parallel tests and the host's disks are never touched.
-
-async function ext4Loop(t: ExecutionContext, mib: number): Promise<Loop> {
-  const dir = tempDir();
-  const file = path.join(dir, 'evidence-drive.img');
-  await execa('truncate', ['-s', `${mib}M`, file]);
-  await execa('mkfs.ext4', ['-q', '-F', file]);
-  const loop = await attachLoop(file);
-  t.teardown(async () => {
-    await loop.detach();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return loop;
-}
 
 async function startTui(t: ExecutionContext, names: string[], size: { cols: number; rows: number; term: string }, o: { state?: string; args?: string } = {}): Promise<{ term: Terminal; state: string }> {
   const state = o.state ?? tempDir();

@@ -182,3 +182,17 @@ export async function mountReadOnly(t: { teardown(fn: () => Promise<void>): void
   t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
   return mnt;
 }
+
+/** An empty ext4 evidence drive of `mib` MiB on its own loop device, detached and removed after the test. */
+export async function ext4Loop(t: { teardown(fn: () => Promise<void>): void }, mib: number): Promise<Loop> {
+  const dir = tempDir();
+  const file = path.join(dir, 'evidence-drive.img');
+  await execa('truncate', ['-s', `${mib}M`, file]);
+  await execa('mkfs.ext4', ['-q', '-F', '-m', '0', file]);
+  const loop = await attachLoop(file);
+  t.teardown(async () => {
+    await loop.detach();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return loop;
+}
