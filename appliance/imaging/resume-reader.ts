@@ -1,4 +1,5 @@
-import { CustosError } from '../errors.js';
+import { DeviceIoError } from '../errors.js';
+import { ReadBackError } from './read-back.js';
 import type { SectorReader } from './sector-reader.js';
 
 /**
@@ -35,7 +36,7 @@ export class ResumeReader implements SectorReader {
       }
     } catch (e) {
       // Not a source read error: nothing may be filled in for it.
-      throw new CustosError('EDESTREAD', `reading back ${this.written.name} at offset ${offset + done} to resume: ${e instanceof Error ? e.message : String(e)}`);
+      throw new ReadBackError(this.written.name, offset + done, e instanceof DeviceIoError ? e.errno : null, `reading back ${this.written.name} at offset ${offset + done} to resume: ${e instanceof Error ? e.message : String(e)}`);
     }
     return n;
   }
