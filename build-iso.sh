@@ -5,7 +5,8 @@
 # its signed modules, busybox, the C libraries, blkid, terminfo) and the npm
 # registry (the pinned Node runtime, through npm ci). Run as root on Debian 12.
 # CUSTOS_ISO_OUT: another output path (the tests build a second copy to compare).
-# See rootfs/ for what runs inside, and ../shared/research/iso-feasibility.md.
+# See rootfs/ for what runs inside, the README (Bootable ISO) for the recipe, and
+# docs/identity.md for how the running system finds its own boot medium.
 set -eu
 cd "$(dirname "$0")"
 started=$(date +%s)
@@ -59,6 +60,9 @@ cp build/custos-sea "$root/bin/custos"
 install -m 755 rootfs/init "$root/init"
 install -m 755 rootfs/custos-uevent "$root/sbin/custos-uevent"
 cp rootfs/modules "$root/etc/custos/modules"
+# The kernel this initramfs goes with, by content: custos marks as the boot medium only a disk whose
+# ISO 9660 /boot/vmlinuz hashes to this (a disk that merely carries a custos image is an ordinary disk).
+printf '%s %s\n' "$(sha256sum "$x/boot/vmlinuz-$kver" | cut -d' ' -f1)" "$(stat -c %s "$x/boot/vmlinuz-$kver")" > "$root/etc/custos/boot-kernel"
 
 # Kernel modules: the listed ones and what they depend on, exactly as Debian
 # signed them (never stripped or recompressed: Secure Boot lockdown checks them).

@@ -1,6 +1,6 @@
-import { fstatSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 import { native } from './native.js';
-import { DeviceError, DeviceIoError, isNativeError } from './errors.js';
+import { DeviceError, DeviceIoError, errnoOf, isNativeError } from './errors.js';
 
 export interface OpenOptions {
   /** O_DIRECT: bypass the page cache; buffers, lengths and offsets must be sector aligned. */
@@ -120,6 +120,25 @@ export class BlockDevice {
     } catch (e) {
       throw wrap(this.path, e, offset);
     }
+  }
+
+  /**
+   * A small synchronous read through the page cache (the inventory's look at
+   * a volume descriptor); returns the bytes read, fewer at the end of the device.
+   */
+  readSyncAt(buffer: Buffer, length: number, offset: number): number {
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = readSync(this.handle, buffer, done, length - done, offset + done);
+      } catch (e) {
+        throw new DeviceIoError(this.path, 'pread', errnoOf(e) ?? 5, offset + done);
+      }
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
   }
 
   /** Reads until `length` bytes or end of device; errors keep their exact offset. */

@@ -12,7 +12,10 @@ export type WarningCode =
   | 'no-stable-id'
   | 'serial-from-usb-bridge'
   | 'no-medium'
-  | 'probe-failed';
+  | 'probe-failed'
+  | 'twin'
+  | 'boot-medium-ambiguous'
+  | 'holds-custos-image';
 
 export interface DiskWarning {
   code: WarningCode;

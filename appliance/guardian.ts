@@ -7,62 +7,23 @@ import { listDisks, readDiskByName, type Disk, type InventoryOptions } from './i
 import { WriteBlockError, DeviceError, CustosError } from './errors.js';
 import { resolveDevice, requireWholeDisk } from './resolve-device.js';
 import { disksUnder } from './system-disks.js';
+import { MemoryStateStore, type CounterSnapshot, type GuardianEvent, type GuardianEventType, type GuardianState, type StateStore } from './guardian-state.js';
 
-export type GuardianEventType =
-  | 'protected'
-  | 'reset-detected'
-  | 'reprotected'
-  | 'partition-appeared'
-  | 'device-appeared'
-  | 'device-vanished'
-  | 'skipped'
-  | 'released'
-  | 'source-held'
-  | 'check-error';
-
-export interface GuardianEvent {
-  time: string;
-  type: GuardianEventType;
-  device: string;
-  stableId: string;
-  detail: string;
-}
-
-/** Counters of a disk and each of its partitions at one moment. */
-export interface CounterSnapshot {
-  time: string;
-  disk: IoCounters | null;
-  partitions: Record<string, IoCounters | null>;
-}
-
-export interface ProtectedRecord {
-  name: string;
-  protectedAt: string;
-  atProtect: CounterSnapshot;
-}
-
-/** What survives between CLI invocations (kept in a state file by guardian-state.ts). */
-export interface GuardianState {
-  protected: Record<string, ProtectedRecord>;
-  released: Record<string, { name: string; at: string }>;
-  sources: Record<string, { name: string; at: string }>;
-}
-
-export function emptyState(): GuardianState {
-  return { protected: {}, released: {}, sources: {} };
-}
+export type { GuardianEvent, GuardianEventType, GuardianState, CounterSnapshot, ProtectedRecord } from './guardian-state.js';
 
 export interface GuardianOptions extends InventoryOptions {
   /** Which disks protectAll() and the watch loop manage; default all. */
   include?: (disk: Disk) => boolean;
   intervalMs?: number;
-  state?: GuardianState;
+  /** Where decisions are kept: shared with other custos processes (FileStateStore) or this one's only (default). */
+  store?: StateStore;
   now?: () => Date;
 }
 
 export interface DeviceStatus {
   name: string;
   devicePath: string;
+  attachment: string;
   stableId: string;
   readOnly: boolean;
   ioctlReadOnly: boolean | null;
@@ -87,8 +48,9 @@ export interface DeviceStatus {
 export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }> {
   readonly sysfs: Sysfs;
   private readonly opts: GuardianOptions;
-  private readonly state: GuardianState;
-  private readonly known = new Map<string, { stableId: string; partitions: Set<string> }>();
+  private readonly store: StateStore;
+  /** Disks seen, by kernel name: a name that comes back with another attachment is another device. */
+  private readonly known = new Map<string, { attachment: string; stableId: string; partitions: Set<string> }>();
   private readonly devRoot: string;
   private timer: NodeJS.Timeout | null = null;
   private checking = false;
@@ -99,15 +61,19 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     this.opts = options;
     this.sysfs = new Sysfs(options.sysfsRoot ?? '/sys');
     this.devRoot = options.devRoot ?? '/dev';
-    this.state = options.state ?? emptyState();
+    this.store = options.store ?? new MemoryStateStore();
+  }
+
+  private get state(): GuardianState {
+    return this.store.read();
   }
 
   private now(): string {
     return (this.opts.now?.() ?? new Date()).toISOString();
   }
 
-  private emitEvent(type: GuardianEventType, device: string, stableId: string, detail: string): GuardianEvent {
-    const ev: GuardianEvent = { time: this.now(), type, device, stableId, detail };
+  private emitEvent(type: GuardianEventType, disk: { name: string; attachment: string; stableId: string }, detail: string, device = disk.name): GuardianEvent {
+    const ev: GuardianEvent = { time: this.now(), type, device, attachment: disk.attachment, stableId: disk.stableId, detail };
     this.log.push(ev);
     this.emit('event', ev);
     return ev;
@@ -121,10 +87,14 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     return listDisks({ ...this.opts, probe: false });
   }
 
-  private diskByArg(arg: string): Disk {
+  /** The disk an argument names now; with `attachment`, it must still be that attachment (not another device under the name). */
+  private diskByArg(arg: string, attachment?: string): Disk {
     const name = requireWholeDisk(arg, resolveDevice(arg, this.sysfs, this.devRoot));
     const disk = readDiskByName(name, { ...this.opts, probe: false });
     if (!disk) throw new DeviceError('ENOENT', arg, `${name}: no such disk`);
+    if (attachment !== undefined && disk.attachment !== attachment) {
+      throw new WriteBlockError('EATTACHMENT', name, `${name} is now another attachment (${disk.attachment}, not ${attachment}): the disk shown was unplugged or replaced; nothing changed`);
+    }
     return disk;
   }
 
@@ -136,7 +106,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
 
   /** Records a disk as seen, so the watch can tell new devices and partitions from known ones. */
   private remember(disk: Disk): void {
-    this.known.set(disk.name, { stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
+    this.known.set(disk.name, { attachment: disk.attachment, stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
   }
 
   private nodeOf(name: string): string {
@@ -196,16 +166,15 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     }
     this.applyReadOnly(disk);
     const now = this.now();
-    const previous = this.state.protected[disk.stableId];
-    this.state.protected[disk.stableId] = {
-      name: disk.name,
-      protectedAt: previous?.protectedAt ?? now,
-      atProtect: previous?.atProtect ?? this.counters(disk),
-    };
-    delete this.state.released[disk.stableId];
+    const counters = this.counters(disk);
+    this.store.update((s) => {
+      const previous = s.protected[disk.attachment];
+      s.protected[disk.attachment] = { name: disk.name, stableId: disk.stableId, at: previous?.at ?? now, atProtect: previous?.atProtect ?? counters };
+      delete s.released[disk.attachment];
+    });
     this.remember(disk);
     const parts = disk.partitions.map((p) => p.name);
-    this.emitEvent('protected', disk.name, disk.stableId, `${reason}${parts.length ? `; partitions ${parts.join(', ')}` : ''}`);
+    this.emitEvent('protected', disk, `${reason}${parts.length ? `; partitions ${parts.join(', ')}` : ''}`);
     return disk;
   }
 
@@ -223,43 +192,64 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     const done: Disk[] = [];
     for (const disk of this.inventory()) {
       if (!this.included(disk)) continue;
-      if (this.state.released[disk.stableId]) {
+      if (this.state.released[disk.attachment]) {
         this.remember(disk);
         continue;
       }
       if (disk.roles.includes('running-system')) {
         this.remember(disk);
-        this.emitEvent('skipped', disk.name, disk.stableId, 'holds the running system; not write-blocked');
+        this.emitEvent('skipped', disk, 'holds the running system; not write-blocked');
         continue;
       }
       try {
         done.push(this.protectDisk(disk));
       } catch (e) {
-        this.emitEvent('check-error', disk.name, disk.stableId, e instanceof Error ? e.message : String(e));
+        this.emitEvent('check-error', disk, e instanceof Error ? e.message : String(e));
       }
     }
     return done;
   }
 
   /** Marks a protected disk as an acquisition source: it can then never be released. */
-  holdAsSource(arg: string): Disk {
-    const disk = this.diskByArg(arg);
-    if (!this.state.protected[disk.stableId] || !disk.readOnly) this.protectDisk(disk);
-    this.state.sources[disk.stableId] = { name: disk.name, at: this.now() };
+  holdAsSource(arg: string, attachment?: string): Disk {
+    const disk = this.diskByArg(arg, attachment);
+    if (!this.state.protected[disk.attachment] || !disk.readOnly) this.protectDisk(disk);
+    const at = this.now();
+    this.store.update((s) => {
+      s.sources[disk.attachment] = { name: disk.name, stableId: disk.stableId, at };
+    });
     this.remember(disk);
-    this.emitEvent('source-held', disk.name, disk.stableId, 'held as acquisition source; release refused from now on');
+    this.emitEvent('source-held', disk, 'held as acquisition source; release refused from now on');
     return disk;
   }
 
-  /** The text an examiner must type to release a disk: its serial, or its stable id when it has none. */
+  /** No longer the source (a disk taken for the returning source and then refused by content); it stays write-blocked. */
+  dropSource(disk: Disk): void {
+    this.store.update((s) => {
+      delete s.sources[disk.attachment];
+    });
+  }
+
+  /**
+   * The text an examiner must type to release a disk: its serial, or its
+   * stable id when it has none. A twin (another attached disk has the same
+   * serial) also needs its kernel name first: `sdc SERIAL`.
+   */
   static confirmationFor(disk: Disk): string {
-    return disk.serial ? disk.serial.text : disk.stableId;
+    const id = disk.serial ? disk.serial.text : disk.stableId;
+    return disk.twins.length > 0 ? `${disk.name} ${id}` : id;
+  }
+
+  /** How the confirmation is described to the examiner. */
+  static confirmationWhat(disk: Disk): string {
+    const id = disk.serial ? 'serial number' : 'stable id';
+    return disk.twins.length > 0 ? `kernel name, a space and its ${id}` : id;
   }
 
   private sourceRelation(disk: Disk): string | null {
     const all = this.inventory();
-    for (const src of all.filter((d) => this.state.sources[d.stableId])) {
-      if (src.stableId === disk.stableId) return `${disk.name} is the acquisition source`;
+    for (const src of all.filter((d) => this.state.sources[d.attachment])) {
+      if (src.attachment === disk.attachment) return `${disk.name} is the acquisition source`;
       // A device built on the source (dm, md) contains it; a disk the source is built on carries it.
       if (disksUnder(this.sysfs, disk.majMin).includes(src.name)) return `${disk.name} is built on the acquisition source ${src.name}`;
       if (disksUnder(this.sysfs, src.majMin).includes(disk.name)) return `the acquisition source ${src.name} is built on ${disk.name}`;
@@ -269,7 +259,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
 
   /** Whether `disk` was made writable by release() and has not gone away since. */
   isReleased(disk: Disk): boolean {
-    return Boolean(this.state.released[disk.stableId]);
+    return Boolean(this.state.released[disk.attachment]);
   }
 
   /**
@@ -277,17 +267,24 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
    * built on it), the boot medium and the running system, and unless the
    * confirmation names the device.
    */
-  release(arg: string, confirmation: string): Disk {
-    const disk = this.diskByArg(arg);
+  release(arg: string, confirmation: string, attachment?: string): Disk {
+    const disk = this.diskByArg(arg, attachment);
     const related = this.sourceRelation(disk);
     if (related) throw new WriteBlockError('ESOURCE', disk.name, `refusing to release ${disk.name}: ${related}`);
     if (disk.roles.includes('boot-medium')) throw new WriteBlockError('EBOOTMEDIUM', disk.name, `refusing to release ${disk.name}: it is the boot medium`);
     if (disk.roles.includes('running-system')) throw new WriteBlockError('ESYSTEMDISK', disk.name, `refusing to release ${disk.name}: it holds the running system`);
     const expected = WriteBlockGuardian.confirmationFor(disk);
-    if (confirmation.trim() !== expected) {
-      const what = disk.serial ? 'its serial number' : 'its stable id';
-      throw new WriteBlockError('ECONFIRM', disk.name, `release of ${disk.name} not confirmed: type ${what} exactly as \`custos disks\` shows it`);
+    if (confirmation.trim().replace(/\s+/g, ' ') !== expected) {
+      const twin = disk.twins.length > 0 ? ` (its serial is shared with ${disk.twins.join(', ')}, so the kernel name comes first: "${disk.name} ...")` : '';
+      throw new WriteBlockError('ECONFIRM', disk.name, `release of ${disk.name} not confirmed: type its ${WriteBlockGuardian.confirmationWhat(disk)} exactly as \`custos disks\` shows it${twin}`);
     }
+    // The decision is kept before any flag is cleared: a guardian in another
+    // process that then finds this disk writable reads it and leaves it be.
+    const previous = this.state.protected[disk.attachment];
+    this.store.update((s) => {
+      s.released[disk.attachment] = { name: disk.name, stableId: disk.stableId, at: this.now() };
+      delete s.protected[disk.attachment];
+    });
     // Every flag is cleared before any is checked: a partition reads as
     // read-only while its disk still is (Linux >= 5.12 ORs the two).
     try {
@@ -298,12 +295,14 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     } catch (e) {
       // Half-released is worse than either state: put every flag back.
       this.applyReadOnly(disk);
+      this.store.update((s) => {
+        delete s.released[disk.attachment];
+        if (previous) s.protected[disk.attachment] = previous;
+      });
       throw e;
     }
-    this.state.released[disk.stableId] = { name: disk.name, at: this.now() };
-    delete this.state.protected[disk.stableId];
     this.remember(disk);
-    this.emitEvent('released', disk.name, disk.stableId, `made writable after confirmation (${disk.serial ? 'serial' : 'stable id'} typed)`);
+    this.emitEvent('released', disk, `made writable after confirmation (${disk.twins.length > 0 ? 'kernel name and ' : ''}${disk.serial ? 'serial' : 'stable id'} typed); this attachment only`);
     return disk;
   }
 
@@ -318,21 +317,25 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     try {
       // Gone from the inventory: unplugged, or a detached loop (whose node stays, empty).
       const disks = this.inventory();
-      const present = new Set(disks.map((d) => d.name));
+      const present = new Map(disks.map((d) => [d.name, d.attachment]));
       for (const [name, k] of [...this.known]) {
-        if (!present.has(name)) {
+        if (present.get(name) !== k.attachment) {
           this.known.delete(name);
-          // A release is for one attachment: whatever comes back with this identity is protected on sight and must be confirmed again.
-          const wasReleased = Boolean(this.state.released[k.stableId]);
-          delete this.state.released[k.stableId];
-          this.emitEvent('device-vanished', name, k.stableId, wasReleased ? 'no longer present; its release ends (write-blocked again if it returns)' : 'no longer present');
+          // Every decision was for that attachment only: whatever comes back, under any name, is protected on sight and must be confirmed again.
+          const wasReleased = Boolean(this.state.released[k.attachment]);
+          this.store.update((s) => {
+            delete s.released[k.attachment];
+            delete s.protected[k.attachment];
+            delete s.sources[k.attachment];
+          });
+          this.emitEvent('device-vanished', { name, attachment: k.attachment, stableId: k.stableId }, wasReleased ? 'no longer present; its release ends (write-blocked again if it returns)' : 'no longer present');
         }
       }
       for (const disk of disks) {
         try {
           this.checkDisk(disk);
         } catch (e) {
-          this.emitEvent('check-error', disk.name, disk.stableId, e instanceof CustosError || e instanceof Error ? e.message : String(e));
+          this.emitEvent('check-error', disk, e instanceof CustosError || e instanceof Error ? e.message : String(e));
         }
       }
     } finally {
@@ -343,35 +346,44 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
 
   private checkDisk(disk: Disk): void {
     const k = this.known.get(disk.name);
-    if (!k || k.stableId !== disk.stableId) {
-      // New, or a different device under a reused kernel name.
+    if (!k || k.attachment !== disk.attachment) {
+      // New: a device never seen, or another attachment under a reused kernel name.
       if (!this.included(disk)) return;
-      if (this.state.released[disk.stableId] || disk.roles.includes('running-system')) {
+      // Released already only by another custos process that met it first (the UI, `writeblock release`).
+      if (this.state.released[disk.attachment] || disk.roles.includes('running-system')) {
         this.remember(disk);
         return;
       }
-      this.emitEvent('device-appeared', disk.name, disk.stableId, `${disk.transport} ${disk.sizeBytes} B`);
+      this.emitEvent('device-appeared', disk, `${disk.transport} ${disk.sizeBytes} B${disk.twins.length > 0 ? `; serial shared with ${disk.twins.join(', ')}` : ''}`);
       this.protectDisk(disk, 'protected on sight');
       return;
     }
-    if (this.state.released[disk.stableId] || !this.state.protected[disk.stableId]) return;
+    if (this.released(disk) || !this.state.protected[disk.attachment]) return;
     if (!disk.readOnly) {
-      this.emitEvent('reset-detected', disk.name, disk.stableId, 'sysfs ro is 0 on a protected disk');
+      // Writable: released a moment ago by another process? It keeps its decision before clearing a flag.
+      if (this.released(disk, true)) return;
+      this.emitEvent('reset-detected', disk, 'sysfs ro is 0 on a protected disk');
       this.applyReadOnly(disk);
-      this.emitEvent('reprotected', disk.name, disk.stableId, 'BLKROSET re-applied and confirmed');
+      this.emitEvent('reprotected', disk, 'BLKROSET re-applied and confirmed');
     }
     for (const p of disk.partitions) {
       if (!k.partitions.has(p.name)) {
         this.setAndVerify(p.name, `block/${disk.name}/${p.name}/ro`, true);
         k.partitions.add(p.name);
-        this.emitEvent('partition-appeared', p.name, disk.stableId, `new partition of ${disk.name} set read-only`);
+        this.emitEvent('partition-appeared', disk, `new partition of ${disk.name} set read-only`, p.name);
       } else if (!p.readOnly) {
-        this.emitEvent('reset-detected', p.name, disk.stableId, `sysfs ro is 0 on partition of ${disk.name}`);
+        if (this.released(disk, true)) return;
+        this.emitEvent('reset-detected', disk, `sysfs ro is 0 on partition of ${disk.name}`, p.name);
         this.setAndVerify(p.name, `block/${disk.name}/${p.name}/ro`, true);
-        this.emitEvent('reprotected', p.name, disk.stableId, 'BLKROSET re-applied and confirmed');
+        this.emitEvent('reprotected', disk, 'BLKROSET re-applied and confirmed', p.name);
       }
     }
     for (const name of [...k.partitions]) if (!disk.partitions.some((p) => p.name === name)) k.partitions.delete(name);
+  }
+
+  /** Whether this attachment is released; `fresh` reads the shared state again first (the store notices another process's change). */
+  private released(disk: Disk, fresh = false): boolean {
+    return Boolean((fresh ? this.store.read() : this.state).released[disk.attachment]);
   }
 
   /** Starts the watch loop; the first pass runs at once. */
@@ -401,19 +413,20 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
       } catch {
         ioctlRo = null;
       }
-      const rec = this.state.protected[disk.stableId];
+      const rec = this.state.protected[disk.attachment];
       const counters = this.counters(disk);
       return {
         name: disk.name,
         devicePath: disk.devicePath,
+        attachment: disk.attachment,
         stableId: disk.stableId,
         readOnly: disk.readOnly,
         ioctlReadOnly: ioctlRo,
         partitions: disk.partitions.map((p) => ({ name: p.name, readOnly: p.readOnly })),
-        protectedAt: rec?.protectedAt ?? null,
+        protectedAt: rec?.at ?? null,
         intact: Boolean(rec) && disk.readOnly && ioctlRo !== false && disk.partitions.every((p) => p.readOnly),
-        released: Boolean(this.state.released[disk.stableId]),
-        source: Boolean(this.state.sources[disk.stableId]),
+        released: Boolean(this.state.released[disk.attachment]),
+        source: Boolean(this.state.sources[disk.attachment]),
         roles: disk.roles,
         counters,
         sinceProtect: rec && rec.atProtect.disk && counters.disk ? writesBetween(rec.atProtect.disk, counters.disk) : null,

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
 import { Sysfs } from './sysfs.js';
 import { BlockDevice } from './block-device.js';
 import { errnoOf } from './errors.js';
@@ -11,6 +10,7 @@ import { transportOf, usbBridgeOf, type Transport, type UsbBridge } from './tran
 import { identityOf, type DeviceIdentity } from './device-identity.js';
 import { stableIdOf, type StableIdSource } from './stable-id.js';
 import { diskWarnings, type DiskWarning } from './disk-warnings.js';
+import { bootKernel, custosMediumOf, type BootKernel, type CustosMedium } from './custos-medium.js';
 
 /** sysfs `size`, `start` and partition geometry are always in 512-byte units. */
 export const SYSFS_SECTOR = 512;
@@ -49,6 +49,13 @@ export interface Disk extends DeviceIdentity {
   name: string;
   devicePath: string;
   majMin: string;
+  /**
+   * This attachment of this device: kernel name plus the kernel's per-attachment
+   * sequence number (`diskseq`, never reused within a boot). Every write-block
+   * decision is keyed by it; the stable id only recognises a device.
+   */
+  attachment: string;
+  diskseq: number | null;
   stableId: string;
   stableIdSource: StableIdSource;
   /** Resolved sysfs device path, e.g. /sys/devices/pci0000:00/.../block/sda. */
@@ -70,6 +77,10 @@ export interface Disk extends DeviceIdentity {
   holders: string[];
   mounts: MountRef[];
   roles: DiskRole[];
+  /** Other attached disks with the same serial or stable id (USB docks that report one fixed serial, two loops on one file). */
+  twins: string[];
+  /** Whether the disk holds a custos ISO, and whether that is proven to be the medium this system booted from. */
+  custosMedium: CustosMedium;
   loop: { backingFile: DeviceString; offset: number; sizeLimit: number } | null;
   nvme: { controller: string; namespaces: string[] } | null;
   warnings: DiskWarning[];
@@ -139,28 +150,7 @@ interface InventoryContext {
   roles: Map<string, Set<DiskRole>>;
   probe: boolean;
   devRoot: string;
-}
-
-/** Written by the appliance's init: the kernel name of the device it booted from. */
-export function bootMediumFile(): string {
-  return path.join(process.env['CUSTOS_STATE_DIR'] ?? '/run/custos', 'boot-medium');
-}
-
-function markBootMedium(sysfs: Sysfs, roles: Map<string, Set<DiskRole>>): void {
-  let name: string;
-  try {
-    name = readFileSync(bootMediumFile(), 'utf8').trim();
-  } catch {
-    return;
-  }
-  if (!/^[A-Za-z0-9._-]+$/.test(name)) return;
-  const dir = sysfs.resolve(`class/block/${name}`);
-  if (dir === null) return;
-  // A partition's disk is the directory above it.
-  const disk = existsSync(path.join(dir, 'partition')) ? path.basename(path.dirname(dir)) : name;
-  const set = roles.get(disk) ?? new Set<DiskRole>();
-  set.add('boot-medium');
-  roles.set(disk, set);
+  bootKernel: BootKernel | null;
 }
 
 function context(options: InventoryOptions): InventoryContext {
@@ -168,14 +158,15 @@ function context(options: InventoryOptions): InventoryContext {
   const procRoot = options.procRoot ?? '/proc';
   const mounts = readMountinfo(procRoot);
   const roles = systemRoles(sysfs, mounts, readSwaps(procRoot));
-  // The live system mounts nothing from its boot medium, so its init names it (by the ISO's volume label).
-  if (options.sysfsRoot === undefined) markBootMedium(sysfs, roles);
   return {
     sysfs,
     mounts,
     roles,
     probe: options.probe ?? true,
     devRoot: options.devRoot ?? '/dev',
+    // The live system mounts nothing from its boot medium: it is found by content, only where the running
+    // system says which kernel it booted (the appliance; a workstation reads no disk for it), never in fixture trees.
+    bootKernel: options.sysfsRoot === undefined ? bootKernel() : null,
   };
 }
 
@@ -187,14 +178,51 @@ export function listDisks(options: InventoryOptions = {}): Disk[] {
     const disk = isUnusedVirtual(name, ctx.sysfs) ? null : readDisk(ctx, name);
     if (disk) disks.push(disk);
   }
-  return disks.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  disks.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  markTwins(disks);
+  markBootMedia(disks);
+  return disks;
 }
 
-/** One disk by kernel name, or null when sysfs has no such (listed) whole disk. */
+/**
+ * One disk by kernel name, or null when sysfs has no such (listed) whole disk.
+ * Its twins and boot-medium standing depend on the other disks, so all are read.
+ */
 export function readDiskByName(name: string, options: InventoryOptions = {}): Disk | null {
-  const ctx = context(options);
-  if (!ctx.sysfs.list('block').includes(name) || isUnusedVirtual(name, ctx.sysfs)) return null;
-  return readDisk(ctx, name);
+  return listDisks(options).find((d) => d.name === name) ?? null;
+}
+
+/** Disks sharing a serial (trimmed exact bytes) or a stable id are twins: only kernel name and size tell them apart. */
+function markTwins(disks: Disk[]): void {
+  const serialOf = (d: Disk) => (d.serial ? d.serial.raw.trim() : null);
+  for (const d of disks) {
+    const s = serialOf(d);
+    const twins = disks.filter((o) => o !== d && (o.stableId === d.stableId || (s !== null && s !== '' && serialOf(o) === s)));
+    d.twins = twins.map((o) => o.name);
+    if (twins.length > 0) {
+      const what = s !== null && s !== '' && twins.every((o) => serialOf(o) === s) ? 'serial' : 'stable id';
+      d.warnings.push({ code: 'twin', message: `${what} shared with ${d.twins.join(', ')}: identify by kernel name and size` });
+    }
+  }
+}
+
+/** The disk(s) holding this very build: marked boot media; two at once cannot be told apart, and the examiner is told so. */
+function markBootMedia(disks: Disk[]): void {
+  const media = disks.filter((d) => d.custosMedium === 'boot-medium');
+  for (const d of disks) {
+    if (d.custosMedium === 'boot-medium') {
+      if (!d.roles.includes('boot-medium')) {
+        d.roles.push('boot-medium');
+        d.warnings.push({ code: 'boot-medium', message: 'is the boot medium (it holds the kernel this system runs)' });
+      }
+      if (media.length > 1) {
+        // First, so it is the first line of the details.
+        d.warnings.unshift({ code: 'boot-medium-ambiguous', message: `${media.length} disks hold this very custos build (${media.map((m) => m.name).join(', ')}): which one booted cannot be told; none is offered as a source or destination` });
+      }
+    } else if (d.custosMedium === 'custos-image') {
+      d.warnings.push({ code: 'holds-custos-image', message: 'holds a custos image (not the medium this system booted from): an ordinary disk' });
+    }
+  }
 }
 
 function readDisk(ctx: InventoryContext, name: string): Disk | null {
@@ -263,6 +291,7 @@ function readDisk(ctx: InventoryContext, name: string): Disk | null {
     kernelPath: kernelRel,
   });
 
+  const diskseq = sysfs.readInt(`${base}/diskseq`);
   const devType = sysfs.readText(`${base}/device/type`);
   const kind: Disk['kind'] = devType === '5' || /^sr\d+$/.test(name) ? 'cdrom' : transport === 'virtual' ? 'virtual' : 'disk';
   const logical = sysfs.readInt(`${base}/queue/logical_block_size`) ?? ioctl.logicalSectorSize ?? SYSFS_SECTOR;
@@ -273,6 +302,9 @@ function readDisk(ctx: InventoryContext, name: string): Disk | null {
     name,
     devicePath,
     majMin,
+    // Kernels before 5.15 have no diskseq: the device number then stands in (the guardian still sees a replug as vanish + appear).
+    attachment: diskseq !== null ? `${name}#${diskseq}` : `${name}@${majMin}`,
+    diskseq,
     stableId: id,
     stableIdSource: source,
     kernelPath: path.join(sysfs.root, kernelRel),
@@ -292,10 +324,13 @@ function readDisk(ctx: InventoryContext, name: string): Disk | null {
     holders: sysfs.list(`${base}/holders`),
     mounts: mountsFor(mounts, majMin, name),
     roles,
+    twins: [],
+    custosMedium: null,
     loop,
     nvme,
     warnings: [],
   };
+  if (ctx.bootKernel && sysfsSizeBytes > 0) disk.custosMedium = custosMediumOf(disk, ctx.bootKernel);
   disk.warnings = diskWarnings(disk, probe);
   return disk;
 }

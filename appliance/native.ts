@@ -20,6 +20,9 @@ export interface NativeAddon {
   flushBuffers(fd: number): Promise<number>;
   /** zlib's Adler-32 of view[start, end), continuing from `seed` (1 for a new sum). */
   adler32(view: Uint8Array, start: number, end: number, seed: number): number;
+  /** flock(LOCK_EX), waiting; only on custos's own state files. */
+  lockExclusive(fd: number): void;
+  unlock(fd: number): void;
 }
 
 let loaded: NativeAddon | undefined;

@@ -1,6 +1,7 @@
 // Generated hostile input for everything custos parses: device strings,
 // case text, command-line values, procfs/sysfs text, key files, custody
-// logs and signatures, and E01 files given to verification. Every target
+// logs and signatures, E01 files given to verification, and the ISO 9660
+// volumes a disk presents when custos looks for its own boot medium. Every target
 // must answer with a result or a CustosError (a clear message), never
 // crash, hang or let a control byte through to what an examiner sees.
 // Deterministic (seeded), and bounded: each target has a case count and a
@@ -29,6 +30,9 @@ import { journalCase, readJournal, JOURNAL_SCHEMA } from '../appliance/imaging/j
 import { custos } from './helpers/cli.js';
 import { patternLoop, tempDir } from './helpers/loop.js';
 import { xorshift } from './helpers/mixed-content.js';
+import { mediumVerdict } from '../appliance/custos-medium.js';
+import { miniIso } from './helpers/iso9660.js';
+import { createHash } from 'node:crypto';
 
 /** Seeded, so the same cases come on every run. */
 function rng(seed: number) {
@@ -312,6 +316,25 @@ function poison(r: Rng, o: unknown): unknown {
   copy[k] = r.chance(0.6) ? poison(r, copy[k]) : hostile();
   return copy;
 }
+
+test('ISO 9660 volumes, mutated: the boot medium only where the kernel really is, never a crash or a hang', (t) => {
+  t.timeout(LIMIT_MS);
+  const kernelBytes = Buffer.alloc(20_000);
+  for (let i = 0; i < kernelBytes.length; i++) kernelBytes[i] = (i * 31 + 7) & 0xff;
+  const kernel = { sha256: createHash('sha256').update(kernelBytes).digest('hex'), size: kernelBytes.length };
+  const valid = miniIso(kernelBytes);
+  const over = (img: Buffer) => (offset: number, length: number) => img.subarray(offset, offset + length);
+  t.is(mediumVerdict(over(valid), kernel), 'boot-medium', 'the valid volume is the boot medium');
+  t.is(mediumVerdict(over(miniIso(kernelBytes, 'OTHER')), kernel), null, 'another label is no custos volume');
+  const n = fuzz(t, 'iso9660', 20_000, (r) => {
+    const img = r.chance(0.9) ? mutate(r, valid) : hostileBytes(r, 64 * 1024);
+    const v = mediumVerdict(over(img), kernel);
+    if (v !== null && v !== 'custos-image' && v !== 'boot-medium') throw new Error(`verdict ${String(v as unknown)}`);
+    // A proven medium holds the kernel's exact bytes somewhere: the hash is the proof, whatever the records say.
+    if (v === 'boot-medium' && !img.includes(kernelBytes)) throw new Error('boot medium without the kernel in it');
+  });
+  t.is(n, 20_000, `${n} cases`);
+});
 
 test('resume journals, mutated and poisoned: a checked journal or a clear error, never a crash', (t) => {
   t.timeout(LIMIT_MS);

@@ -2,9 +2,6 @@ import test from 'ava';
 import { execa } from 'execa';
 import { listDisks, readDiskByName } from '../appliance/inventory.js';
 import { blockdev, patternLoop, tempDir } from './helpers/loop.js';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { WriteBlockGuardian } from '../appliance/guardian.js';
 
 for (const sectorSize of [512, 4096] as const) {
   for (const partitioned of [false, true]) {
@@ -63,23 +60,4 @@ test('the disk holding / is marked as the running system', (t) => {
   const rootMount = disks.flatMap((d) => [...d.mounts, ...d.partitions.flatMap((p) => p.mounts)]).find((m) => m.mountPoint === '/');
   if (rootMount) t.true(root.length >= 1);
   else t.pass('/ is not on a listed block device');
-});
-
-test('the boot medium named by the live system (state file) is marked as such, and cannot be released', async (t) => {
-  const loop = await patternLoop(1024 * 1024, {}, 81);
-  t.teardown(loop.detach);
-  const state = tempDir();
-  writeFileSync(path.join(state, 'boot-medium'), `${loop.name}\n`);
-  const saved = process.env['CUSTOS_STATE_DIR'];
-  process.env['CUSTOS_STATE_DIR'] = state;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['CUSTOS_STATE_DIR'];
-    else process.env['CUSTOS_STATE_DIR'] = saved;
-  });
-  const d = listDisks().find((x) => x.name === loop.name);
-  t.deepEqual(d?.roles, ['boot-medium']);
-  const g = new WriteBlockGuardian({ include: (x) => x.name === loop.name });
-  g.protect(loop.dev);
-  t.throws(() => g.release(loop.dev, WriteBlockGuardian.confirmationFor(d as NonNullable<typeof d>)), { message: /boot medium/ });
-  await execa('blockdev', ['--setrw', loop.dev]);
 });

@@ -118,7 +118,12 @@ async function startThroughUi(term: Terminal, source: string, dest: string, seri
   await term.pick(dest);
   await term.waitFor('Type its serial number exactly to confirm');
   await term.type(serial);
-  await term.waitFor('destination ready', 30_000);
+  await caseAndStart(term, caseNo);
+}
+
+/** From "destination ready" to the start: the case fields, the shown time confirmed, a one-time key, the default options. */
+async function caseAndStart(term: Terminal, caseNo: string): Promise<void> {
+  await term.waitFor('destination ready', 60_000);
   await term.keys('Enter');
   for (const [label, v] of [['case number', caseNo], ['evidence number', 'E-1'], ['examiner', 'Jane Examiner'], ['description', 'QEMU test'], ['notes', 'booted from the ISO']]) {
     // Each field's own box, so no keystroke arrives before its field exists.
@@ -272,13 +277,111 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   t.true(readdirSync(ev2).includes('report.txt'));
 });
 
+/** QEMU's own write counters (query-blockstats), by device id: what the guest's kernel sent to each disk. */
+async function writeOps(sock: string): Promise<Record<string, number>> {
+  const [stats] = (await qmp(sock, [{ execute: 'query-blockstats' }])) as [{ device: string; qdev?: string; stats: { wr_operations: number } }[]];
+  return Object.fromEntries(stats.map((s) => [s.device || s.qdev || '?', s.stats.wr_operations]));
+}
+
+test('identity in QEMU: twins (three USB disks with one fixed serial) held per attachment, the evidence twin released by kernel name while the other twin is the source; a suspect whose first MiB is a custos ISO is a source; the real CD and a full copy of the ISO are both the boot medium, with a warning; no suspect written', async (t) => {
+  t.timeout(20 * 60_000);
+  const f = scratchDir(t);
+  const isoBytes = readFileSync(iso);
+  // The suspect was once a custos stick: its first MiB is the ISO, the rest its own data.
+  const rest = Buffer.alloc(15 * MiB);
+  randomFillSync(rest);
+  writeFileSync(f('suspect.img'), Buffer.concat([isoBytes.subarray(0, MiB), rest]));
+  writeFileSync(f('copy.iso'), isoBytes);
+  randomDisk(f('twin-src.img'), 24 * MiB);
+  randomDisk(f('twin3.img'), 8 * MiB);
+  await ext4Disk(f('twin-ev.img'), 64);
+  await ext4Disk(f('evidence.img'), 64);
+  const suspects = ['suspect.img', 'copy.iso', 'twin-src.img', 'twin3.img'];
+  const before: Record<string, string> = {};
+  for (const n of suspects) before[n] = await sha256File(f(n));
+  const serial = '0123456789ABCDEF';
+  const sock = f('qmp.sock');
+  const term = await bootSerial(t, sock, [
+    `-drive if=none,id=sus,file=${f('suspect.img')},format=raw -device virtio-blk-pci,drive=sus`,
+    `-drive if=none,id=copy,file=${f('copy.iso')},format=raw -device virtio-blk-pci,drive=copy`,
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+    '-device qemu-xhci,id=xhci',
+    `-drive if=none,id=twsrc,file=${f('twin-src.img')},format=raw -device usb-storage,drive=twsrc,bus=xhci.0,serial=${serial}`,
+    `-drive if=none,id=twev,file=${f('twin-ev.img')},format=raw -device usb-storage,drive=twev,bus=xhci.0,serial=${serial}`,
+  ]);
+  const twinRow = /RO (sd[a-z]) +twin +usb +(\S+)/g;
+  let screen = await term.waitFor((s) => [...s.matchAll(twinRow)].length === 2 && /RO sr0 +boot /.test(s) && /RO vdb +boot /.test(s) && /RO vda +(src|\?) +virtio /.test(s), 120_000);
+  t.notRegex(screen, /RW /);
+  t.notRegex(screen, /vda +boot/, 'the suspect holding a custos image is no boot medium');
+  // Which twin is which: by size (24 MiB source, 64 MiB evidence drive), as the details tell the examiner to.
+  const rows = [...screen.matchAll(twinRow)].map((m) => ({ name: m[1] as string, size: m[2] as string }));
+  const src = rows.find((r) => r.size.startsWith('24'))?.name ?? '';
+  const ev = rows.find((r) => r.size.startsWith('64'))?.name ?? '';
+  t.truthy(src && ev, JSON.stringify(rows));
+  screen = await term.select(src, 'shared with');
+  t.regex(screen, new RegExp(`serial shared with ${ev}: identify by kernel name and size`));
+  screen = await term.select('vda', 'holds a custos image');
+  t.regex(screen, /holds a custos image \(not the medium this system booted from\)/);
+  screen = await term.select('vdb', 'disks hold this very custos build');
+  t.regex(screen, /2 disks hold this very custos build \(sr0, vdb\)/);
+
+  // Twin to twin: the evidence twin needs its kernel name; a third twin plugged in meanwhile is protected on sight.
+  await term.pick(src);
+  await term.waitFor('choose destination 1');
+  await qmp(sock, [
+    { execute: 'blockdev-add', arguments: { 'node-name': 'tw3', driver: 'raw', file: { driver: 'file', filename: f('twin3.img') } } },
+    { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'tw3dev', drive: 'tw3', bus: 'xhci.0', serial } },
+  ]);
+  screen = await term.waitFor((s) => [...s.matchAll(/RO (sd[a-z]) +(twin|source) +usb /g)].length === 3, 60_000);
+  await term.pick(ev);
+  screen = await term.waitFor('Type its kernel name, a space and its serial number exactly to confirm', 30_000);
+  t.regex(screen, new RegExp(`TWIN: serial shared with .*; this is ${ev}`));
+  await term.type(serial);
+  await term.waitFor('not released', 30_000);
+  await term.keys('Enter');
+  await term.waitFor('choose destination 1', 30_000);
+  await term.pick(ev);
+  await term.waitFor('Type its kernel name', 30_000);
+  await term.type(`${ev} ${serial}`);
+  await caseAndStart(term, '2026-901');
+  screen = await term.waitFor(RESULT, 5 * 60_000);
+  t.regex(screen, /result: complete/);
+  t.regex(screen, /copy .*: verified/);
+  await term.keys('n');
+  // The suspect that holds a custos image is imaged like any disk.
+  screen = await acquireThroughUi(term, 'vda', 'sda', 'EV0001', '2026-902');
+  t.regex(screen, /result: complete/);
+  const writes = await writeOps(sock);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  const wrote = (id: string) => Object.entries(writes).find(([k]) => k === id || k.includes(`/${id}/`) || k.endsWith(`/${id}`))?.[1];
+  for (const id of ['sus', 'copy', 'twsrc', 'tw3dev', 'ide1-cd0']) t.is(wrote(id), 0, `QEMU counted no write to ${id} (${JSON.stringify(writes)})`);
+  t.true((wrote('twev') ?? 0) > 0 && (wrote('ev') ?? 0) > 0, 'the evidence drives were written');
+  for (const [n, h] of Object.entries(before)) t.is(await sha256File(f(n)), h, `${n} unchanged`);
+  const twinEv = await mountReadOnly(t, f('twin-ev.img'));
+  t.is(await sha256File(path.join(twinEv, 'image.raw')), before['twin-src.img'] ?? '');
+  const rec = JSON.parse(readFileSync(path.join(twinEv, 'custody.json'), 'utf8')) as CustodyRecord & { sourceDisk: { twins: string[]; attachment: string } };
+  t.is(rec.status, 'complete');
+  t.true(rec.sourceDisk.twins.includes(ev), 'the record says the source had a twin attached');
+  t.regex(rec.sourceDisk.attachment, new RegExp(`^${src}#\\d+$`));
+  t.true(readFileSync(path.join(twinEv, 'events.jsonl'), 'utf8').includes('"type":"source-twin"'));
+  const susEv = await mountReadOnly(t, f('evidence.img'));
+  t.is(await sha256File(path.join(susEv, 'image.raw')), before['suspect.img'] ?? '');
+  const v = await custos(['verify', twinEv], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
+});
+
 test('a USB source unplugged mid-acquisition: paused and said so, another disk refused, the same disk back under a new name protected and continued; the image is exact', async (t) => {
   t.timeout(15 * 60_000);
   const f = scratchDir(t);
   randomDisk(f('source.img'), 96 * MiB);
   randomDisk(f('other.img'), 8 * MiB);
+  randomDisk(f('twin.img'), 96 * MiB);
   await ext4Disk(f('evidence.img'), 256);
   const sourceHash = await sha256File(f('source.img'));
+  const twinHash = await sha256File(f('twin.img'));
   const sock = f('qmp.sock');
   // Read-only backends: the same file is attached again later, and QEMU locks files it may write.
   const term = await bootSerial(t, sock, [
@@ -305,6 +408,14 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
     // Shown escaped, and the screen around it intact.
     t.regex(refused, /source-refused: sd[a-z] appeared \(serial OTH\\+x1b\[2J\\+x07ER/);
     t.regex(refused, /SOURCE UNPLUGGED/);
+    // A twin: another disk of the same model, serial and size (an identical dock), with other content. Refused by content.
+    await qmp(sock, [
+      { execute: 'blockdev-add', arguments: { 'node-name': 'twinfile', driver: 'file', filename: f('twin.img'), 'read-only': true } },
+      { execute: 'blockdev-add', arguments: { 'node-name': 'twin', driver: 'raw', file: 'twinfile', 'read-only': true } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'twindev', drive: 'twin', bus: 'xhci.0', serial: 'SRC0001' } },
+    ]);
+    const byContent = await term.waitFor(/source-refused: sd[a-z] appeared with the source's serial, size/, 120_000);
+    t.regex(byContent, /SOURCE UNPLUGGED/);
     // The same disk again: it comes back under another kernel name.
     await qmp(sock, [
       { execute: 'blockdev-add', arguments: { 'node-name': 'srcfile2', driver: 'file', filename: f('source.img'), 'read-only': true } },
@@ -325,6 +436,12 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   const types = events.map((e) => e.type);
   for (const ty of ['source-lost', 'source-refused', 'source-returned']) t.true(types.includes(ty), `${ty} is in the log`);
   t.true(types.indexOf('source-lost') < types.indexOf('source-returned'));
+  const refusals = events.filter((e) => e.type === 'source-refused').map((e) => (e.data['data'] as Record<string, unknown> | undefined) ?? {});
+  t.deepEqual(refusals.map((r) => r['reason']), ['identity', 'content'], 'the other disk by identity, the twin by content');
+  t.is((refusals[1]?.['mismatch'] as { what?: string } | undefined)?.what, 'sample', 'the twin differs in the bytes read first');
+  const returned = events.find((e) => e.type === 'source-returned')?.data['data'] as { compared?: unknown[] } | undefined;
+  t.true((returned?.compared?.length ?? 0) >= 1, 'the real disk was compared before reading on');
+  t.is(await sha256File(f('twin.img')), twinHash, 'the twin is untouched');
   const intruder = events.find((e) => e.type === 'source-refused');
   t.is((intruder?.data['data'] as Record<string, unknown> | undefined)?.['serial'], 'OTH\\x1b[2J\\x07ER', 'the record keeps the exact bytes, escaped');
   const back = events.find((e) => e.type === 'source-returned');

@@ -7,6 +7,7 @@ import { FAT_MAX_FILE, RECORD_RESERVE } from '../appliance/imaging/preflight.js'
 import { safeText } from '../appliance/sanitize.js';
 import { DISK_HEADER, diskDetail, diskRow } from './disk-rows.js';
 import type { DiskWatch } from './disk-watch.js';
+import { WriteBlockGuardian } from '../appliance/guardian.js';
 import { askText, textBox, waitKey, type Ui } from './ui.js';
 import { imageBytesIn, journalFits, unfinishedIn } from './resume-screen.js';
 
@@ -110,17 +111,20 @@ export async function chooseWritableDisk(ui: Ui, watch: DiskWatch, source: Disk,
     }
     // Not the list's ro flag: a drive plugged in a moment ago may not be write-blocked yet, and is not released.
     if (d.readOnly || !watch.guardian.isReleased(d)) {
-      const expected = d.serial ? 'serial number' : 'stable id';
+      const expected = WriteBlockGuardian.confirmationWhat(d);
+      const shared = (d.warnings.find((w) => w.code === 'twin')?.message ?? `shared with ${d.twins.join(', ')}`).replace(/:.*$/, '');
+      const twin = d.twins.length > 0 ? `\nTWIN: ${shared}; this is ${d.name}, ${humanSize(d.sizeBytes)}.` : '';
       ui.page(`make ${d.name} writable`, 'type, then Enter: confirm  Esc: back');
       textBox(ui, {
         top: 0,
-        height: 7,
-        content: `${d.name}: model ${d.model?.text || '-'}, serial ${d.serial?.text || '-'}\nstable id ${d.stableId}\n\nThis disk will be made WRITABLE and its file system mounted.\nType its ${expected} exactly to confirm.`,
+        height: 8,
+        content: `${d.name}: model ${d.model?.text || '-'}, serial ${d.serial?.text || '-'}\nstable id ${d.stableId}${twin}\n\nThis disk will be made WRITABLE and its file system mounted.\nType its ${expected} exactly to confirm.`,
       });
-      const typed = await askText(ui, { top: 7, label: `${expected} of ${d.name}` });
+      const typed = await askText(ui, { top: 8, label: `${d.twins.length > 0 ? `name and ${d.serial ? 'serial' : 'stable id'}` : expected} of ${d.name}` });
       if (typed === null) continue;
       try {
-        watch.guardian.release(d.name, typed);
+        // Exactly the attachment shown: a disk swapped in under the same name meanwhile is refused.
+        watch.guardian.release(d.name, typed, d.attachment);
         watch.save();
       } catch (e) {
         await notice(ui, 'not released', safeText(e instanceof Error ? e.message : String(e), 300));

@@ -13,6 +13,7 @@ const text = (d: DeviceString | null) => (d && d.text ? d.text : '-');
 
 /**
  * boot, system: never a source or destination. source: the chosen source.
+ * twin: its serial is shared with another attached disk (a source or destination all the same).
  * src/dst: a candidate source that also carries a file system custos can
  * write an image to (a candidate destination); src: a candidate source only;
  * '?' while its file systems are being probed.
@@ -21,6 +22,8 @@ export function roleOf(d: Disk, sourceName: string | null, writableFs: boolean |
   if (d.roles.includes('boot-medium')) return 'boot';
   if (d.roles.includes('running-system')) return 'system';
   if (d.name === sourceName) return 'source';
+  // Another attached disk has the same serial: only kernel name and size tell them apart (details say which).
+  if (d.twins.length > 0) return 'twin';
   return writableFs === null ? '?' : writableFs ? 'src/dst' : 'src';
 }
 
@@ -51,7 +54,7 @@ export function diskDetail(d: Disk): string {
     `${d.devicePath}  ${d.readOnly ? 'read-only (write-blocked)' : 'WRITABLE'}  ${d.transport}`,
     `vendor ${text(d.vendor)}  model ${text(d.model)}  serial ${text(d.serial)}`,
     `size ${d.sizeBytes} bytes (${humanSize(d.sizeBytes)}), sectors ${d.logicalSectorSize} logical / ${d.physicalSectorSize} physical`,
-    `stable id ${d.stableId}`,
+    `stable id ${d.stableId}  attachment ${d.attachment}`,
     ...(d.loop ? [`loop backing file ${d.loop.backingFile.text}`] : []),
     ...d.partitions.map((p) => `  ${p.name}: offset ${p.startBytes}, ${p.sizeBytes} bytes${p.readOnly ? ', RO' : ', RW'}${p.mounts.length ? ', MOUNTED' : ''}`),
     ...d.warnings.map((w) => `! ${safeText(w.message, 76)}`),

@@ -2,7 +2,7 @@
 // (and any that appears) while the list refreshes from sysfs each second.
 import { EventEmitter } from 'node:events';
 import { WriteBlockGuardian, type GuardianEvent } from '../appliance/guardian.js';
-import { appendEvents, loadState, saveState } from '../appliance/guardian-state.js';
+import { appendEvents, FileStateStore } from '../appliance/guardian-state.js';
 import { listDisks, type Disk } from '../appliance/inventory.js';
 import { findFileSystems, type FileSystemProbe } from '../appliance/destination-mount.js';
 
@@ -18,7 +18,7 @@ export class DiskWatch extends EventEmitter {
 
   constructor(private readonly include: (d: Disk) => boolean) {
     super();
-    this.guardian = new WriteBlockGuardian({ state: loadState(), include, intervalMs: 250 });
+    this.guardian = new WriteBlockGuardian({ store: new FileStateStore(), include, intervalMs: 250 });
     this.logged = this.guardian.log.length;
     this.guardian.on('event', (e: GuardianEvent) => {
       this.save();
@@ -46,7 +46,7 @@ export class DiskWatch extends EventEmitter {
 
   /** The writable file systems on a disk, or null while not yet probed. */
   fileSystems(d: Disk): FileSystemProbe[] | null {
-    const key = `${d.stableId}:${d.sizeBytes}:${d.partitions.length}`;
+    const key = `${d.attachment}:${d.sizeBytes}:${d.partitions.length}`;
     const known = this.fs.get(key);
     if (known === undefined) {
       this.fs.set(key, 'probing');
@@ -63,9 +63,8 @@ export class DiskWatch extends EventEmitter {
     return this.disks.find((d) => d.name === name) ?? null;
   }
 
-  /** The guardian's state and events go where `custos writeblock status` reads them. */
+  /** The guardian's events go where `custos writeblock` keeps them (its decisions are kept by the store as made). */
   save(): void {
-    saveState(this.guardian.snapshotState());
     appendEvents(this.guardian.log.slice(this.logged));
     this.logged = this.guardian.log.length;
   }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CustosError, UsageError } from '../errors.js';
 import { WriteBlockGuardian } from '../guardian.js';
-import { loadState, saveState, appendEvents, stateDir } from '../guardian-state.js';
+import { FileStateStore, appendEvents, stateDir } from '../guardian-state.js';
 import { readDiskByName } from '../inventory.js';
 import { resolveDevice, requireWholeDisk } from '../resolve-device.js';
 import { runAcquisition, type AcquisitionOutcome } from '../run-acquisition.js';
@@ -237,12 +237,11 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   if (!disk) throw new UsageError(`${a.source}: no such disk`);
 
   const printer = new ProgressPrinter({ json: a.jsonProgress });
-  const state = loadState();
-  // This command guards the source only; other disks are the examiner's business (custos writeblock watch).
-  const guardian = new WriteBlockGuardian({ state, include: (d) => d.stableId === disk.stableId });
+  // This command guards the source only (and any disk that looks like it); other disks are the examiner's business (custos writeblock watch).
+  const guardian = new WriteBlockGuardian({ store: new FileStateStore(), include: (d) => d.stableId === disk.stableId });
   const logStart = guardian.log.length;
+  // Decisions are kept by the store as they are made; the events go to the shared log.
   const saveGuardian = () => {
-    saveState(guardian.snapshotState());
     appendEvents(guardian.log.slice(logStart));
   };
   // An interrupt stops reading and still leaves an aborted record and event, never a silent half image.

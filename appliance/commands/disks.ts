@@ -6,6 +6,7 @@ export const DISKS_SCHEMA = 'custos.disks/1';
 function roleText(d: Disk): string {
   if (d.roles.includes('running-system')) return 'system';
   if (d.roles.includes('boot-medium')) return 'boot';
+  if (d.twins.length > 0) return 'twin';
   return '-';
 }
 

@@ -1,5 +1,5 @@
 import { WriteBlockGuardian, type DeviceStatus, type GuardianEvent } from '../guardian.js';
-import { loadState, saveState, appendEvents } from '../guardian-state.js';
+import { FileStateStore, appendEvents } from '../guardian-state.js';
 import { UsageError } from '../errors.js';
 import { table } from '../format.js';
 import { resolveDevice, requireWholeDisk } from '../resolve-device.js';
@@ -18,7 +18,7 @@ export interface WriteblockArgs {
 }
 
 function eventLine(e: GuardianEvent): string {
-  return `${e.time}  ${e.type.padEnd(18)} ${e.device.padEnd(10)} ${e.detail}`;
+  return `${e.time}  ${e.type.padEnd(18)} ${e.device.padEnd(10)} ${e.attachment.padEnd(14)} ${e.detail}`;
 }
 
 function formatStatus(rows: DeviceStatus[]): string {
@@ -45,13 +45,9 @@ function checkWholeDisks(devices: string[]): void {
 }
 
 export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
-  const state = loadState();
-  const guardian = new WriteBlockGuardian({ state, intervalMs: a.intervalMs });
+  // Shared with every other custos process: each decision is kept the moment it is made, under a lock.
+  const guardian = new WriteBlockGuardian({ store: new FileStateStore(), intervalMs: a.intervalMs });
   const out = (obj: unknown, text: string) => process.stdout.write(a.json ? JSON.stringify(obj, null, 2) + '\n' : text + '\n');
-  // Persist after every change so a later `status` or `release` sees it.
-  const persist = () => {
-    saveState(guardian.snapshotState());
-  };
 
   switch (a.action) {
     case 'status': {
@@ -70,7 +66,6 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
           for (const d of a.devices) (a.source ? guardian.holdAsSource(d) : guardian.protect(d));
         }
       } finally {
-        persist();
         appendEvents(guardian.log.slice(start));
       }
       const rows = a.all ? guardian.status().filter((r) => r.protectedAt !== null) : guardian.status(a.devices);
@@ -85,21 +80,20 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
       try {
         guardian.release(dev, a.confirm);
       } finally {
-        persist();
         appendEvents(guardian.log.slice(start));
       }
       out({ schema: WRITEBLOCK_SCHEMA, events: guardian.log.slice(start), status: guardian.status([dev]) }, guardian.log.slice(start).map(eventLine).join('\n'));
       return 0;
     }
     case 'watch':
-      return watch(guardian, a, persist);
+      return watch(guardian, a);
     default:
       throw new UsageError(`writeblock needs one of: status, protect, release, watch${a.action ? ` (got "${a.action}")` : ''}`);
   }
 }
 
 /** Runs the guardian until SIGINT/SIGTERM, printing each event as it happens. */
-async function watch(guardian: WriteBlockGuardian, a: WriteblockArgs, persist: () => void): Promise<number> {
+async function watch(guardian: WriteBlockGuardian, a: WriteblockArgs): Promise<number> {
   // Signal handlers first: a stop request that arrives while the first pass is
   // still running must end the watch cleanly, not kill the process mid-write.
   const stopped = new Promise<void>((resolve) => {
@@ -116,17 +110,14 @@ async function watch(guardian: WriteBlockGuardian, a: WriteblockArgs, persist: (
   }
   for (const e of guardian.log) print(e, a.json);
   appendEvents(guardian.log);
-  persist();
   guardian.on('event', (e) => {
     print(e, a.json);
     appendEvents([e]);
-    persist();
   });
   if (!a.json) process.stderr.write('custos: guarding; Ctrl-C to stop (flags stay set)\n');
   guardian.start();
   await stopped;
   guardian.stop();
-  persist();
   return 0;
 }
 

@@ -199,6 +199,17 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   // The stream the pipeline reads: a resumed run's copy read back before the checkpoint, then the source.
   let written: SectorReader | null = null;
   let skipping: SkippingReader | null = null;
+  // A source that is unplugged and comes back is compared with the windows hashed so far, except those holding filled or deferred sectors.
+  if (pieces) {
+    const ss = o.reader.sectorSize;
+    const bad = () => [...(journal?.badRanges ?? []), ...events.filter((e) => e.type === 'bad-range').map((e) => e.data as { firstLba: number; lastLba: number })];
+    const overlaps = (a: number, b: number, start: number, end: number) => a < end && b > start;
+    o.reader.useWitness?.({
+      pieceSize: o.pieceSize,
+      completed: () => pieces.completed,
+      unreliable: (start, end) => bad().some((r) => overlaps(r.firstLba * ss, (r.lastLba + 1) * ss, start, end)) || [...(journal?.deferred ?? []), ...(skipping?.deferred ?? [])].some((d) => overlaps(d.offset, d.offset + d.length, start, end)),
+    });
+  }
   checkpointer?.watchDeferred(() => skipping?.deferred ?? []);
   let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));

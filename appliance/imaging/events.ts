@@ -14,6 +14,7 @@ export type ImagingEventType =
   | 'source-lost'
   | 'source-refused'
   | 'source-returned'
+  | 'source-twin'
   | 'custody'
   | 'write-error'
   | 'aborted'

@@ -4,6 +4,11 @@ import { listDisks, type Disk } from '../inventory.js';
 import { event } from './events.js';
 import { DeviceReader, type SectorReader } from './sector-reader.js';
 import type { SourceWriteBlock } from './source-writeblock.js';
+import { compareContent, type ContentSample, type ContentWitness } from './source-content.js';
+
+/** Bytes kept from the first read at offset 0 and from the latest read: compared with a returning disk. */
+const FIRST_SAMPLE = 1024 * 1024;
+const LATEST_SAMPLE = 64 * 1024;
 
 /**
  * Errnos with which the kernel fails I/O to a disk that has gone (unplugged
@@ -27,9 +32,11 @@ export interface ReattachOptions {
  * pauses and says so, and waits for a disk with the same serial number,
  * size and sector size, under whatever kernel name it comes back. That disk
  * is put under write-block and held as the source before it is opened, and
- * the read is done again at the same offset. Any other disk that appears
- * meanwhile is refused, with an event. A disk without a serial number
- * cannot be recognised: its loss stops the acquisition as before.
+ * then proven to be the same disk by content (source-content.ts) before the
+ * read is done again at the same offset: a twin in an identical dock is
+ * refused, with an event naming what differed. Any other disk that appears
+ * meanwhile is refused too. A disk without a serial number cannot be
+ * recognised: its loss stops the acquisition as before.
  */
 export class ReattachingSource implements SectorReader {
   readonly name: string;
@@ -38,6 +45,9 @@ export class ReattachingSource implements SectorReader {
   private disk: Disk;
   private inner: DeviceReader;
   private readonly o: ReattachOptions;
+  private witness: ContentWitness | null = null;
+  private firstSample: ContentSample | null = null;
+  private latestSample: ContentSample | null = null;
 
   constructor(o: ReattachOptions) {
     this.o = o;
@@ -46,6 +56,11 @@ export class ReattachingSource implements SectorReader {
     this.name = this.inner.name;
     this.size = this.inner.size;
     this.sectorSize = this.inner.sectorSize;
+  }
+
+  /** The acquisition's piece hashes, once its hash stages exist: a returning disk's windows are compared with them. */
+  useWitness(w: ContentWitness): void {
+    this.witness = w;
   }
 
   /** The disk being read now (another kernel name after a return). */
@@ -68,7 +83,20 @@ export class ReattachingSource implements SectorReader {
         await this.waitForReturn('end of device', offset);
         continue;
       }
+      this.keepSample(buffer, n, offset);
       return n;
+    }
+  }
+
+  /** Copies a little of what was read (a few KiB per 4 MiB block), for the content check of a returning disk. */
+  private keepSample(buffer: Buffer, n: number, offset: number): void {
+    if (n <= 0) return;
+    if (offset === 0 && this.firstSample === null) this.firstSample = { offset, bytes: Buffer.from(buffer.subarray(0, Math.min(n, FIRST_SAMPLE))) };
+    if (this.latestSample === null || offset >= this.latestSample.offset) {
+      const len = Math.min(n, LATEST_SAMPLE);
+      if (this.latestSample?.bytes.length === len) buffer.copy(this.latestSample.bytes, 0, 0, len);
+      else this.latestSample = { offset, bytes: Buffer.from(buffer.subarray(0, len)) };
+      this.latestSample.offset = offset;
     }
   }
 
@@ -100,24 +128,25 @@ export class ReattachingSource implements SectorReader {
     } catch {
       // The device is gone; its descriptor may already be unusable.
     }
-    const seen = new Set<string>(disksNow().map((d) => `${d.name} ${d.majMin}`));
+    // Keyed by attachment: a disk refused once is not looked at again until it is plugged in anew.
+    const sameIdentity = (d: Disk) => d.serial?.raw === serial && d.sizeBytes === this.size && d.logicalSectorSize === this.sectorSize;
+    const seen = new Set<string>(disksNow().filter((d) => !sameIdentity(d)).map((d) => d.attachment));
     for (;;) {
       if (this.o.signal?.aborted) throw this.o.signal.reason instanceof Error ? this.o.signal.reason : new CustosError('EINTR', 'interrupted while waiting for the source');
       await new Promise((r) => setTimeout(r, this.o.pollMs ?? 500));
       for (const d of disksNow()) {
-        const key = `${d.name} ${d.majMin}`;
-        const same = d.serial?.raw === serial && d.sizeBytes === this.size && d.logicalSectorSize === this.sectorSize;
-        if (same) {
-          this.reattach(d, offset);
-          return;
-        }
-        if (!seen.has(key)) {
-          seen.add(key);
+        if (seen.has(d.attachment)) continue;
+        seen.add(d.attachment);
+        const same = sameIdentity(d);
+        if (same && (await this.reattach(d, offset))) return;
+        if (!same) {
           wb.report(
             event('source-refused', `${d.name} appeared (serial ${d.serial?.text ?? '-'}, ${d.sizeBytes} bytes): not the source, not used`, {
               disk: d.name,
+              attachment: d.attachment,
               serial: d.serial?.raw ?? null,
               sizeBytes: d.sizeBytes,
+              reason: 'identity',
             }),
           );
         }
@@ -125,23 +154,60 @@ export class ReattachingSource implements SectorReader {
     }
   }
 
-  private reattach(d: Disk, offset: number): void {
-    // Write-block first: held as the source (protected if the guardian has not yet), then confirmed.
-    const held = this.o.guardian.holdAsSource(d.devicePath);
+  /** Write-block first, then the content check; true when `d` is the source and reading goes on from it. */
+  private async reattach(d: Disk, offset: number): Promise<boolean> {
+    // Held as the source (protected if the guardian has not yet), then confirmed, before a byte is read.
+    const held = this.o.guardian.holdAsSource(d.devicePath, d.attachment);
     const st = this.o.guardian.status([held.devicePath])[0];
     if (!st || !st.readOnly || st.ioctlReadOnly !== true || !st.partitions.every((p) => p.readOnly)) {
       throw new CustosError('ENOTWRITEBLOCKED', `the source came back as ${d.name} but could not be confirmed read-only: acquisition stopped`);
     }
-    this.inner = new DeviceReader(held.devicePath);
+    const inner = new DeviceReader(held.devicePath);
+    const samples = [this.firstSample, this.latestSample].filter((x): x is ContentSample => x !== null && x.offset + x.bytes.length <= this.size);
+    let refusal: { why: string; data: Record<string, unknown> } | null = null;
+    let compared: unknown[] = [];
+    try {
+      const verdict = await compareContent(inner, { before: offset, samples, witness: this.witness });
+      compared = verdict.compared;
+      const m = verdict.mismatch;
+      if (m) {
+        const what = m.what === 'window' ? `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})` : `the ${m.length} bytes read before at offset ${m.offset}`;
+        refusal = { why: `${what} differ: SHA-256 ${m.found.slice(0, 16)}…, the acquisition read ${m.expected.slice(0, 16)}…`, data: { mismatch: m } };
+      } else if (verdict.compared.length === 0 && offset > 0) {
+        refusal = { why: 'nothing read before could be compared with it', data: {} };
+      }
+    } catch (e) {
+      refusal = { why: `it could not be read back to compare (${e instanceof Error ? e.message : String(e)})`, data: {} };
+    }
+    if (refusal) {
+      inner.close();
+      // Not the source: it stays write-blocked like any disk, but is no longer held as one.
+      this.o.guardian.dropSource(held);
+      this.o.writeBlock.report(
+        event('source-refused', `${held.name} appeared with the source's serial, size and sector size, but is not the same disk: ${refusal.why}; not used, still waiting for the source`, {
+          disk: held.name,
+          attachment: held.attachment,
+          serial: held.serial?.raw ?? null,
+          sizeBytes: held.sizeBytes,
+          reason: 'content',
+          ...refusal.data,
+        }),
+      );
+      return false;
+    }
+    this.inner = inner;
     this.disk = held;
     this.o.writeBlock.rebind(held);
     this.o.writeBlock.report(
-      event('source-returned', `source is back as ${held.name} (same serial, size and sector size), write-blocked; continuing at offset ${offset}`, {
+      event('source-returned', `source is back as ${held.name} (same serial, size and sector size; ${compared.length} content comparison(s) match), write-blocked; continuing at offset ${offset}`, {
         disk: held.name,
+        attachment: held.attachment,
         stableId: held.stableId,
         offset,
+        compared,
       }),
     );
+    return true;
   }
 
   close(): void {

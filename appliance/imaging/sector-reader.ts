@@ -1,6 +1,7 @@
 import { BlockDevice } from '../block-device.js';
 import { DeviceIoError, isNativeError } from '../errors.js';
 import { native } from '../native.js';
+import type { ContentWitness } from './source-content.js';
 
 /**
  * Where the pipeline reads from: a source device, a finished image being
@@ -14,6 +15,8 @@ export interface SectorReader {
   readonly sectorSize: number;
   read(buffer: Buffer, length: number, offset: number): Promise<number>;
   close(): void;
+  /** A reader that can lose its device and take back a returning one gets the acquisition's piece hashes to prove it by content. */
+  useWitness?(w: ContentWitness): void;
 }
 
 /** A block device opened with O_DIRECT: every byte comes from the device, not the page cache. */

@@ -8,6 +8,8 @@ import { event, type EventSink, type ImagingEvent } from './events.js';
 /** One stretch of the acquisition on one kernel device (more than one when the source was unplugged and came back). */
 export interface SourceAttachment {
   disk: string;
+  /** Kernel name and diskseq: which attachment of the device was read. */
+  attachment: string;
   countersAtStart: IoCounters | null;
   countersAtEnd: IoCounters | null;
   /** 'end': read at the end; 'last-check': the last re-check before the disk went away (later writes could not be counted, the disk being read-only and gone). */
@@ -16,7 +18,10 @@ export interface SourceAttachment {
 
 export interface WriteBlockSummary {
   disk: string;
+  attachment: string;
   stableId: string;
+  /** Other disks attached with the same serial or stable id when the acquisition started (the source was held by attachment, not by serial). */
+  twinsAtStart: string[];
   checks: number;
   resets: number;
   intactAtStart: boolean;
@@ -47,6 +52,7 @@ export class SourceWriteBlock {
   private resets = 0;
   private intact = false;
   private atStart: IoCounters | null;
+  private readonly twinsAtStart: string[];
   private readonly listener = (e: GuardianEvent) => this.forward(e);
 
   constructor(guardian: WriteBlockGuardian, disk: Disk) {
@@ -62,10 +68,14 @@ export class SourceWriteBlock {
     }
     // The guardian's scope is the caller's: the CLI's covers the source only, the TUI's every disk (and new ones).
     guardian.on('event', this.listener);
-    guardian.holdAsSource(disk.devicePath);
+    guardian.holdAsSource(disk.devicePath, disk.attachment);
     this.intact = true;
     this.atStart = readCounters(guardian.sysfs, disk.name);
-    this.onEvent(event('writeblock', `${disk.name}: write-block confirmed (BLKROGET and sysfs ro on disk and partitions)`, { disk: disk.name, counters: this.atStart }));
+    this.twinsAtStart = [...disk.twins];
+    this.onEvent(event('writeblock', `${disk.name}: write-block confirmed (BLKROGET and sysfs ro on disk and partitions); held as attachment ${disk.attachment}`, { disk: disk.name, attachment: disk.attachment, counters: this.atStart }));
+    if (disk.twins.length > 0) {
+      this.onEvent(event('source-twin', `${disk.name} shares its serial with ${disk.twins.join(', ')}: the source is held by kernel name and attachment (${disk.attachment}), a returning disk is proven by content`, { disk: disk.name, attachment: disk.attachment, twins: disk.twins }));
+    }
   }
 
   /** Stops forwarding the guardian's events (the acquisition is over; the source stays held). */
@@ -89,7 +99,7 @@ export class SourceWriteBlock {
   sourceLost(): void {
     if (this.lost) return;
     this.lost = true;
-    this.earlier.push({ disk: this.disk.name, countersAtStart: this.atStart, countersAtEnd: this.lastCounters ?? this.atStart, endFrom: 'last-check' });
+    this.earlier.push({ disk: this.disk.name, attachment: this.disk.attachment, countersAtStart: this.atStart, countersAtEnd: this.lastCounters ?? this.atStart, endFrom: 'last-check' });
   }
 
   /** The source is back as `disk` (already held and confirmed read-only). */
@@ -130,7 +140,7 @@ export class SourceWriteBlock {
   }
 
   summary(): WriteBlockSummary {
-    const current: SourceAttachment[] = this.lost ? [] : [{ disk: this.disk.name, countersAtStart: this.atStart, countersAtEnd: readCounters(this.guardian.sysfs, this.disk.name), endFrom: 'end' }];
+    const current: SourceAttachment[] = this.lost ? [] : [{ disk: this.disk.name, attachment: this.disk.attachment, countersAtStart: this.atStart, countersAtEnd: readCounters(this.guardian.sysfs, this.disk.name), endFrom: 'end' }];
     const attachments = [...this.earlier, ...current];
     const first = attachments[0];
     const last = attachments[attachments.length - 1];
@@ -146,7 +156,9 @@ export class SourceWriteBlock {
     }
     return {
       disk: this.disk.name,
+      attachment: this.disk.attachment,
       stableId: this.disk.stableId,
+      twinsAtStart: this.twinsAtStart,
       checks: this.checks,
       resets: this.resets,
       intactAtStart: true,

@@ -22,6 +22,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fdatasync", Napi::Function::New(env, custos::Fdatasync));
   exports.Set("flushBuffers", Napi::Function::New(env, custos::FlushBuffers));
   exports.Set("adler32", Napi::Function::New(env, custos::Adler32));
+  exports.Set("lockExclusive", Napi::Function::New(env, custos::LockExclusive));
+  exports.Set("unlock", Napi::Function::New(env, custos::Unlock));
   return exports;
 }
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -194,6 +195,23 @@ Napi::Value AddressAlignment(const Napi::CallbackInfo& info) {
   }
   uintptr_t base = reinterpret_cast<uintptr_t>(data);
   return Napi::Number::New(env, static_cast<double>(base & (align - 1)));
+}
+
+Napi::Value LockExclusive(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!GetFd(info, &fd)) return info.Env().Undefined();
+  int rc;
+  do rc = flock(fd, LOCK_EX);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) SysError(info.Env(), "flock", errno).ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+Napi::Value Unlock(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!GetFd(info, &fd)) return info.Env().Undefined();
+  if (flock(fd, LOCK_UN) != 0) SysError(info.Env(), "flock", errno).ThrowAsJavaScriptException();
+  return info.Env().Undefined();
 }
 
 }  // namespace custos

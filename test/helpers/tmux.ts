@@ -78,12 +78,27 @@ export class Terminal {
 
   /** Moves the cursor to the disk named `name` in a custos disk list on screen (rows start RO/RW), then presses Enter. */
   async pick(name: string): Promise<void> {
+    const at = await this.rowOf(name);
+    for (let i = 0; i < at; i++) await this.keys('Down');
+    await this.keys('Enter');
+  }
+
+  /** Moves the cursor from the top to `name`, so its details show, and back to the top (where pick() starts); returns the screen showing them. */
+  async select(name: string, detail: string | RegExp): Promise<string> {
+    const at = await this.rowOf(name);
+    for (let i = 0; i < at; i++) await this.keys('Down');
+    const screen = await this.waitFor((s) => s.includes(`/dev/${name} `) && (typeof detail === 'string' ? s.includes(detail) : detail.test(s)), 30_000);
+    for (let i = 0; i < at; i++) await this.keys('Up');
+    await this.waitFor((s) => !s.includes(`/dev/${name} `) || at === 0, 30_000);
+    return screen;
+  }
+
+  private async rowOf(name: string): Promise<number> {
     const screen = await this.waitFor(new RegExp(` ${name} `));
     const rows = screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
     const at = rows.findIndex((l) => l.split(/\s+/).includes(name));
     if (at < 0) throw new Error(`${name} not in the list:\n${screen}`);
-    for (let i = 0; i < at; i++) await this.keys('Down');
-    await this.keys('Enter');
+    return at;
   }
 
   async size(): Promise<{ cols: number; rows: number }> {
