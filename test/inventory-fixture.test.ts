@@ -235,3 +235,33 @@ test('a VPD page that declares more bytes than it holds, or is not page 0x80, is
   t.is(sdd?.stableIdSource, 'path');
   t.true(sdd?.warnings.some((w) => w.code === 'no-stable-id'));
 });
+
+test('twins: two USB docks whose bridges report one fixed serial are listed with distinct attachments, each naming the other; a disk with its own serial is no twin', (t) => {
+  const bridge = (port: string, host: number, name: string, majMin: string, seq: number): FixtureDisk => ({
+    name,
+    majMin,
+    parent: `${PCI}/0000:00:14.0/usb2/2-${port}/2-${port}:1.0/host${host}/target${host}:0:0/${host}:0:0:0`,
+    deviceDir: `${PCI}/0000:00:14.0/usb2/2-${port}/2-${port}:1.0/host${host}/target${host}:0:0/${host}:0:0:0`,
+    sizeSectors: 976773168,
+    attrs: { diskseq: `${seq}\n` },
+    deviceAttrs: { vendor: 'JMicron \n', model: 'Generic         \n', rev: '0508\n' },
+  });
+  const files: Record<string, string> = {};
+  for (const port of ['1', '2']) {
+    files[`devices/${PCI}/0000:00:14.0/usb2/2-${port}/idVendor`] = '152d\n';
+    files[`devices/${PCI}/0000:00:14.0/usb2/2-${port}/idProduct`] = '0578\n';
+    files[`devices/${PCI}/0000:00:14.0/usb2/2-${port}/serial`] = '0123456789ABCDEF\n';
+  }
+  const f = buildFixture([bridge('1', 6, 'sdb', '8:16', 9), bridge('2', 7, 'sdc', '8:32', 14), { ...sata, attrs: { diskseq: '1\n' } }], { files });
+  const disks = listDisks({ sysfsRoot: f.sysfsRoot, procRoot: f.procRoot, devRoot: f.devRoot, probe: false });
+  const by = (n: string) => disks.find((d) => d.name === n);
+  t.is(by('sdb')?.stableId, by('sdc')?.stableId, 'one stable id for both: it cannot key a decision');
+  t.deepEqual([by('sdb')?.attachment, by('sdc')?.attachment, by('sda')?.attachment], ['sdb#9', 'sdc#14', 'sda#1']);
+  t.deepEqual(by('sdb')?.twins, ['sdc']);
+  t.deepEqual(by('sdc')?.twins, ['sdb']);
+  t.deepEqual(by('sda')?.twins, []);
+  t.is(by('sdb')?.warnings.find((w) => w.code === 'twin')?.message, 'serial shared with sdc: identify by kernel name and size');
+  // A kernel without diskseq: the device number stands in.
+  const old = buildFixture([sata]);
+  t.is(listDisks({ sysfsRoot: old.sysfsRoot, procRoot: old.procRoot, devRoot: old.devRoot, probe: false })[0]?.attachment, 'sda@8:0');
+});

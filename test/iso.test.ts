@@ -9,6 +9,7 @@ import path from 'node:path';
 import { custos, REPO_ROOT } from './helpers/cli.js';
 import { mountReadOnly, sha256File, tempDir } from './helpers/loop.js';
 import { qmp } from './helpers/qmp.js';
+import { GuestShell } from './helpers/guest-shell.js';
 import { Terminal } from './helpers/tmux.js';
 import type { CustodyRecord } from '../appliance/custody/custody-record.js';
 
@@ -97,6 +98,27 @@ async function bootSerial(t: ExecutionContext, sock: string, disks: string[]): P
   const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
   t.teardown(() => term.kill());
   await selectSerialEntry(term, 60_000);
+  return term;
+}
+
+/**
+ * Boots the ISO's own kernel and initramfs directly (its CD still attached, as the boot medium) with
+ * `extra` kernel arguments after the serial console ones GRUB's serial entry gives, and a second
+ * serial port on `shellSock` for custos.shell=ttyS1.
+ */
+async function bootDirect(t: ExecutionContext, sock: string, shellSock: string, extra: string, disks: string[], f: (n: string) => string): Promise<Terminal> {
+  await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/boot/vmlinuz', f('vmlinuz'), '-extract', '/boot/initrd.img', f('initrd.img')]);
+  const append = `quiet loglevel=1 noresume raid=noautodetect panic=10 console=tty0 console=ttyS0,115200 ${extra}`;
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    `-kernel ${f('vmlinuz')} -initrd ${f('initrd.img')} -append '${append}'`,
+    `-cdrom ${iso} -qmp unix:${sock},server=on,wait=off`,
+    // Both serial ports named: ttyS0 the console on stdio, ttyS1 the shell's socket.
+    `-chardev socket,id=shell,path=${shellSock},server=on,wait=off -serial mon:stdio -serial chardev:shell`,
+    ...disks,
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
   return term;
 }
 
@@ -283,7 +305,7 @@ async function writeOps(sock: string): Promise<Record<string, number>> {
   return Object.fromEntries(stats.map((s) => [s.device || s.qdev || '?', s.stats.wr_operations]));
 }
 
-test('identity in QEMU: twins (three USB disks with one fixed serial) held per attachment, the evidence twin released by kernel name while the other twin is the source; a suspect whose first MiB is a custos ISO is a source; the real CD and a full copy of the ISO are both the boot medium, with a warning; no suspect written', async (t) => {
+test('identity in QEMU: twins (three USB disks with one fixed serial) held per attachment, the evidence twin released by kernel name while the other twin is the source (its flag cleared behind custos\'s back is set back, and so is the third twin\'s, protected on sight with the uevent rule off); a suspect whose first MiB is a custos ISO is a source; the real CD and a full copy of the ISO are both the boot medium, with a warning; no suspect written', async (t) => {
   t.timeout(20 * 60_000);
   const f = scratchDir(t);
   const isoBytes = readFileSync(iso);
@@ -301,15 +323,19 @@ test('identity in QEMU: twins (three USB disks with one fixed serial) held per a
   for (const n of suspects) before[n] = await sha256File(f(n));
   const serial = '0123456789ABCDEF';
   const sock = f('qmp.sock');
-  const term = await bootSerial(t, sock, [
+  // No uevent rule: a disk plugged in later is write-blocked by custos's guardian alone. A root shell on ttyS1 acts behind its back.
+  const term = await bootDirect(t, sock, f('shell.sock'), 'custos.uevent=off custos.shell=ttyS1', [
     `-drive if=none,id=sus,file=${f('suspect.img')},format=raw -device virtio-blk-pci,drive=sus`,
     `-drive if=none,id=copy,file=${f('copy.iso')},format=raw -device virtio-blk-pci,drive=copy`,
     '-device ahci,id=ahci0',
     `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
     '-device qemu-xhci,id=xhci',
-    `-drive if=none,id=twsrc,file=${f('twin-src.img')},format=raw -device usb-storage,drive=twsrc,bus=xhci.0,serial=${serial}`,
+    // Read at 2 MiB/s, so the acquisition lasts long enough to tamper with the source's flag while it runs.
+    `-drive if=none,id=twsrc,file=${f('twin-src.img')},format=raw,throttling.bps-read=${2 * MiB} -device usb-storage,drive=twsrc,bus=xhci.0,serial=${serial}`,
     `-drive if=none,id=twev,file=${f('twin-ev.img')},format=raw -device usb-storage,drive=twev,bus=xhci.0,serial=${serial}`,
-  ]);
+  ], f);
+  const shell = await GuestShell.connect(f('shell.sock'));
+  t.teardown(() => shell.close());
   const twinRow = /RO (sd[a-z]) +twin +usb +(\S+)/g;
   let screen = await term.waitFor((s) => [...s.matchAll(twinRow)].length === 2 && /RO sr0 +boot /.test(s) && /RO vdb +boot /.test(s) && /RO vda +(src|\?) +virtio /.test(s), 120_000);
   t.notRegex(screen, /RW /);
@@ -334,6 +360,18 @@ test('identity in QEMU: twins (three USB disks with one fixed serial) held per a
     { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'tw3dev', drive: 'tw3', bus: 'xhci.0', serial } },
   ]);
   screen = await term.waitFor((s) => [...s.matchAll(/RO (sd[a-z]) +(twin|source) +usb /g)].length === 3, 60_000);
+  const third = [...screen.matchAll(/RO (sd[a-z]) +(?:twin|source) +usb /g)].map((m) => m[1] as string).find((n) => n !== src && n !== ev) ?? '';
+  await shell.ready();
+  const roIn = async (name: string) => shell.run(`cat /sys/block/${name}/ro`);
+  t.is(await roIn(third), '1', 'the third twin is write-blocked on sight, by the guardian alone');
+  t.regex(term.transcript(), /custos\.uevent=off: new disks are write-blocked by the guardian alone/);
+  // Its flag cleared behind custos's back: set back within the guardian's next passes.
+  await shell.run(`blockdev --setrw /dev/${third}`);
+  const setBack = async (name: string) => {
+    for (let i = 0; i < 40 && (await roIn(name)) !== '1'; i++) await new Promise((r) => setTimeout(r, 250));
+    return roIn(name);
+  };
+  t.is(await setBack(third), '1', 'a twin reset behind the guardian is set back');
   await term.pick(ev);
   screen = await term.waitFor('Type its kernel name, a space and its serial number exactly to confirm', 30_000);
   t.regex(screen, new RegExp(`TWIN: serial shared with .*; this is ${ev}`));
@@ -345,6 +383,11 @@ test('identity in QEMU: twins (three USB disks with one fixed serial) held per a
   await term.waitFor('Type its kernel name', 30_000);
   await term.type(`${ev} ${serial}`);
   await caseAndStart(term, '2026-901');
+  // Under way: the released twin stays writable; the source twin's flag, cleared behind custos's back, is set back and logged.
+  await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
+  t.is(await roIn(ev), '0', 'the released evidence twin stays writable while attached');
+  await shell.run(`blockdev --setrw /dev/${src}`);
+  t.is(await setBack(src), '1', 'the source twin is set back');
   screen = await term.waitFor(RESULT, 5 * 60_000);
   t.regex(screen, /result: complete/);
   t.regex(screen, /copy .*: verified/);
@@ -367,6 +410,8 @@ test('identity in QEMU: twins (three USB disks with one fixed serial) held per a
   t.true(rec.sourceDisk.twins.includes(ev), 'the record says the source had a twin attached');
   t.regex(rec.sourceDisk.attachment, new RegExp(`^${src}#\\d+$`));
   t.true(readFileSync(path.join(twinEv, 'events.jsonl'), 'utf8').includes('"type":"source-twin"'));
+  t.true((rec.acquisition.writeBlock?.resets ?? 0) >= 1, 'the reset flag is in the record');
+  t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0);
   const susEv = await mountReadOnly(t, f('evidence.img'));
   t.is(await sha256File(path.join(susEv, 'image.raw')), before['suspect.img'] ?? '');
   const v = await custos(['verify', twinEv], tempDir());

@@ -51,10 +51,10 @@ export const DISK_HEADER = ['WB', 'NAME    ', 'ROLE   ', 'TRAN  ', 'SIZE      ',
 
 export function diskDetail(d: Disk): string {
   const lines = [
-    `${d.devicePath}  ${d.readOnly ? 'read-only (write-blocked)' : 'WRITABLE'}  ${d.transport}`,
+    `${d.devicePath}  ${d.readOnly ? 'read-only (write-blocked)' : 'WRITABLE'}  ${d.transport}  attachment ${d.attachment}`,
     `vendor ${text(d.vendor)}  model ${text(d.model)}  serial ${text(d.serial)}`,
     `size ${d.sizeBytes} bytes (${humanSize(d.sizeBytes)}), sectors ${d.logicalSectorSize} logical / ${d.physicalSectorSize} physical`,
-    `stable id ${d.stableId}  attachment ${d.attachment}`,
+    `stable id ${d.stableId}`,
     ...(d.loop ? [`loop backing file ${d.loop.backingFile.text}`] : []),
     ...d.partitions.map((p) => `  ${p.name}: offset ${p.startBytes}, ${p.sizeBytes} bytes${p.readOnly ? ', RO' : ', RW'}${p.mounts.length ? ', MOUNTED' : ''}`),
     ...d.warnings.map((w) => `! ${safeText(w.message, 76)}`),
