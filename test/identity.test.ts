@@ -21,14 +21,18 @@ const sysfs = new Sysfs();
 const ro = (name: string) => sysfs.readText(`block/${name}/ro`);
 const MiB = 1024 * 1024;
 
-/** Two (or more) loop devices over one file: the same stable id, as two drives in docks that report one fixed serial. */
+/**
+ * Two (or more) loop devices over one file: the same stable id, as two drives in docks that report
+ * one fixed serial. The first is bound at a private loop number, so a test can detach and attach it
+ * again at the same number without a parallel test's `losetup --find` taking it in between.
+ */
 async function twins(t: ExecutionContext, n: number, mib = 8): Promise<{ dir: string; file: string; loops: Loop[] }> {
   const dir = tempDir();
   const file = path.join(dir, 'dock.img');
   await execa('truncate', ['-s', `${mib}M`, file]);
   await execa('mkfs.ext4', ['-q', '-F', file]);
   const loops: Loop[] = [];
-  for (let i = 0; i < n; i++) loops.push(await attachLoop(file));
+  for (let i = 0; i < n; i++) loops.push(await attachLoop(file, { privateNumber: i === 0 }));
   t.teardown(async () => {
     for (const l of loops) await l.detach();
     rmSync(dir, { recursive: true, force: true });
@@ -101,7 +105,8 @@ test('twins: listed as such with distinct attachments; a release covers the conf
 });
 
 test('a disk swapped in under the name shown is not released or held: the decision names one attachment', async (t) => {
-  const src = await patternLoop(4 * MiB, {}, 31);
+  // A private loop number: it is detached and attached again at the same number.
+  const src = await patternLoop(4 * MiB, { privateNumber: true }, 31);
   t.teardown(src.detach);
   const g = new WriteBlockGuardian({ include: (d) => d.name === src.name });
   const shown = disk(src.name);

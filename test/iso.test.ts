@@ -300,9 +300,11 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
 });
 
 /** QEMU's own write counters (query-blockstats), by device id: what the guest's kernel sent to each disk. */
-async function writeOps(sock: string): Promise<Record<string, number>> {
-  const [stats] = (await qmp(sock, [{ execute: 'query-blockstats' }])) as [{ device: string; qdev?: string; stats: { wr_operations: number } }[]];
-  return Object.fromEntries(stats.map((s) => [s.device || s.qdev || '?', s.stats.wr_operations]));
+async function writeOps(sock: string, nodes = false): Promise<Record<string, number>> {
+  type Entry = { device?: string; qdev?: string; 'node-name'?: string; stats: { wr_operations: number; failed_wr_operations?: number } };
+  const [stats] = (await qmp(sock, [{ execute: 'query-blockstats', ...(nodes ? { arguments: { 'query-nodes': true } } : {}) }])) as [Entry[]];
+  // Writes done and writes tried and failed (a read-only backend refuses them): both must be zero on a suspect.
+  return Object.fromEntries(stats.map((s) => [(nodes ? s['node-name'] : s.device || s.qdev) || '?', s.stats.wr_operations + (s.stats.failed_wr_operations ?? 0)]));
 }
 
 test('identity in QEMU: twins (three USB disks with one fixed serial) held per attachment, the evidence twin released by kernel name while the other twin is the source (its flag cleared behind custos\'s back is set back, and so is the third twin\'s, protected on sight with the uevent rule off); a suspect whose first MiB is a custos ISO is a source; the real CD and a full copy of the ISO are both the boot medium, with a warning; no suspect written', async (t) => {
@@ -469,6 +471,9 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
     ]);
   });
   t.regex(screen, /result: complete/);
+  // QEMU's own counters on every node behind a suspect: the source (both attachments), the intruder and the twin.
+  const nodeWrites = await writeOps(sock, true);
+  for (const n of ['srcfile', 'src', 'otherfile', 'other', 'twinfile', 'twin', 'srcfile2', 'src2']) t.is(nodeWrites[n], 0, `no write reached ${n} (${JSON.stringify(nodeWrites)})`);
   await term.keys('p');
   await term.waitFor('[exit 0]', 60_000);
 
