@@ -18,12 +18,10 @@ export interface BootKernel {
   size: number;
 }
 
-/** The running system's own record of its kernel; absent on a workstation, where no disk is looked at for it. */
-export function bootKernelFile(): string {
-  return process.env['CUSTOS_BOOT_KERNEL'] ?? '/etc/custos/boot-kernel';
-}
+/** The running system's own record of its kernel, in the initramfs; absent on a workstation, where no disk is looked at for it. */
+export const BOOT_KERNEL_FILE = '/etc/custos/boot-kernel';
 
-export function bootKernel(file = bootKernelFile()): BootKernel | null {
+export function bootKernel(file = BOOT_KERNEL_FILE): BootKernel | null {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

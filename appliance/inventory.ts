@@ -92,6 +92,8 @@ export interface InventoryOptions {
   devRoot?: string;
   /** Open each device node for BLKGETSIZE64 and friends (off for fixture trees). */
   probe?: boolean;
+  /** Where the running system names its kernel (default /etc/custos/boot-kernel, the appliance's). */
+  bootKernelFile?: string;
 }
 
 /** glibc's makedev() encoding, as fs.Stats.rdev reports it. */
@@ -166,7 +168,7 @@ function context(options: InventoryOptions): InventoryContext {
     devRoot: options.devRoot ?? '/dev',
     // The live system mounts nothing from its boot medium: it is found by content, only where the running
     // system says which kernel it booted (the appliance; a workstation reads no disk for it), never in fixture trees.
-    bootKernel: options.sysfsRoot === undefined ? bootKernel() : null,
+    bootKernel: options.sysfsRoot === undefined ? bootKernel(options.bootKernelFile) : null,
   };
 }
 
