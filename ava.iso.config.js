@@ -1,10 +1,10 @@
-// The ISO end-to-end tests run on their own after the rest (npm test): they
+// The ISO end-to-end tests (test/vm/) run on their own after the rest (npm test): they
 // build the ISO and boot it in QEMU under TCG, each VM taking a whole core.
 // One at a time: two guests at once starved GRUB's 3 s menu and the timings.
-// The resume test (processes killed at random points, both cores busy for
-// minutes) runs here too, so it does not starve the timed UI tests.
+// The soak tests (test/soak/: processes killed at random points, both cores
+// busy for minutes) run here too, so they do not starve the timed UI tests.
 export default {
-  files: ['out/test/resume.test.js', 'out/test/iso.test.js'],
+  files: ['out/test/soak/**/*.test.js', 'out/test/vm/**/*.test.js'],
   workerThreads: false,
   serial: true,
   timeout: '15m',

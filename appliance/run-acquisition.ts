@@ -2,23 +2,23 @@
 // hold the source under write-block, open it, start the custody record, and
 // run the imaging engine into the chosen directories.
 import { CustosError } from './errors.js';
-import type { WriteBlockGuardian } from './guardian.js';
-import type { Disk } from './inventory.js';
+import type { WriteBlockGuardian } from './writeblock/guardian.js';
+import type { Disk } from './disk/inventory.js';
 import type { CaseData } from './custody/case-data.js';
 import { readClock } from './custody/clock.js';
 import { CustodySession, DEFAULT_CHECKPOINT_MS } from './custody/custody-session.js';
 import type { SigningKey } from './custody/keys.js';
 import { toolIdentity } from './custody/tool-identity.js';
-import { stateDir } from './guardian-state.js';
+import { stateDir } from './writeblock/guardian-state.js';
 import type { HostIdentity } from './host-identity.js';
 import { acquire, type AcquireSettings } from './imaging/acquire.js';
-import { event, type EventSink } from './imaging/events.js';
+import { event, type EventSink } from './imaging/pipeline/events.js';
 import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
-import type { ProgressReport } from './imaging/progress.js';
-import { ReattachingSource } from './imaging/reattaching-source.js';
-import { SourceWriteBlock } from './imaging/source-writeblock.js';
-import { journalCase } from './imaging/journal.js';
-import type { ResumePlan } from './imaging/resume-plan.js';
+import type { ProgressReport } from './imaging/pipeline/progress.js';
+import { ReattachingSource } from './imaging/read/reattaching-source.js';
+import { SourceWriteBlock } from './writeblock/source-writeblock.js';
+import { journalCase } from './imaging/resume/journal.js';
+import type { ResumePlan } from './imaging/resume/resume-plan.js';
 import { continuedLog } from './custody/log-resume.js';
 
 export interface AcquisitionRequest {

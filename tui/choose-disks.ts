@@ -1,13 +1,13 @@
 // Choosing the source and the destinations from the live disk list.
 import blessed from 'blessed';
-import type { Disk } from '../appliance/inventory.js';
-import { findFileSystems, mountDestination, unmountDestination, type MountedDestination } from '../appliance/destination-mount.js';
+import type { Disk } from '../appliance/disk/inventory.js';
+import { findFileSystems, mountDestination, unmountDestination, type MountedDestination } from '../appliance/disk/destination-mount.js';
 import { humanSize } from '../appliance/format.js';
-import { FAT_MAX_FILE, RECORD_RESERVE } from '../appliance/imaging/preflight.js';
+import { FAT_MAX_FILE, RECORD_RESERVE } from '../appliance/imaging/write/preflight.js';
 import { safeText } from '../appliance/sanitize.js';
 import { DISK_HEADER, diskDetail, diskRow } from './disk-rows.js';
 import type { DiskWatch } from './disk-watch.js';
-import { WriteBlockGuardian } from '../appliance/guardian.js';
+import { WriteBlockGuardian } from '../appliance/writeblock/guardian.js';
 import { askText, textBox, waitKey, type Ui } from './ui.js';
 import { imageBytesIn, journalFits, unfinishedIn } from './resume-screen.js';
 

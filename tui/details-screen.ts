@@ -1,7 +1,7 @@
 // Case details, the clock check and the signing key, asked one field at a time.
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { MountedDestination } from '../appliance/destination-mount.js';
+import type { MountedDestination } from '../appliance/disk/destination-mount.js';
 import { caseData, type CaseData } from '../appliance/custody/case-data.js';
 import { parseExaminerTime } from '../appliance/custody/clock.js';
 import { loadKey, oneTimeKey, type SigningKey } from '../appliance/custody/keys.js';

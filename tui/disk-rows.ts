@@ -2,7 +2,7 @@
 // is its sanitized display form, padded and cut to a fixed width, so a
 // hostile model or serial can neither shift the columns nor colour anything.
 import { humanSize } from '../appliance/format.js';
-import type { Disk } from '../appliance/inventory.js';
+import type { Disk } from '../appliance/disk/inventory.js';
 import { safeText, type DeviceString } from '../appliance/sanitize.js';
 
 function fit(s: string, w: number): string {

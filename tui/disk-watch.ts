@@ -1,10 +1,10 @@
 // The live disk list behind the screens: the guardian protects every disk
 // (and any that appears) while the list refreshes from sysfs each second.
 import { EventEmitter } from 'node:events';
-import { WriteBlockGuardian, type GuardianEvent } from '../appliance/guardian.js';
-import { appendEvents, FileStateStore } from '../appliance/guardian-state.js';
-import { listDisks, type Disk } from '../appliance/inventory.js';
-import { findFileSystems, type FileSystemProbe } from '../appliance/destination-mount.js';
+import { WriteBlockGuardian, type GuardianEvent } from '../appliance/writeblock/guardian.js';
+import { appendEvents, FileStateStore } from '../appliance/writeblock/guardian-state.js';
+import { listDisks, type Disk } from '../appliance/disk/inventory.js';
+import { findFileSystems, type FileSystemProbe } from '../appliance/disk/destination-mount.js';
 
 export class DiskWatch extends EventEmitter {
   disks: Disk[] = [];

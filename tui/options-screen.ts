@@ -2,7 +2,7 @@
 // verify after, no fast-first. E01 is one switch: fast compression in
 // 1.4 GiB segments (they fit FAT), with MD5 and SHA-1 added for its sections.
 import blessed from 'blessed';
-import { hashesFor, type HashAlgorithm } from '../appliance/imaging/hash-algorithms.js';
+import { hashesFor, type HashAlgorithm } from '../appliance/imaging/hash/hash-algorithms.js';
 import { textBox, waitKey, type Ui } from './ui.js';
 
 export interface Options {

@@ -2,10 +2,10 @@
 // finished record): the examiner is offered to resume it, or told why not.
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { MountedDestination } from '../appliance/destination-mount.js';
-import type { Disk } from '../appliance/inventory.js';
-import { JOURNAL_SUFFIX, journalsIn, readJournal, type AcquisitionJournal } from '../appliance/imaging/journal.js';
-import { planResume, type ResumePlan } from '../appliance/imaging/resume-plan.js';
+import type { MountedDestination } from '../appliance/disk/destination-mount.js';
+import type { Disk } from '../appliance/disk/inventory.js';
+import { JOURNAL_SUFFIX, journalsIn, readJournal, type AcquisitionJournal } from '../appliance/imaging/resume/journal.js';
+import { planResume, type ResumePlan } from '../appliance/imaging/resume/resume-plan.js';
 import { safeText } from '../appliance/sanitize.js';
 import { textBox, waitKey, type Ui } from './ui.js';
 

@@ -2,10 +2,10 @@
 // acquisition through the same core path as `custos acquire`.
 import blessed from 'blessed';
 import { formatBytes } from '../appliance/imaging/sizes.js';
-import type { Disk } from '../appliance/inventory.js';
-import type { ImagingEvent } from '../appliance/imaging/events.js';
-import type { ProgressReport } from '../appliance/imaging/progress.js';
-import type { MountedDestination } from '../appliance/destination-mount.js';
+import type { Disk } from '../appliance/disk/inventory.js';
+import type { ImagingEvent } from '../appliance/imaging/pipeline/events.js';
+import type { ProgressReport } from '../appliance/imaging/pipeline/progress.js';
+import type { MountedDestination } from '../appliance/disk/destination-mount.js';
 import type { AcquisitionOutcome } from '../appliance/run-acquisition.js';
 import { CustosError } from '../appliance/errors.js';
 import { safeText } from '../appliance/sanitize.js';

@@ -1,4 +1,4 @@
-import { listDisks, type Disk } from '../inventory.js';
+import { listDisks, type Disk } from '../disk/inventory.js';
 import { humanSize, table } from '../format.js';
 
 export const DISKS_SCHEMA = 'custos.disks/1';

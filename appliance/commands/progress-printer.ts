@@ -1,5 +1,5 @@
-import type { ImagingEvent } from '../imaging/events.js';
-import type { ProgressReport } from '../imaging/progress.js';
+import type { ImagingEvent } from '../imaging/pipeline/events.js';
+import type { ProgressReport } from '../imaging/pipeline/progress.js';
 import { formatBytes } from '../imaging/sizes.js';
 
 /**

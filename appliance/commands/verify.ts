@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { fileHashWindow, verifyFiles } from '../imaging/acquire.js';
-import type { HashComparison } from '../imaging/verify-image.js';
+import type { HashComparison } from '../imaging/verify/verify-image.js';
 import { CUSTODY_FILE, readCustody } from '../custody/custody-record.js';
 import { LOG_FILE } from '../custody/event-log.js';
 import { verifyCustody, verifyInterruptedLog, type Verdict } from '../custody/verify-custody.js';

@@ -1,9 +1,9 @@
-import { WriteBlockGuardian, type DeviceStatus, type GuardianEvent } from '../guardian.js';
-import { FileStateStore, appendEvents } from '../guardian-state.js';
+import { WriteBlockGuardian, type DeviceStatus, type GuardianEvent } from '../writeblock/guardian.js';
+import { FileStateStore, appendEvents } from '../writeblock/guardian-state.js';
 import { UsageError } from '../errors.js';
 import { table } from '../format.js';
-import { resolveDevice, requireWholeDisk } from '../resolve-device.js';
-import { Sysfs } from '../sysfs.js';
+import { resolveDevice, requireWholeDisk } from '../disk/resolve-device.js';
+import { Sysfs } from '../disk/sysfs.js';
 
 export const WRITEBLOCK_SCHEMA = 'custos.writeblock/1';
 

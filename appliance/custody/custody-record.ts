@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
 import type { HostIdentity } from '../host-identity.js';
-import type { Disk } from '../inventory.js';
+import type { Disk } from '../disk/inventory.js';
 import type { AcquisitionStatus, ImageRecord } from '../imaging/image-record.js';
 import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';

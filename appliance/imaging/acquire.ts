@@ -2,35 +2,35 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
 import { custosVersion } from '../version.js';
-import { BufferPool } from './buffer-pool.js';
-import { recoverDeferred, SkippingReader, type DeferredRange } from './fast-first.js';
-import { event, type EventSink, type ImagingEvent } from './events.js';
-import type { HashAlgorithm } from './hash-algorithms.js';
-import { hashStages, type HashStage } from './hash-stage.js';
-import { imageSegments, type ImageFormat } from './image-layout.js';
-import { ImageWriter } from './image-writer.js';
+import { BufferPool } from './pipeline/buffer-pool.js';
+import { recoverDeferred, SkippingReader, type DeferredRange } from './read/fast-first.js';
+import { event, type EventSink, type ImagingEvent } from './pipeline/events.js';
+import type { HashAlgorithm } from './hash/hash-algorithms.js';
+import { hashStages, type HashStage } from './hash/hash-stage.js';
+import { imageSegments, type ImageFormat } from './write/image-layout.js';
+import { ImageWriter } from './write/image-writer.js';
 import type { CaseData } from '../custody/case-data.js';
 import { EwfWriter, type EwfSettings } from './ewf/ewf-writer.js';
 import { CompressPool } from './ewf/compress-pool.js';
 import { EwfImageReader } from './ewf/ewf-reader.js';
 import { DEFAULT_EWF_SETTINGS, EWF_CHUNK_SIZE, ewfSettingsProblem } from './ewf/ewf-plan.js';
 import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-acquisition.js';
-import { hashFiles } from './file-hash.js';
-import { TimedReader } from './read-timing.js';
-import { journalKeeper } from './checkpointer.js';
-import { ResumeReader } from './resume-reader.js';
-import { checkCopy, checkSourceWindows, writtenImageReader, writtenWindowCheck, type ResumePlan } from './resume-plan.js';
+import { hashFiles } from './hash/file-hash.js';
+import { TimedReader } from './read/read-timing.js';
+import { journalKeeper } from './resume/journal-keeper.js';
+import { ResumeReader } from './read/resume-reader.js';
+import { checkCopy, checkSourceWindows, writtenImageReader, writtenWindowCheck, type ResumePlan } from './resume/resume-plan.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
-import { merkleRoot } from './merkle.js';
-import { runPipeline, settledOrGiveUp, type PipelineResult } from './pipeline.js';
-import { Sysfs } from '../sysfs.js';
-import { preflightDestinations, PreflightError, type DestinationFacts } from './preflight.js';
-import type { ProgressReport } from './progress.js';
-import type { ReadPolicy } from './read-recovery.js';
-import { ImageSetReader, type SectorReader } from './sector-reader.js';
-import type { SourceWriteBlock } from './source-writeblock.js';
-import { compareFiles, compareHashes, hashReader, type HashComparison, type HashRun, type HashSet } from './verify-image.js';
-import { ReadBackError } from './read-back.js';
+import { merkleRoot } from './hash/merkle.js';
+import { runPipeline, settledOrGiveUp, type PipelineResult } from './pipeline/pipeline.js';
+import { Sysfs } from '../disk/sysfs.js';
+import { preflightDestinations, PreflightError, type DestinationFacts } from './write/preflight.js';
+import type { ProgressReport } from './pipeline/progress.js';
+import type { ReadPolicy } from './read/read-recovery.js';
+import { ImageSetReader, type SectorReader } from './read/sector-reader.js';
+import type { SourceWriteBlock } from '../writeblock/source-writeblock.js';
+import { compareFiles, compareHashes, hashReader, type HashComparison, type HashRun, type HashSet } from './verify/verify-image.js';
+import { ReadBackError } from './verify/read-back.js';
 
 export interface AcquireSettings {
   name: string;
@@ -181,11 +181,11 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   );
   /** The destination whose disk has left sysfs (unplugged), if any. */
   const goneDestination = () => facts.find((f) => f.disks.length > 0 && f.disks.some((d) => !sysfs.exists(`block/${d}`)));
-  const checkpointer = journalKeeper(o, facts.map((f) => f.dir), pieces, writers, started, emit);
+  const keeper = journalKeeper(o, facts.map((f) => f.dir), pieces, writers, started, emit);
   const record = baseRecord(o, started, segments, facts, events);
   const finishRecord = (status: AcquisitionStatus, error: CustosError | null) => {
     source.stop();
-    if (checkpointer) record.journal = { checkpoints: checkpointer.count, lastPosition: checkpointer.position };
+    if (keeper) record.journal = { checkpoints: keeper.count, lastPosition: keeper.position };
     record.readTiming = source.timing();
     record.status = status;
     record.error = error ? { code: error.code, message: error.message } : null;
@@ -210,7 +210,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       unreliable: (start, end) => bad().some((r) => overlaps(r.firstLba * ss, (r.lastLba + 1) * ss, start, end)) || [...(journal?.deferred ?? []), ...(skipping?.deferred ?? [])].some((d) => overlaps(d.offset, d.offset + d.length, start, end)),
     });
   }
-  checkpointer?.watchDeferred(() => skipping?.deferred ?? []);
+  keeper?.watchDeferred(() => skipping?.deferred ?? []);
   let recovered = 0;
   emit(event('started', `acquiring ${o.source.path} (${o.reader.size} bytes) as ${o.name} (${o.format}) with ${o.hashes.join(', ')}`, { settings: record.settings }));
   let run: PipelineResult;
@@ -220,7 +220,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   /** Stops the run on any error, in any phase: everything closed, the error named, an aborted record. */
   const abortRun = async (e: unknown): Promise<never> => {
     // A checkpoint waits for the writers, which may never return (an unplugged drive).
-    if (checkpointer) await settledOrGiveUp([checkpointer.stop()]);
+    if (keeper) await settledOrGiveUp([keeper.stop()]);
     written?.close();
     await settledOrGiveUp(writers.map((w) => w.close()));
     await compressor?.terminate();
@@ -262,13 +262,13 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       ...(journal ? { knownBadRanges: journal.badRanges } : {}),
       onBlockDone: (end, bad) => {
         checkWritten?.(end);
-        checkpointer?.blockDone(end, bad);
+        keeper?.blockDone(end, bad);
       },
       pool,
       consumers: [...hashers, ...writers],
       policy: o.policy,
       onEvent: emit,
-      ...(o.onProgress ? { onProgress: (p: ProgressReport) => o.onProgress?.({ ...p, journal: checkpointer ? { checkpoints: checkpointer.count, position: checkpointer.position, written: checkpointer.written } : null }) } : {}),
+      ...(o.onProgress ? { onProgress: (p: ProgressReport) => o.onProgress?.({ ...p, journal: keeper ? { checkpoints: keeper.count, position: keeper.position, written: keeper.written } : null }) } : {}),
       progressIntervalMs: o.progressIntervalMs ?? 1000,
       signal: stop.signal,
       writeBlockTick: () => {
@@ -298,7 +298,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
       run.badRanges = recovery.badRanges;
       recovered = recovery.recoveredSectors;
     }
-    await checkpointer?.stop();
+    await keeper?.stop();
     written?.close();
     for (const [i, a] of o.hashes.entries()) hashes[a] = await (linear[i] as HashStage).digest();
     pieceHex = pieces ? await pieces.pieces() : [];
@@ -372,7 +372,7 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   finishRecord(status, null);
   await o.recorder?.finish(record);
   // Recorded: nothing is left to resume.
-  checkpointer?.remove();
+  keeper?.remove();
   return record;
 }
 

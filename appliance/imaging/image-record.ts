@@ -1,14 +1,14 @@
 import type { EwfRecord } from './ewf/ewf-acquisition.js';
-import type { ReadTiming } from './read-timing.js';
+import type { ReadTiming } from './read/read-timing.js';
 import type { EwfSettings } from './ewf/ewf-writer.js';
 import type { DeviceString } from '../sanitize.js';
-import type { ImagingEvent } from './events.js';
-import type { HashAlgorithm } from './hash-algorithms.js';
-import type { ImageFormat } from './image-layout.js';
-import type { BadRange } from './read-recovery.js';
-import type { DeferredRange } from './fast-first.js';
-import type { HashComparison } from './verify-image.js';
-import type { WriteBlockSummary } from './source-writeblock.js';
+import type { ImagingEvent } from './pipeline/events.js';
+import type { HashAlgorithm } from './hash/hash-algorithms.js';
+import type { ImageFormat } from './write/image-layout.js';
+import type { BadRange } from './read/read-recovery.js';
+import type { DeferredRange } from './read/fast-first.js';
+import type { HashComparison } from './verify/verify-image.js';
+import type { WriteBlockSummary } from '../writeblock/source-writeblock.js';
 
 export const IMAGE_RECORD_SCHEMA = 'custos.image/1';
 

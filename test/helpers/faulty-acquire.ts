@@ -4,10 +4,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { patternLoop, tempDir } from './loop.js';
 import { FaultyReader, type FaultOptions } from './faulty-reader.js';
-import { DeviceReader, type SectorReader } from '../../appliance/imaging/sector-reader.js';
+import { DeviceReader, type SectorReader } from '../../appliance/imaging/read/sector-reader.js';
 import { acquire, type AcquireOptions } from '../../appliance/imaging/acquire.js';
 import type { ImageRecord, SourceInfo } from '../../appliance/imaging/image-record.js';
-import type { ImagingEvent } from '../../appliance/imaging/events.js';
+import type { ImagingEvent } from '../../appliance/imaging/pipeline/events.js';
 
 export const SECTORS = 20481;
 

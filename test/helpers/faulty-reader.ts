@@ -1,5 +1,5 @@
 import { DeviceIoError } from '../../appliance/errors.js';
-import type { SectorReader } from '../../appliance/imaging/sector-reader.js';
+import type { SectorReader } from '../../appliance/imaging/read/sector-reader.js';
 
 export interface FaultOptions {
   errno?: number;

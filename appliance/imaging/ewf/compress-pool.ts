@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { BufferPool } from '../buffer-pool.js';
-import { newStats, type StageStats } from '../stage.js';
+import type { BufferPool } from '../pipeline/buffer-pool.js';
+import { newStats, type StageStats } from '../pipeline/stage.js';
 import type { EwfCompression } from './chunk-store.js';
 import type { CompressJob, CompressResult, CompressWorkerData } from './compress-protocol.js';
 

@@ -3,9 +3,9 @@
 import { platform, release } from 'node:os';
 import type { CaseData } from '../../custody/case-data.js';
 import { custosVersion } from '../../version.js';
-import { event, type EventSink } from '../events.js';
+import { event, type EventSink } from '../pipeline/events.js';
 import type { SourceInfo } from '../image-record.js';
-import type { BadRange } from '../read-recovery.js';
+import type { BadRange } from '../read/read-recovery.js';
 import type { EwfCompression } from './chunk-store.js';
 import type { EwfCaseInfo } from './ewf-header.js';
 import type { SectorRun } from './ewf-sections.js';

@@ -1,7 +1,7 @@
 // How many segment files, and how much space, an E01 image can need: the
 // worst case, every chunk stored raw with its checksum. Preflight checks
 // names and free space against it before anything is read.
-import type { Segment } from '../image-layout.js';
+import type { Segment } from '../write/image-layout.js';
 import { segmentFileName } from './ewf-names.js';
 import type { EwfSettings } from './ewf-writer.js';
 import { closingSize, DESCRIPTOR_SIZE, FILE_HEADER_SIZE, tableSectionSize, VOLUME_BODY_SIZE } from './ewf-sections.js';

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { CustosError } from '../../errors.js';
-import type { SectorReader } from '../sector-reader.js';
+import type { SectorReader } from '../read/sector-reader.js';
 import { adler32 } from './adler32.js';
 import {
   DESCRIPTOR_SIZE,

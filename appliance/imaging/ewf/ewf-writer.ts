@@ -1,9 +1,9 @@
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../../errors.js';
-import { FileHasher } from '../file-hash.js';
+import { FileHasher } from '../hash/file-hash.js';
 import { adler32 } from './adler32.js';
-import { newStats, type Chunk, type Consumer, type StageStats } from '../stage.js';
+import { newStats, type Chunk, type Consumer, type StageStats } from '../pipeline/stage.js';
 import { compressionLevelByte, type EwfCompression } from './chunk-store.js';
 import type { CompressPool } from './compress-pool.js';
 import type { CompressResult } from './compress-protocol.js';

@@ -1,0 +1,74 @@
+// Evidence drives as destinations: find the file system on a released disk,
+// mount it read-write where custos keeps its state, and take it down again
+// cleanly. Only ever used on a disk the examiner released by typed
+// confirmation; a source is never mounted (the guardian refuses to release it).
+import { execa } from 'execa';
+import { mkdirSync, rmdirSync, statfsSync } from 'node:fs';
+import path from 'node:path';
+import { CustosError } from '../errors.js';
+import { stateDir } from '../writeblock/guardian-state.js';
+import type { Disk } from './inventory.js';
+
+export interface FileSystemProbe {
+  device: string;
+  fsType: string;
+  label: string | null;
+}
+
+/** File systems the appliance writes images onto. */
+const WRITABLE = new Set(['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'exfat', 'vfat', 'ntfs', 'ntfs3']);
+
+async function probe(device: string): Promise<FileSystemProbe | null> {
+  // -p: read the device itself (no cache, no udev), as the live system has neither.
+  const r = await execa('blkid', ['-p', '-o', 'export', device], { reject: false });
+  if (r.exitCode !== 0) return null;
+  const fields = Object.fromEntries(
+    String(r.stdout)
+      .split('\n')
+      .map((l) => l.split('='))
+      .filter((kv) => kv.length >= 2)
+      .map(([k, ...v]) => [k, v.join('=')]),
+  );
+  const fsType = fields['TYPE'];
+  if (!fsType || fields['USAGE'] !== 'filesystem') return null;
+  return { device, fsType, label: fields['LABEL'] ?? null };
+}
+
+/** The writable file systems on a disk: its partitions, or the whole disk if it has none. */
+export async function findFileSystems(disk: Disk): Promise<FileSystemProbe[]> {
+  const devices = disk.partitions.length > 0 ? disk.partitions.map((p) => `/dev/${p.name}`) : [disk.devicePath];
+  const found = await Promise.all(devices.map(probe));
+  return found.filter((f): f is FileSystemProbe => f !== null && WRITABLE.has(f.fsType));
+}
+
+export interface MountedDestination {
+  device: string;
+  fsType: string;
+  dir: string;
+  freeBytes: number;
+}
+
+export function mountRoot(): string {
+  return path.join(stateDir(), 'mnt');
+}
+
+/** Mounts a released destination's file system read-write (no devices, no setuid, no exec). */
+export async function mountDestination(fs: FileSystemProbe): Promise<MountedDestination> {
+  const dir = path.join(mountRoot(), path.basename(fs.device));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const r = await execa('mount', ['-t', fs.fsType, '-o', 'rw,nosuid,nodev,noexec', fs.device, dir], { reject: false });
+  if (r.exitCode !== 0) {
+    rmdirSync(dir);
+    throw new CustosError('EMOUNT', `cannot mount ${fs.device} (${fs.fsType}) read-write: ${String(r.stderr).split('\n')[0] ?? ''}`);
+  }
+  const st = statfsSync(dir);
+  return { device: fs.device, fsType: fs.fsType, dir, freeBytes: Number(st.bavail) * Number(st.bsize) };
+}
+
+/** Flushes and unmounts; the evidence drive can then be unplugged. */
+export async function unmountDestination(m: MountedDestination): Promise<void> {
+  await execa('sync', ['-f', m.dir], { reject: false });
+  const r = await execa('umount', [m.dir], { reject: false });
+  if (r.exitCode !== 0) throw new CustosError('EUMOUNT', `cannot unmount ${m.dir}: ${String(r.stderr).split('\n')[0] ?? ''}`);
+  rmdirSync(m.dir);
+}

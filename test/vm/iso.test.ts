@@ -1,0 +1,688 @@
+// End to end on the real image: build the ISO, boot it in QEMU (TCG, 512 MiB,
+// BIOS from CD), drive the appliance's UI over its serial console, power it
+// off, and check on the host what the examiner would.
+import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { createHash, randomFillSync } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { custos, REPO_ROOT } from '../helpers/cli.js';
+import { mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
+import { qmp } from '../helpers/qmp.js';
+import { GuestShell } from '../helpers/guest-shell.js';
+import { Terminal } from '../helpers/tmux.js';
+import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
+
+const MiB = 1024 * 1024;
+let iso = '';
+
+test.before('build the ISO', async (t) => {
+  t.timeout(10 * 60_000);
+  const r = await execa(path.join(REPO_ROOT, 'build-iso.sh'), [], { cwd: REPO_ROOT, all: true });
+  const m = /(dist\/custos-[\d.]+\.iso): (\d+) MB .* built in (\d+) s/.exec(r.stdout);
+  if (!m) throw new Error(`build-iso.sh said:\n${r.all ?? ''}`);
+  iso = path.join(REPO_ROOT, m[1] as string);
+  t.log(`ISO ${m[2]} MB, built in ${m[3]} s`);
+});
+
+/** SHA-256 of every file inside an ISO, by path. */
+async function filesOf(image: string): Promise<Record<string, string>> {
+  const tree = tempDir();
+  try {
+    await execa('xorriso', ['-osirrox', 'on', '-indev', image, '-extract', '/', tree]);
+    const sums = await execa('sh', ['-c', 'find . -type f | sort | xargs sha256sum'], { cwd: tree });
+    return Object.fromEntries(sums.stdout.split('\n').map((l) => [l.slice(66), l.slice(0, 64)]));
+  } finally {
+    await execa('chmod', ['-R', 'u+w', tree]);
+    rmSync(tree, { recursive: true, force: true });
+  }
+}
+
+// Serial: it runs before the boot tests, so no VM shares the cores with a build.
+test.serial('two builds from the same commit hold the same files, byte for byte', async (t) => {
+  t.timeout(10 * 60_000);
+  const second = path.join(tempDir(), 'again.iso');
+  t.teardown(() => rmSync(path.dirname(second), { recursive: true, force: true }));
+  await execa(path.join(REPO_ROOT, 'build-iso.sh'), [], { cwd: REPO_ROOT, env: { CUSTOS_ISO_OUT: second } });
+  const [a, b] = [await filesOf(iso), await filesOf(second)];
+  t.true(Object.keys(a).length > 100);
+  t.deepEqual(b, a);
+});
+
+function randomDisk(file: string, bytes: number): void {
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.alloc(MiB);
+  for (let at = 0; at < bytes; at += chunk.length) {
+    randomFillSync(chunk);
+    writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - at), at);
+  }
+  closeSync(fd);
+}
+
+async function ext4Disk(file: string, mib: number): Promise<void> {
+  await execa('truncate', ['-s', `${mib}M`, file]);
+  await execa('mkfs.ext4', ['-q', '-F', '-L', 'EVIDENCE', file]);
+}
+
+
+
+/**
+ * Picks GRUB's serial-console entry: Down until GRUB marks that entry as
+ * highlighted, then Enter. A key GRUB missed (an escape sequence read in
+ * pieces) would otherwise boot the default entry, silent on the serial line.
+ */
+async function selectSerialEntry(term: Terminal, timeoutMs: number): Promise<void> {
+  await term.waitFor('custos (serial console', timeoutMs);
+  for (let i = 0; i < 20; i++) {
+    await term.keys('Down');
+    await new Promise((r) => setTimeout(r, 300));
+    // GRUB marks the highlighted entry with '*' (BIOS and UEFI alike).
+    if ((await term.screen()).includes('*custos (serial console')) {
+      await term.keys('Enter');
+      return;
+    }
+  }
+  throw new Error('GRUB never highlighted the serial-console entry');
+}
+
+/** A scratch directory for one boot's disk images, removed after the test. */
+function scratchDir(t: ExecutionContext): (name: string) => string {
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return (n: string) => path.join(dir, n);
+}
+
+/** Boots the ISO from CD in QEMU (TCG, 512 MiB, QMP on `sock`) with `disks`, and picks GRUB's serial-console entry. */
+async function bootSerial(t: ExecutionContext, sock: string, disks: string[]): Promise<Terminal> {
+  const qemu = ['qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot', `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`, ...disks].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+  await selectSerialEntry(term, 60_000);
+  return term;
+}
+
+/**
+ * Boots the ISO's own kernel and initramfs directly (its CD still attached, as the boot medium) with
+ * `extra` kernel arguments after the serial console ones GRUB's serial entry gives, and a second
+ * serial port on `shellSock` for custos.shell=ttyS1.
+ */
+async function bootDirect(t: ExecutionContext, sock: string, shellSock: string, extra: string, disks: string[], f: (n: string) => string): Promise<Terminal> {
+  await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/boot/vmlinuz', f('vmlinuz'), '-extract', '/boot/initrd.img', f('initrd.img')]);
+  const append = `quiet loglevel=1 noresume raid=noautodetect panic=10 console=tty0 console=ttyS0,115200 ${extra}`;
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    `-kernel ${f('vmlinuz')} -initrd ${f('initrd.img')} -append '${append}'`,
+    `-cdrom ${iso} -qmp unix:${sock},server=on,wait=off`,
+    // Both serial ports named: ttyS0 the console on stdio, ttyS1 the shell's socket.
+    `-chardev socket,id=shell,path=${shellSock},server=on,wait=off -serial mon:stdio -serial chardev:shell`,
+    ...disks,
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+  return term;
+}
+
+/** The whole result screen, down to the fingerprint box (a serial line draws it slowly). */
+const RESULT = /result: (complete|aborted|verify-failed)[\s\S]*unreadable sector[\s\S]*SHA256: (?:\S{4} ){10}\S{3}/;
+
+/** One acquisition through the UI: source, destination released by its serial, case, one-time key, defaults. */
+async function acquireThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string, during?: () => Promise<void>): Promise<string> {
+  await startThroughUi(term, source, dest, serial, caseNo);
+  await during?.();
+  return term.waitFor(RESULT, 5 * 60_000);
+}
+
+/** Up to the start of an acquisition through the UI. */
+async function startThroughUi(term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<void> {
+  await term.waitFor('choose the SOURCE disk', 60_000);
+  await term.pick(source);
+  await term.waitFor('choose destination 1');
+  await term.pick(dest);
+  await term.waitFor('Type its serial number exactly to confirm');
+  await term.type(serial);
+  await caseAndStart(term, caseNo);
+}
+
+/** From "destination ready" to the start: the case fields, the shown time confirmed, a one-time key, the default options. */
+async function caseAndStart(term: Terminal, caseNo: string): Promise<void> {
+  await term.waitFor('destination ready', 60_000);
+  await term.keys('Enter');
+  for (const [label, v] of [['case number', caseNo], ['evidence number', 'E-1'], ['examiner', 'Jane Examiner'], ['description', 'QEMU test'], ['notes', 'booted from the ISO']]) {
+    // Each field's own box, so no keystroke arrives before its field exists.
+    await term.waitFor(new RegExp(`[─q] ${label} [─q]`));
+    await term.type(v as string);
+  }
+  await term.waitFor('clock check');
+  await term.type('');
+  await term.waitFor('signing key');
+  await term.keys('Enter');
+  await term.waitFor('options');
+  await term.keys('Enter');
+  await term.waitFor('check and start');
+  await term.keys('Enter');
+}
+
+/** From the disk list: `source` onto `dest` (released by its serial if asked), the unfinished acquisition offered there resumed; returns the result screen. */
+async function resumeThroughUi(t: ExecutionContext, term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<string> {
+  await term.waitFor('choose the SOURCE disk', 120_000);
+  await term.pick(source);
+  await term.waitFor('choose destination 1');
+  await term.pick(dest);
+  const asked = await term.waitFor((s) => s.includes('Type its serial number exactly to confirm') || s.includes('destination ready'), 60_000);
+  if (asked.includes('Type its serial number')) {
+    await term.type(serial);
+    await term.waitFor('destination ready', 60_000);
+  }
+  t.regex(await term.screen(), /holds an unfinished acquisition of this disk/);
+  await term.keys('Enter');
+  t.regex(await term.waitFor('Enter: resume it', 60_000), new RegExp(`case +${caseNo}`));
+  await term.keys('Enter');
+  await term.waitFor('clock check', 60_000);
+  await term.type('');
+  await term.waitFor('signing key');
+  await term.keys('Enter');
+  return term.waitFor(RESULT, 10 * 60_000);
+}
+
+/** What the host finds on the evidence drive after a resumed acquisition: the exact image, one log, a record that verifies. */
+async function checkResumed(t: ExecutionContext, evidence: string, sourceHash: string): Promise<void> {
+  const ev = await mountReadOnly(t, evidence);
+  t.is(await sha256File(path.join(ev, 'image.raw')), sourceHash, 'the resumed image is the source, byte for byte');
+  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.hashes.sha256, sourceHash);
+  t.true((rec.acquisition.resume?.position ?? 0) > 0, 'the record says where it resumed');
+  const types = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+  // One log: the first run's entries up to the interruption, then the resume.
+  t.is(types[0], 'custody-opened');
+  t.is(types.filter((x) => x === 'custody-resumed').length, 1);
+  t.is(types[types.length - 1], 'seal');
+  const v = await custos(['verify', ev], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
+}
+
+test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugged USB disk too; an acquisition and one over bad sectors through the serial UI; power off; the host checks everything', async (t) => {
+  t.timeout(15 * 60_000);
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const f = (n: string) => path.join(dir, n);
+  randomDisk(f('suspect.img'), 24 * MiB);
+  randomDisk(f('suspect2.img'), 8 * MiB);
+  randomDisk(f('nvme.img'), 8 * MiB);
+  randomDisk(f('usb.img'), 8 * MiB);
+  randomDisk(f('hotplug.img'), 8 * MiB);
+  await ext4Disk(f('evidence.img'), 64);
+  await ext4Disk(f('evidence2.img'), 64);
+  const before: Record<string, string> = {};
+  for (const n of ['suspect.img', 'suspect2.img', 'nvme.img', 'usb.img', 'hotplug.img']) before[n] = await sha256File(f(n));
+  // The second suspect sits behind blkdebug: reads of these sectors fail with EIO, every time.
+  const bad = [100, 101, 102, 5000, 16383];
+  writeFileSync(f('blkdebug.cfg'), bad.map((s) => `[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "${s}"\nonce = "off"\n`).join('\n'));
+  const sock = f('qmp.sock');
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    `-cdrom ${iso} -boot d -qmp unix:${sock},server=on,wait=off`,
+    `-drive file=${f('suspect.img')},if=virtio,format=raw`,
+    `-drive driver=raw,if=virtio,file.driver=blkdebug,file.config=${f('blkdebug.cfg')},file.image.driver=file,file.image.filename=${f('suspect2.img')}`,
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+    `-drive if=none,id=ev2,file=${f('evidence2.img')},format=raw -device ide-hd,drive=ev2,bus=ahci0.1,model=EVIDENCE-DISK,serial=EV0002`,
+    `-drive if=none,id=nv,file=${f('nvme.img')},format=raw -device nvme,drive=nv,serial=NVME0001`,
+    '-device qemu-xhci,id=xhci',
+    `-drive if=none,id=us,file=${f('usb.img')},format=raw -device usb-storage,drive=us,bus=xhci.0,serial=USB0001`,
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+
+  // GRUB: the second entry puts the UI on the serial port.
+  await selectSerialEntry(term, 60_000);
+  await term.waitFor('choose the SOURCE disk', 120_000);
+  // Every disk, each on its bus, read-only (the serial line draws the list a row at a time: wait for all of it).
+  const expected = [['vda', 'virtio'], ['vdb', 'virtio'], ['sda', 'sata'], ['sdb', 'sata'], ['nvme0n1', 'nvme']] as const;
+  let screen = await term.waitFor((s) => expected.every(([name, tran]) => new RegExp(`RO ${name} +\\S+ +${tran} `).test(s)), 60_000);
+  t.notRegex(screen, /RW /);
+  // The USB disk (it comes up late), and the CD it booted from marked as the boot medium.
+  screen = await term.waitFor((s) => /RO sd[c-z] +\S+ +usb /.test(s) && /RO sr0 +boot /.test(s), 60_000);
+
+  // A USB disk plugged in after boot comes up read-only.
+  await qmp(sock, [
+    { execute: 'blockdev-add', arguments: { 'node-name': 'hp', driver: 'raw', file: { driver: 'file', filename: f('hotplug.img') } } },
+    { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'hpdev', drive: 'hp', bus: 'xhci.0', serial: 'HOTPLUG1' } },
+  ]);
+  screen = await term.waitFor((s) => (s.match(/RO sd[c-z] +\S+ +usb /g) ?? []).length >= 2, 30_000);
+  t.notRegex(screen, /RW /, 'nothing is writable');
+
+  screen = await acquireThroughUi(term, 'vda', 'sda', 'EV0001', '2026-401');
+  t.regex(screen, /result: complete/);
+  t.regex(screen, /copy .*: verified/);
+  await term.keys('n');
+  screen = await acquireThroughUi(term, 'vdb', 'sdb', 'EV0002', '2026-402');
+  t.regex(screen, /result: complete-with-bad-sectors/);
+  t.regex(screen, new RegExp(`bad +${bad.length} unreadable sector`));
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  // On the host: the suspects are unchanged.
+  for (const [n, h] of Object.entries(before)) t.is(await sha256File(f(n)), h, `${n} unchanged`);
+
+  // The first evidence disk: a bit-identical image and a record that verifies with custos and ssh-keygen.
+  const ev = await mountReadOnly(t, f('evidence.img'));
+  t.is(await sha256File(path.join(ev, 'image.raw')), before['suspect.img'] ?? '');
+  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0, 'the kernel counted no write to the source');
+  t.is(rec.tool.executable.path, '/bin/custos');
+  const v = await custos(['verify', ev], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
+  const ssh = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(ev, 'allowed_signers'), '-I', rec.signer.principal, '-n', 'custos', '-s', path.join(ev, 'custody.json.sig')], { input: readFileSync(path.join(ev, 'custody.json')), reject: false });
+  t.is(ssh.exitCode, 0, ssh.stderr);
+  // Inside the appliance, nothing from a disk was mounted but the destination, and that read-write.
+  const opened = JSON.parse(readFileSync(path.join(ev, 'events.jsonl'), 'utf8').split('\n')[0] ?? '{}') as { data: { mounts: string[] } };
+  const fromDisks = opened.data.mounts.filter((m) => m.startsWith('/dev/'));
+  t.deepEqual(fromDisks.map((m) => m.split(' ').slice(0, 2).join(' ')), ['/dev/sda /run/custos/mnt/sda']);
+  t.regex(fromDisks[0] ?? '', / rw,/);
+
+  // The second: zeros exactly at the injected sectors, source bytes everywhere else, and exactly those sectors listed.
+  const ev2 = await mountReadOnly(t, f('evidence2.img'));
+  const image = readFileSync(path.join(ev2, 'image.raw'));
+  const source = readFileSync(f('suspect2.img'));
+  t.is(image.length, source.length);
+  let wrong = 0;
+  for (let lba = 0; lba < source.length / 512; lba++) {
+    const img = image.subarray(lba * 512, lba * 512 + 512);
+    if (!(bad.includes(lba) ? img.every((b) => b === 0) : img.equals(source.subarray(lba * 512, lba * 512 + 512)))) wrong++;
+  }
+  t.is(wrong, 0);
+  const rec2 = JSON.parse(readFileSync(path.join(ev2, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.deepEqual(rec2.acquisition.badRanges.map((r) => [r.firstLba, r.lastLba, r.error]), [[100, 102, 'EIO'], [5000, 5000, 'EIO'], [16383, 16383, 'EIO']]);
+  t.is(rec2.acquisition.hashes.sha256, createHash('sha256').update(image).digest('hex'));
+  t.true(readdirSync(ev2).includes('report.txt'));
+});
+
+/** QEMU's own write counters (query-blockstats), by device id: what the guest's kernel sent to each disk. */
+async function writeOps(sock: string, nodes = false): Promise<Record<string, number>> {
+  type Entry = { device?: string; qdev?: string; 'node-name'?: string; stats: { wr_operations: number; failed_wr_operations?: number } };
+  const [stats] = (await qmp(sock, [{ execute: 'query-blockstats', ...(nodes ? { arguments: { 'query-nodes': true } } : {}) }])) as [Entry[]];
+  // Writes done and writes tried and failed (a read-only backend refuses them): both must be zero on a suspect.
+  return Object.fromEntries(stats.map((s) => [(nodes ? s['node-name'] : s.device || s.qdev) || '?', s.stats.wr_operations + (s.stats.failed_wr_operations ?? 0)]));
+}
+
+test('identity in QEMU: twins (three USB disks with one fixed serial) held per attachment, the evidence twin released by kernel name while the other twin is the source (its flag cleared behind custos\'s back is set back, and so is the third twin\'s, protected on sight with the uevent rule off); a suspect whose first MiB is a custos ISO is a source; the real CD and a full copy of the ISO are both the boot medium, with a warning; no suspect written', async (t) => {
+  t.timeout(20 * 60_000);
+  const f = scratchDir(t);
+  const isoBytes = readFileSync(iso);
+  // The suspect was once a custos stick: its first MiB is the ISO, the rest its own data.
+  const rest = Buffer.alloc(15 * MiB);
+  randomFillSync(rest);
+  writeFileSync(f('suspect.img'), Buffer.concat([isoBytes.subarray(0, MiB), rest]));
+  writeFileSync(f('copy.iso'), isoBytes);
+  randomDisk(f('twin-src.img'), 24 * MiB);
+  randomDisk(f('twin3.img'), 8 * MiB);
+  await ext4Disk(f('twin-ev.img'), 64);
+  await ext4Disk(f('evidence.img'), 64);
+  const suspects = ['suspect.img', 'copy.iso', 'twin-src.img', 'twin3.img'];
+  const before: Record<string, string> = {};
+  for (const n of suspects) before[n] = await sha256File(f(n));
+  const serial = '0123456789ABCDEF';
+  const sock = f('qmp.sock');
+  // No uevent rule: a disk plugged in later is write-blocked by custos's guardian alone. A root shell on ttyS1 acts behind its back.
+  const term = await bootDirect(t, sock, f('shell.sock'), 'custos.uevent=off custos.shell=ttyS1', [
+    `-drive if=none,id=sus,file=${f('suspect.img')},format=raw -device virtio-blk-pci,drive=sus`,
+    `-drive if=none,id=copy,file=${f('copy.iso')},format=raw -device virtio-blk-pci,drive=copy`,
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+    '-device qemu-xhci,id=xhci',
+    // Read at 2 MiB/s, so the acquisition lasts long enough to tamper with the source's flag while it runs.
+    `-drive if=none,id=twsrc,file=${f('twin-src.img')},format=raw,throttling.bps-read=${2 * MiB} -device usb-storage,drive=twsrc,bus=xhci.0,serial=${serial}`,
+    `-drive if=none,id=twev,file=${f('twin-ev.img')},format=raw -device usb-storage,drive=twev,bus=xhci.0,serial=${serial}`,
+  ], f);
+  const shell = await GuestShell.connect(f('shell.sock'));
+  t.teardown(() => shell.close());
+  const twinRow = /RO (sd[a-z]) +twin +usb +(\S+)/g;
+  let screen = await term.waitFor((s) => [...s.matchAll(twinRow)].length === 2 && /RO sr0 +boot /.test(s) && /RO vdb +boot /.test(s) && /RO vda +(src|\?) +virtio /.test(s), 120_000);
+  t.notRegex(screen, /RW /);
+  t.notRegex(screen, /vda +boot/, 'the suspect holding a custos image is no boot medium');
+  // Which twin is which: by size (24 MiB source, 64 MiB evidence drive), as the details tell the examiner to.
+  const rows = [...screen.matchAll(twinRow)].map((m) => ({ name: m[1] as string, size: m[2] as string }));
+  const src = rows.find((r) => r.size.startsWith('24'))?.name ?? '';
+  const ev = rows.find((r) => r.size.startsWith('64'))?.name ?? '';
+  t.truthy(src && ev, JSON.stringify(rows));
+  screen = await term.select(src, 'shared with');
+  t.regex(screen, new RegExp(`serial shared with ${ev}: identify by kernel name and size`));
+  screen = await term.select('vda', 'holds a custos image');
+  t.regex(screen, /holds a custos image \(not the medium this system booted from\)/);
+  screen = await term.select('vdb', 'disks hold this very custos build');
+  t.regex(screen, /2 disks hold this very custos build \(sr0, vdb\)/);
+
+  // Twin to twin: the evidence twin needs its kernel name; a third twin plugged in meanwhile is protected on sight.
+  await term.pick(src);
+  await term.waitFor('choose destination 1');
+  await qmp(sock, [
+    { execute: 'blockdev-add', arguments: { 'node-name': 'tw3', driver: 'raw', file: { driver: 'file', filename: f('twin3.img') } } },
+    { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'tw3dev', drive: 'tw3', bus: 'xhci.0', serial } },
+  ]);
+  screen = await term.waitFor((s) => [...s.matchAll(/RO (sd[a-z]) +(twin|source) +usb /g)].length === 3, 60_000);
+  const third = [...screen.matchAll(/RO (sd[a-z]) +(?:twin|source) +usb /g)].map((m) => m[1] as string).find((n) => n !== src && n !== ev) ?? '';
+  await shell.ready();
+  const roIn = async (name: string) => shell.run(`cat /sys/block/${name}/ro`);
+  t.is(await roIn(third), '1', 'the third twin is write-blocked on sight, by the guardian alone');
+  t.regex(term.transcript(), /custos\.uevent=off: new disks are write-blocked by the guardian alone/);
+  // Its flag cleared behind custos's back: set back within the guardian's next passes.
+  await shell.run(`blockdev --setrw /dev/${third}`);
+  const setBack = async (name: string) => {
+    for (let i = 0; i < 40 && (await roIn(name)) !== '1'; i++) await new Promise((r) => setTimeout(r, 250));
+    return roIn(name);
+  };
+  t.is(await setBack(third), '1', 'a twin reset behind the guardian is set back');
+  await term.pick(ev);
+  screen = await term.waitFor('Type its kernel name, a space and its serial number exactly to confirm', 30_000);
+  t.regex(screen, new RegExp(`TWIN: serial shared with .*; this is ${ev}`));
+  await term.type(serial);
+  await term.waitFor('not released', 30_000);
+  await term.keys('Enter');
+  await term.waitFor('choose destination 1', 30_000);
+  await term.pick(ev);
+  await term.waitFor('Type its kernel name', 30_000);
+  await term.type(`${ev} ${serial}`);
+  await caseAndStart(term, '2026-901');
+  // Under way: the released twin stays writable; the source twin's flag, cleared behind custos's back, is set back and logged.
+  await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
+  t.is(await roIn(ev), '0', 'the released evidence twin stays writable while attached');
+  await shell.run(`blockdev --setrw /dev/${src}`);
+  t.is(await setBack(src), '1', 'the source twin is set back');
+  screen = await term.waitFor(RESULT, 5 * 60_000);
+  t.regex(screen, /result: complete/);
+  t.regex(screen, /copy .*: verified/);
+  await term.keys('n');
+  // The suspect that holds a custos image is imaged like any disk.
+  screen = await acquireThroughUi(term, 'vda', 'sda', 'EV0001', '2026-902');
+  t.regex(screen, /result: complete/);
+  const writes = await writeOps(sock);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  const wrote = (id: string) => Object.entries(writes).find(([k]) => k === id || k.includes(`/${id}/`) || k.endsWith(`/${id}`))?.[1];
+  for (const id of ['sus', 'copy', 'twsrc', 'tw3dev', 'ide1-cd0']) t.is(wrote(id), 0, `QEMU counted no write to ${id} (${JSON.stringify(writes)})`);
+  t.true((wrote('twev') ?? 0) > 0 && (wrote('ev') ?? 0) > 0, 'the evidence drives were written');
+  for (const [n, h] of Object.entries(before)) t.is(await sha256File(f(n)), h, `${n} unchanged`);
+  const twinEv = await mountReadOnly(t, f('twin-ev.img'));
+  t.is(await sha256File(path.join(twinEv, 'image.raw')), before['twin-src.img'] ?? '');
+  const rec = JSON.parse(readFileSync(path.join(twinEv, 'custody.json'), 'utf8')) as CustodyRecord & { sourceDisk: { twins: string[]; attachment: string } };
+  t.is(rec.status, 'complete');
+  t.true(rec.sourceDisk.twins.includes(ev), 'the record says the source had a twin attached');
+  t.regex(rec.sourceDisk.attachment, new RegExp(`^${src}#\\d+$`));
+  t.true(readFileSync(path.join(twinEv, 'events.jsonl'), 'utf8').includes('"type":"source-twin"'));
+  t.true((rec.acquisition.writeBlock?.resets ?? 0) >= 1, 'the reset flag is in the record');
+  t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0);
+  const susEv = await mountReadOnly(t, f('evidence.img'));
+  t.is(await sha256File(path.join(susEv, 'image.raw')), before['suspect.img'] ?? '');
+  const v = await custos(['verify', twinEv], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
+});
+
+test('a USB source unplugged mid-acquisition: paused and said so, another disk refused, the same disk back under a new name protected and continued; the image is exact', async (t) => {
+  t.timeout(15 * 60_000);
+  const f = scratchDir(t);
+  randomDisk(f('source.img'), 96 * MiB);
+  randomDisk(f('other.img'), 8 * MiB);
+  randomDisk(f('twin.img'), 96 * MiB);
+  await ext4Disk(f('evidence.img'), 256);
+  const sourceHash = await sha256File(f('source.img'));
+  const twinHash = await sha256File(f('twin.img'));
+  const sock = f('qmp.sock');
+  // Read-only backends: the same file is attached again later, and QEMU locks files it may write.
+  const term = await bootSerial(t, sock, [
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+    '-device qemu-xhci,id=xhci',
+    `-blockdev driver=file,node-name=srcfile,filename=${f('source.img')},read-only=on -blockdev driver=raw,node-name=src,file=srcfile,read-only=on`,
+    '-device usb-storage,id=srcdev,drive=src,bus=xhci.0,serial=SRC0001',
+  ]);
+  let screen = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO sda +\S+ +sata /.test(s), 120_000);
+  const usbName = /RO (sd[a-z]) +\S+ +usb /.exec(screen)?.[1] ?? '';
+  screen = await acquireThroughUi(term, usbName, 'sda', 'EV0001', '2026-501', async () => {
+    // Under way: unplug the source.
+    await term.waitFor(/ (?:[1-9]\d?)\.\d%/, 120_000);
+    await qmp(sock, [{ execute: 'device_del', arguments: { id: 'srcdev' } }]);
+    await term.waitFor('SOURCE UNPLUGGED', 60_000);
+    // Another disk is not taken for it; its serial (a QEMU device property) tries to clear the screen and ring the bell.
+    await qmp(sock, [
+      { execute: 'blockdev-add', arguments: { 'node-name': 'otherfile', driver: 'file', filename: f('other.img'), 'read-only': true } },
+      { execute: 'blockdev-add', arguments: { 'node-name': 'other', driver: 'raw', file: 'otherfile', 'read-only': true } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'otherdev', drive: 'other', bus: 'xhci.0', serial: 'OTH\u001b[2J\u0007ER' } },
+    ]);
+    const refused = await term.waitFor('source-refused', 60_000);
+    // Shown escaped, and the screen around it intact.
+    t.regex(refused, /source-refused: sd[a-z] appeared \(serial OTH\\+x1b\[2J\\+x07ER/);
+    t.regex(refused, /SOURCE UNPLUGGED/);
+    // A twin: another disk of the same model, serial and size (an identical dock), with other content. Refused by content.
+    await qmp(sock, [
+      { execute: 'blockdev-add', arguments: { 'node-name': 'twinfile', driver: 'file', filename: f('twin.img'), 'read-only': true } },
+      { execute: 'blockdev-add', arguments: { 'node-name': 'twin', driver: 'raw', file: 'twinfile', 'read-only': true } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'twindev', drive: 'twin', bus: 'xhci.0', serial: 'SRC0001' } },
+    ]);
+    const byContent = await term.waitFor(/source-refused: sd[a-z] appeared with the source's serial, size/, 120_000);
+    t.regex(byContent, /SOURCE UNPLUGGED/);
+    // The same disk again: it comes back under another kernel name.
+    await qmp(sock, [
+      { execute: 'blockdev-add', arguments: { 'node-name': 'srcfile2', driver: 'file', filename: f('source.img'), 'read-only': true } },
+      { execute: 'blockdev-add', arguments: { 'node-name': 'src2', driver: 'raw', file: 'srcfile2', 'read-only': true } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'srcdev2', drive: 'src2', bus: 'xhci.0', serial: 'SRC0001' } },
+    ]);
+  });
+  t.regex(screen, /result: complete/);
+  // QEMU's own counters on every node behind a suspect: the source (both attachments), the intruder and the twin.
+  const nodeWrites = await writeOps(sock, true);
+  for (const n of ['srcfile', 'src', 'otherfile', 'other', 'twinfile', 'twin', 'srcfile2', 'src2']) t.is(nodeWrites[n], 0, `no write reached ${n} (${JSON.stringify(nodeWrites)})`);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  const ev = await mountReadOnly(t, f('evidence.img'));
+  t.is(await sha256File(path.join(ev, 'image.raw')), sourceHash, 'the image is the source, byte for byte');
+  const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.hashes.sha256, sourceHash);
+  const events = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+  const types = events.map((e) => e.type);
+  for (const ty of ['source-lost', 'source-refused', 'source-returned']) t.true(types.includes(ty), `${ty} is in the log`);
+  t.true(types.indexOf('source-lost') < types.indexOf('source-returned'));
+  const refusals = events.filter((e) => e.type === 'source-refused').map((e) => (e.data['data'] as Record<string, unknown> | undefined) ?? {});
+  t.deepEqual(refusals.map((r) => r['reason']), ['identity', 'content'], 'the other disk by identity, the twin by content');
+  t.is((refusals[1]?.['mismatch'] as { what?: string } | undefined)?.what, 'sample', 'the twin differs in the bytes read first');
+  const returned = events.find((e) => e.type === 'source-returned')?.data['data'] as { compared?: unknown[] } | undefined;
+  t.true((returned?.compared?.length ?? 0) >= 1, 'the real disk was compared before reading on');
+  t.is(await sha256File(f('twin.img')), twinHash, 'the twin is untouched');
+  const intruder = events.find((e) => e.type === 'source-refused');
+  t.is((intruder?.data['data'] as Record<string, unknown> | undefined)?.['serial'], 'OTH\\x1b[2J\\x07ER', 'the record keeps the exact bytes, escaped');
+  const back = events.find((e) => e.type === 'source-returned');
+  t.not((back?.data['data'] as Record<string, unknown> | undefined)?.['disk'], usbName, 'it came back under another name');
+  t.is(rec.acquisition.writeBlock?.attachments.length, 2);
+  t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0);
+  const v = await custos(['verify', ev], tempDir());
+  t.is(v.exitCode, 0, String(v.stdout));
+});
+
+// Two moments: while the image is written, and once it is flushed and being verified (seen in CI: an unplug meant for the
+// first came after the last write; verify then retried and filled the vanished drive's EIO for minutes).
+for (const when of ['while the image is written', 'while the image is verified'] as const) test(`the evidence drive unplugged ${when}: a clear error naming it, nothing claimed complete, the source untouched; plugged back in (same boot), the TUI resumes to an exact image`, async (t) => {
+  t.timeout(20 * 60_000);
+  const writing = when === 'while the image is written';
+  const f = scratchDir(t);
+  // Three 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
+  randomDisk(f('source.img'), 192 * MiB);
+  await ext4Disk(f('evidence.img'), 320);
+  const sourceHash = await sha256File(f('source.img'));
+  const sock = f('qmp.sock');
+  // A USB evidence drive (its removal is immediate; a SCSI disk's in-flight writes wait out the guest's error handling for minutes).
+  // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again. The source is read at 4 MiB/s,
+  // so a checkpoint comes at 64 MiB and the unplug well before the end on any host; for the verify case the drive is read back at
+  // 4 MiB/s too (a throttle group, lifted before it returns), so the unplug lands inside the verify.
+  const term = await bootSerial(t, sock, [
+    `-drive file=${f('source.img')},if=virtio,format=raw,throttling.bps-read=${4 * MiB}`,
+    '-device qemu-xhci,id=xhci',
+    `-object throttle-group,id=evtg,x-bps-read=${writing ? 0 : 4 * MiB}`,
+    `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=evraw,file=evfile`,
+    '-blockdev driver=throttle,node-name=ev,throttle-group=evtg,file=evraw',
+    '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
+  ]);
+  const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
+  const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
+  const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
+    // Unplugged once a resume point is on the drive, or once the flushed image is being read back.
+    await term.waitFor(writing ? /resume point: \d+\.\d% \(checkpoint \d/ : new RegExp(`verify /run/custos/mnt/${evName} `), 5 * 60_000);
+    await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
+  });
+  t.regex(screen, /result: aborted/);
+  t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
+  t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
+  t.notRegex(screen, /result: complete/);
+  t.notRegex(screen, /bad +[1-9]\d* unreadable sector/, 'the vanished drive\'s EIO was not counted as unreadable sectors');
+
+  // The drive is plugged in again (the kernel may give it the same name or another): the UI offers the unfinished acquisition and finishes it.
+  await term.keys('n');
+  await term.waitFor((s) => s.includes('choose the SOURCE disk') && !s.includes('EVUSB001'), 60_000);
+  await qmp(sock, [
+    { execute: 'qom-set', arguments: { path: 'evtg', property: 'limits', value: { 'bps-read': 0 } } },
+    { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } },
+  ]);
+  const again = /R[OW] (sd[a-z]) +\S+ +usb .*EVUSB001/;
+  const back = await term.waitFor((s) => again.test(s), 120_000);
+  const evName2 = again.exec(back)?.[1] ?? '';
+  const done = await resumeThroughUi(t, term, 'vda', evName2, 'EVUSB001', '2026-601');
+  t.regex(done, /result: complete/);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+  await checkResumed(t, f('evidence.img'), sourceHash);
+});
+
+test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image', async (t) => {
+  t.timeout(20 * 60_000);
+  const f = scratchDir(t);
+  randomDisk(f('source.img'), 256 * MiB);
+  await ext4Disk(f('evidence.img'), 400);
+  const sourceHash = await sha256File(f('source.img'));
+  const disks = [
+    `-drive file=${f('source.img')},if=virtio,format=raw`,
+    '-device ahci,id=ahci0',
+    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+  ];
+  const first = await bootSerial(t, f('qmp1.sock'), disks);
+  await startThroughUi(first, 'vda', 'sda', 'EV0001', '2026-801');
+  await first.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
+  // The power goes: whatever sat in the guest's page cache is lost; only what reached the disks stays.
+  await qmp(f('qmp1.sock'), [{ execute: 'quit' }]);
+  await first.kill();
+
+  const term = await bootSerial(t, f('qmp2.sock'), disks);
+  const done = await resumeThroughUi(t, term, 'vda', 'sda', 'EV0001', '2026-801');
+  t.regex(done, /result: complete/);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+  await checkResumed(t, f('evidence.img'), sourceHash);
+});
+
+test('the evidence drive fails writes (blkdebug EIO): a clear error, nothing claimed complete, the source untouched', async (t) => {
+  t.timeout(15 * 60_000);
+  const f = scratchDir(t);
+  randomDisk(f('source.img'), 96 * MiB);
+  // No ext4 journal: the failing sectors then hold only the image's data, and the drive still mounts.
+  await execa('truncate', ['-s', '256M', f('evidence.img')]);
+  await execa('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-L', 'EVIDENCE', f('evidence.img')]);
+  const sourceHash = await sha256File(f('source.img'));
+  const failing = [90_000, 100_000, 110_000, 120_000, 130_000];
+  writeFileSync(f('blkdebug.cfg'), failing.map((s) => `[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "${s}"\nonce = "off"\n`).join('\n'));
+  const term = await bootSerial(t, f('qmp.sock'), [
+    `-drive file=${f('source.img')},if=virtio,format=raw`,
+    '-device ahci,id=ahci0',
+    `-drive driver=raw,if=none,id=ev,file.driver=blkdebug,file.config=${f('blkdebug.cfg')},file.image.driver=file,file.image.filename=${f('evidence.img')} -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+  ]);
+  const screen = await acquireThroughUi(term, 'vda', 'sda', 'EV0001', '2026-701');
+  t.regex(screen, /result: aborted/);
+  // The error surfaces when the data is forced to the medium, naming the file.
+  t.regex(screen, /ABORTED: acquisition aborted: fdatasync \/run\/custos\/mnt\/sda\/image\.raw[\s\S]{0,6}: EIO/);
+  t.notRegex(screen, /result: complete/);
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+});
+
+test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on the serial console with every disk read-only', async (t) => {
+  t.timeout(5 * 60_000);
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const f = (n: string) => path.join(dir, n);
+  randomDisk(f('suspect.img'), 8 * MiB);
+  const before = await sha256File(f('suspect.img'));
+  // The stick is the ISO as `dd` writes it; the firmware's variables are a fresh copy.
+  await execa('cp', [iso, f('stick.img')]);
+  await execa('cp', ['/usr/share/OVMF/OVMF_VARS_4M.fd', f('vars.fd')]);
+  const qemu = [
+    'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+    '-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+    `-drive if=pflash,format=raw,file=${f('vars.fd')}`,
+    '-device qemu-xhci,id=xhci',
+    `-drive if=none,id=stick,file=${f('stick.img')},format=raw,readonly=on -device usb-storage,drive=stick,bus=xhci.0,bootindex=0`,
+    `-drive file=${f('suspect.img')},if=virtio,format=raw`,
+  ].join(' ');
+  const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+  t.teardown(() => term.kill());
+  await selectSerialEntry(term, 90_000);
+  await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
+  // The stick itself is listed as the boot medium (once it has come up), held read-only like every other disk.
+  const screen = await term.waitFor(/RO sd[a-z] +boot +usb /, 60_000);
+  t.notRegex(screen, /RW /);
+  await term.kill();
+  t.is(await sha256File(f('suspect.img')), before);
+});
+
+// The rest of the firmware matrix, Secure Boot included: about 30 s each under TCG, so on a flag
+// (CUSTOS_ISO_MATRIX=1 npm test). BIOS from CD and UEFI from a stick run always, above.
+const matrix: { name: string; args: (f: (n: string) => string) => Promise<string[]> }[] = [
+  {
+    name: 'BIOS from a USB stick',
+    args: async (f) => {
+      await execa('cp', [iso, f('stick.img')]);
+      return ['-device qemu-xhci,id=xhci', `-drive if=none,id=stick,file=${f('stick.img')},format=raw,readonly=on -device usb-storage,drive=stick,bus=xhci.0,bootindex=0`];
+    },
+  },
+  {
+    name: 'UEFI from CD',
+    args: async (f) => {
+      await execa('cp', ['/usr/share/OVMF/OVMF_VARS_4M.fd', f('vars.fd')]);
+      return ['-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', `-drive if=pflash,format=raw,file=${f('vars.fd')}`, `-cdrom ${iso}`];
+    },
+  },
+  {
+    name: 'UEFI with Secure Boot on (Microsoft keys) from CD',
+    args: async (f) => {
+      await execa('cp', ['/usr/share/OVMF/OVMF_VARS_4M.ms.fd', f('vars.fd')]);
+      return [
+        '-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on',
+        '-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+        `-drive if=pflash,format=raw,file=${f('vars.fd')}`,
+        `-cdrom ${iso}`,
+      ];
+    },
+  },
+];
+if (process.env['CUSTOS_ISO_MATRIX'] === '1') {
+  for (const m of matrix) {
+    // One at a time, before the concurrent boot tests: five VMs on two cores would starve each other.
+    test.serial(`firmware matrix: ${m.name} boots to the UI with every disk read-only and the boot medium marked`, async (t) => {
+      t.timeout(5 * 60_000);
+      const dir = tempDir();
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      const f = (n: string) => path.join(dir, n);
+      randomDisk(f('suspect.img'), 4 * MiB);
+      const qemu = ['qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot', ...(await m.args(f)), `-drive file=${f('suspect.img')},if=virtio,format=raw`].join(' ');
+      const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
+      t.teardown(() => term.kill());
+      await selectSerialEntry(term, 120_000);
+      await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
+      const screen = await term.waitFor(/RO (sr0|sd[a-z]) +boot /, 60_000);
+      t.notRegex(screen, /RW /);
+    });
+  }
+}
