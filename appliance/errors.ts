@@ -48,6 +48,9 @@ export class DeviceIoError extends CustosError {
 /** Write-block could not be applied, confirmed or lifted as asked. */
 export class WriteBlockError extends DeviceError {}
 
+/** A check that failed before any byte was read; nothing was changed. */
+export class PreflightError extends CustosError {}
+
 /** The shape the native addon gives its errors: an Error with errno and syscall. */
 export interface NativeErrorShape {
   errno: number;

@@ -17,7 +17,7 @@ import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
 import type { ProgressReport } from './imaging/pipeline/progress.js';
 import { ReattachingSource } from './imaging/read/reattaching-source.js';
 import { SourceWriteBlock } from './writeblock/source-writeblock.js';
-import { journalCase } from './imaging/resume/journal.js';
+import { journalCase, journalSourceProblem } from './imaging/resume/journal.js';
 import type { ResumePlan } from './imaging/resume/resume-plan.js';
 import { continuedLog } from './custody/log-resume.js';
 
@@ -44,15 +44,6 @@ export interface AcquisitionRequest {
   resume?: ResumePlan;
 }
 
-/** The source must be the journal's disk: same size and sector size, and the same serial where both have one (content is checked too, in acquire). */
-function resumeSourceProblem(plan: ResumePlan, disk: Disk): string | null {
-  const s = plan.journal.source;
-  if (s.sizeBytes !== disk.sizeBytes || s.sectorSize !== disk.logicalSectorSize) return `${disk.devicePath} has ${disk.sizeBytes} bytes in ${disk.logicalSectorSize}-byte sectors; the interrupted acquisition's source had ${s.sizeBytes} in ${s.sectorSize}-byte sectors`;
-  const serial = disk.serial?.raw ?? null;
-  if (s.serialRaw !== null && serial !== null && s.serialRaw !== serial) return `${disk.devicePath} has serial ${disk.serial?.text ?? ''}; the interrupted acquisition's source had another`;
-  return null;
-}
-
 export interface AcquisitionOutcome {
   record: ImageRecord;
   custody: ReturnType<CustodySession['summary']>;
@@ -61,7 +52,8 @@ export interface AcquisitionOutcome {
 /** Runs one acquisition; throws AcquisitionAborted (with its record) if it stops early. */
 export async function runAcquisition(r: AcquisitionRequest): Promise<AcquisitionOutcome> {
   const plan = r.resume ?? null;
-  const problem = plan ? resumeSourceProblem(plan, r.disk) : null;
+  // Content is checked too, in acquire, before a byte is written.
+  const problem = plan ? journalSourceProblem(plan.journal, { path: r.disk.devicePath, sizeBytes: r.disk.sizeBytes, sectorSize: r.disk.logicalSectorSize, serial: r.disk.serial }) : null;
   if (problem) throw new CustosError('ERESUMESOURCE', `${problem}: not resumed, nothing changed`);
   const caseData = plan ? journalCase(plan.journal) : r.case;
   // Read before anything is opened: a log that does not check stops the resume here.

@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { MountedDestination } from '../appliance/disk/destination-mount.js';
 import type { Disk } from '../appliance/disk/inventory.js';
-import { JOURNAL_SUFFIX, journalsIn, readJournal, type AcquisitionJournal } from '../appliance/imaging/resume/journal.js';
+import { JOURNAL_SUFFIX, journalSourceProblem, journalsIn, readJournal, type AcquisitionJournal } from '../appliance/imaging/resume/journal.js';
 import { planResume, type ResumePlan } from '../appliance/imaging/resume/resume-plan.js';
 import { safeText } from '../appliance/sanitize.js';
 import { textBox, waitKey, type Ui } from './ui.js';
@@ -34,8 +34,7 @@ export function imageBytesIn(dir: string, j: AcquisitionJournal): number {
 
 /** The same disk, as far as can be told before reading it (its content is checked when the resume starts). */
 export function journalFits(j: AcquisitionJournal, source: Disk): boolean {
-  const serial = source.serial?.raw ?? null;
-  return j.source.sizeBytes === source.sizeBytes && j.source.sectorSize === source.logicalSectorSize && (j.source.serialRaw === null || serial === null || j.source.serialRaw === serial);
+  return journalSourceProblem(j, { path: source.devicePath, sizeBytes: source.sizeBytes, sectorSize: source.logicalSectorSize, serial: source.serial }) === null;
 }
 
 /**

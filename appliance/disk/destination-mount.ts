@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { mkdirSync, rmdirSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
-import { stateDir } from '../writeblock/guardian-state.js';
+import { stateDir } from '../state-dir.js';
 import type { Disk } from './inventory.js';
 
 export interface FileSystemProbe {

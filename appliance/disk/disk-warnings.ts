@@ -1,26 +1,6 @@
-import type { Disk } from './inventory.js';
+import type { Disk, DiskWarning, WarningCode } from './disk.js';
 
-export type WarningCode =
-  | 'size-mismatch'
-  | 'sector-size-mismatch'
-  | 'usb-4k-logical-sector'
-  | 'nvme-multiple-namespaces'
-  | 'mounted'
-  | 'boot-medium'
-  | 'running-system'
-  | 'in-use-by-holder'
-  | 'no-stable-id'
-  | 'serial-from-usb-bridge'
-  | 'no-medium'
-  | 'probe-failed'
-  | 'twin'
-  | 'boot-medium-ambiguous'
-  | 'holds-custos-image';
-
-export interface DiskWarning {
-  code: WarningCode;
-  message: string;
-}
+export type { DiskWarning, WarningCode } from './disk.js';
 
 /** The facts an examiner must see before choosing a disk, each as a one-line warning. */
 export function diskWarnings(disk: Disk, probed: boolean): DiskWarning[] {

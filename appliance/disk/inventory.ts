@@ -4,87 +4,19 @@ import { BlockDevice } from './block-device.js';
 import { errnoOf } from '../errors.js';
 import { errnoName } from '../errno.js';
 import { readMountinfo, readSwaps, type MountEntry } from './mountinfo.js';
-import { deviceString, safeText, type DeviceString } from '../sanitize.js';
+import { deviceString, safeText } from '../sanitize.js';
 import { systemRoles, type DiskRole } from './system-disks.js';
-import { transportOf, usbBridgeOf, type Transport, type UsbBridge } from './transport.js';
-import { identityOf, type DeviceIdentity } from './device-identity.js';
-import { stableIdOf, type StableIdSource } from './stable-id.js';
-import { diskWarnings, type DiskWarning } from './disk-warnings.js';
-import { bootKernel, custosMediumOf, type BootKernel, type CustosMedium } from './custos-medium.js';
+import { transportOf, usbBridgeOf } from './transport.js';
+import { identityOf } from './device-identity.js';
+import { stableIdOf } from './stable-id.js';
+import { diskWarnings } from './disk-warnings.js';
+import { bootKernel, custosMediumOf, type BootKernel } from './custos-medium.js';
+import type { Disk, IoctlProbe, MountRef, Partition } from './disk.js';
+
+export type { Disk, IoctlProbe, MountRef, Partition } from './disk.js';
 
 /** sysfs `size`, `start` and partition geometry are always in 512-byte units. */
 export const SYSFS_SECTOR = 512;
-
-export interface MountRef {
-  device: string;
-  mountPoint: string;
-  fsType: string;
-  readOnly: boolean;
-}
-
-export interface Partition {
-  name: string;
-  devicePath: string;
-  majMin: string;
-  number: number | null;
-  startBytes: number;
-  sizeBytes: number;
-  readOnly: boolean;
-  holders: string[];
-  mounts: MountRef[];
-}
-
-/** What the ioctls on the device node say; null fields when the node could not be opened. */
-export interface IoctlProbe {
-  ok: boolean;
-  sizeBytes: number | null;
-  logicalSectorSize: number | null;
-  physicalSectorSize: number | null;
-  readOnly: boolean | null;
-  error: string | null;
-}
-
-/** A whole disk; identity fields (vendor, model, serial, serialSource, firmware, wwn) come from DeviceIdentity. */
-export interface Disk extends DeviceIdentity {
-  name: string;
-  devicePath: string;
-  majMin: string;
-  /**
-   * This attachment of this device: kernel name plus the kernel's per-attachment
-   * sequence number (`diskseq`, never reused within a boot). Every write-block
-   * decision is keyed by it; the stable id only recognises a device.
-   */
-  attachment: string;
-  diskseq: number | null;
-  stableId: string;
-  stableIdSource: StableIdSource;
-  /** Resolved sysfs device path, e.g. /sys/devices/pci0000:00/.../block/sda. */
-  kernelPath: string;
-  transport: Transport;
-  kind: 'disk' | 'cdrom' | 'virtual';
-  usbBridge: UsbBridge | null;
-  /** Size in bytes: BLKGETSIZE64 when probed, else sysfs. */
-  sizeBytes: number;
-  sysfsSizeBytes: number;
-  logicalSectorSize: number;
-  physicalSectorSize: number;
-  rotational: boolean;
-  removable: boolean;
-  /** sysfs `ro`: the kernel's effective read-only state. */
-  readOnly: boolean;
-  probe: IoctlProbe;
-  partitions: Partition[];
-  holders: string[];
-  mounts: MountRef[];
-  roles: DiskRole[];
-  /** Other attached disks with the same serial or stable id (USB docks that report one fixed serial, two loops on one file). */
-  twins: string[];
-  /** Whether the disk holds a custos ISO, and whether that is proven to be the medium this system booted from. */
-  custosMedium: CustosMedium;
-  loop: { backingFile: DeviceString; offset: number; sizeLimit: number } | null;
-  nvme: { controller: string; namespaces: string[] } | null;
-  warnings: DiskWarning[];
-}
 
 export interface InventoryOptions {
   sysfsRoot?: string;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
+import type { AcquireSettings } from './settings.js';
 import { custosVersion } from '../version.js';
 import { BufferPool } from './pipeline/buffer-pool.js';
 import { recoverDeferred, SkippingReader, type DeferredRange } from './read/fast-first.js';
@@ -18,6 +19,7 @@ import { ewfCaseInfo, ewfErrorRuns, ewfRecord, writtenBytes } from './ewf/ewf-ac
 import { hashFiles } from './hash/file-hash.js';
 import { TimedReader } from './read/read-timing.js';
 import { journalKeeper } from './resume/journal-keeper.js';
+import { journalSourceProblem } from './resume/journal.js';
 import { ResumeReader } from './read/resume-reader.js';
 import { checkCopy, checkSourceWindows, writtenImageReader, writtenWindowCheck, type ResumePlan } from './resume/resume-plan.js';
 import { MERKLE_DESCRIPTION, IMAGE_RECORD_SCHEMA, type AcquisitionStatus, type ImageRecord, type RecoveryRecord, type SourceInfo } from './image-record.js';
@@ -26,28 +28,12 @@ import { runPipeline, settledOrGiveUp, type PipelineResult } from './pipeline/pi
 import { Sysfs } from '../disk/sysfs.js';
 import { preflightDestinations, PreflightError, type DestinationFacts } from './write/preflight.js';
 import type { ProgressReport } from './pipeline/progress.js';
-import type { ReadPolicy } from './read/read-recovery.js';
 import { ImageSetReader, type SectorReader } from './read/sector-reader.js';
 import type { SourceWriteBlock } from '../writeblock/source-writeblock.js';
 import { compareFiles, compareHashes, hashReader, type HashComparison, type HashRun, type HashSet } from './verify/verify-image.js';
 import { ReadBackError } from './verify/read-back.js';
 
-export interface AcquireSettings {
-  name: string;
-  format: ImageFormat;
-  splitSize: number;
-  hashes: HashAlgorithm[];
-  pieceSize: number;
-  blockSize: number;
-  buffers: number;
-  policy: ReadPolicy;
-  /** Skip past read errors first and come back to them at the end (ddrescue style). */
-  fastFirst: boolean;
-  verify: boolean;
-  verifySource: boolean;
-  /** --format e01 only: compression and segment size (default fast, 1.4 GiB). */
-  ewf?: EwfSettings;
-}
+export type { AcquireSettings } from './settings.js';
 
 /**
  * Keeps the record of an acquisition (the custody session): told when
@@ -97,9 +83,7 @@ export class AcquisitionAborted extends CustosError {
   }
 }
 
-export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
-export const DEFAULT_BUFFERS = 12;
-export const DEFAULT_PIECE_SIZE = 64 * 1024 * 1024;
+export { DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from './settings.js';
 
 function checkSettings(o: AcquireOptions): void {
   const ss = o.reader.sectorSize;
@@ -142,9 +126,8 @@ export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
   const segments = imageSegments(o.name, o.reader.size, o.format, ewf ? ewf.segmentSize : o.splitSize);
   const resume = o.resume ?? null;
   const journal = resume?.journal ?? null;
-  if (journal && (journal.source.sizeBytes !== o.reader.size || journal.source.sectorSize !== o.reader.sectorSize)) {
-    throw new PreflightError('ERESUMESOURCE', `source ${o.reader.name} has ${o.reader.size} bytes in ${o.reader.sectorSize}-byte sectors; the journal's source had ${journal.source.sizeBytes} in ${journal.source.sectorSize}-byte sectors`);
-  }
+  const wrongSource = journal ? journalSourceProblem(journal, { path: o.reader.name, sizeBytes: o.reader.size, sectorSize: o.reader.sectorSize, serial: o.source.serial }) : null;
+  if (wrongSource) throw new PreflightError('ERESUMESOURCE', wrongSource);
   const facts = preflightDestinations({
     dirs: resume ? resume.dirs : o.destinations,
     segments,

@@ -1,6 +1,6 @@
-import type { EwfRecord } from './ewf/ewf-acquisition.js';
+import type { EwfCompression } from './ewf/chunk-store.js';
 import type { ReadTiming } from './read/read-timing.js';
-import type { EwfSettings } from './ewf/ewf-writer.js';
+import type { EwfSettings } from './ewf/ewf-plan.js';
 import type { DeviceString } from '../sanitize.js';
 import type { ImagingEvent } from './pipeline/events.js';
 import type { HashAlgorithm } from './hash/hash-algorithms.js';
@@ -9,6 +9,17 @@ import type { BadRange } from './read/read-recovery.js';
 import type { DeferredRange } from './read/fast-first.js';
 import type { HashComparison } from './verify/verify-image.js';
 import type { WriteBlockSummary } from '../writeblock/source-writeblock.js';
+
+/** What the record says of an E01 image. */
+export interface EwfRecord {
+  compression: EwfCompression;
+  segmentSize: number;
+  chunkSize: number;
+  setIdentifier: string;
+  /** What the image's hash and digest sections hold. */
+  storedHashes: { md5: string; sha1: string };
+  error2Runs: number;
+}
 
 export const IMAGE_RECORD_SCHEMA = 'custos.image/1';
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { CustosError } from '../errors.js';
 import type { IoCounters } from '../disk/kernel-stat.js';
 import { native } from '../native.js';
+import { stateDir } from '../state-dir.js';
 
 export type GuardianEventType =
   | 'protected'
@@ -61,14 +62,7 @@ export function emptyState(boot: string): GuardianState {
   return { version: 2, bootId: boot, protected: {}, released: {}, sources: {} };
 }
 
-/**
- * Where `custos writeblock` keeps what it protected, released and holds as a
- * source between invocations. /run is a tmpfs: the state, like the kernel's
- * read-only flags, lasts until reboot.
- */
-export function stateDir(): string {
-  return process.env['CUSTOS_STATE_DIR'] ?? '/run/custos';
-}
+export { stateDir } from '../state-dir.js';
 
 const FILE = 'writeblock.json';
 const LOCK = 'writeblock.lock';

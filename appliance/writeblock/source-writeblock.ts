@@ -1,7 +1,7 @@
 import { WriteBlockGuardian, type GuardianEvent } from './guardian.js';
 import { readCounters, writesBetween, type IoCounters } from '../disk/kernel-stat.js';
 import type { Disk } from '../disk/inventory.js';
-import { PreflightError } from '../imaging/write/preflight.js';
+import { PreflightError } from '../errors.js';
 import { DeviceError } from '../errors.js';
 import { event, type EventSink, type ImagingEvent } from '../imaging/pipeline/events.js';
 

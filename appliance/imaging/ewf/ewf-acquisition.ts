@@ -4,7 +4,7 @@ import { platform, release } from 'node:os';
 import type { CaseData } from '../../custody/case-data.js';
 import { custosVersion } from '../../version.js';
 import { event, type EventSink } from '../pipeline/events.js';
-import type { SourceInfo } from '../image-record.js';
+import type { EwfRecord, SourceInfo } from '../image-record.js';
 import type { BadRange } from '../read/read-recovery.js';
 import type { EwfCompression } from './chunk-store.js';
 import type { EwfCaseInfo } from './ewf-header.js';
@@ -50,15 +50,6 @@ export function ewfErrorRuns(ranges: readonly BadRange[], emit: EventSink): Sect
   return runs;
 }
 
-export interface EwfRecord {
-  compression: EwfCompression;
-  segmentSize: number;
-  chunkSize: number;
-  setIdentifier: string;
-  /** What the image's hash and digest sections hold. */
-  storedHashes: { md5: string; sha1: string };
-  error2Runs: number;
-}
 
 export function ewfRecord(s: { compression: EwfCompression; segmentSize: number }, chunkSize: number, setIdentifier: Buffer, md5: string, sha1: string, runs: number): EwfRecord {
   return { compression: s.compression, segmentSize: s.segmentSize, chunkSize, setIdentifier: setIdentifier.toString('hex'), storedHashes: { md5, sha1 }, error2Runs: runs };

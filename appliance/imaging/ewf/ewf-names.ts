@@ -1,6 +1,6 @@
 // Segment file names as libewf gives them: .E01 ... .E99, then .EAA ... .EZZ,
 // .FAA ... .ZZZ; 14971 segments in all.
-import { PreflightError } from '../write/preflight.js';
+import { PreflightError } from '../../errors.js';
 
 export const MAX_SEGMENTS = 99 + 22 * 26 * 26;
 

@@ -1,10 +1,17 @@
 // How many segment files, and how much space, an E01 image can need: the
 // worst case, every chunk stored raw with its checksum. Preflight checks
 // names and free space against it before anything is read.
-import type { Segment } from '../write/image-layout.js';
+import type { Segment } from '../write/segment.js';
 import { segmentFileName } from './ewf-names.js';
-import type { EwfSettings } from './ewf-writer.js';
+import type { EwfCompression } from './chunk-store.js';
 import { closingSize, DESCRIPTOR_SIZE, FILE_HEADER_SIZE, tableSectionSize, VOLUME_BODY_SIZE } from './ewf-sections.js';
+
+/** --format e01's own settings: compression and the largest segment file. */
+export interface EwfSettings {
+  compression: EwfCompression;
+  /** Largest size of one segment file. */
+  segmentSize: number;
+}
 
 export const EWF_CHUNK_SIZE = 32 * 1024;
 /** Room every segment keeps for its closing sections: error2 with this many runs fits without passing the segment size. */

@@ -4,7 +4,8 @@ import { DeviceIoError, errnoOf } from '../../errors.js';
 import { FileHasher } from '../hash/file-hash.js';
 import { adler32 } from './adler32.js';
 import { newStats, type Chunk, type Consumer, type StageStats } from '../pipeline/stage.js';
-import { compressionLevelByte, type EwfCompression } from './chunk-store.js';
+import { compressionLevelByte } from './chunk-store.js';
+import type { EwfSettings } from './ewf-plan.js';
 import type { CompressPool } from './compress-pool.js';
 import type { CompressResult } from './compress-protocol.js';
 import { header2Body, headerBody, type EwfCaseInfo } from './ewf-header.js';
@@ -28,11 +29,7 @@ import {
 } from './ewf-sections.js';
 
 
-export interface EwfSettings {
-  compression: EwfCompression;
-  /** Largest size of one segment file. */
-  segmentSize: number;
-}
+export type { EwfSettings } from './ewf-plan.js';
 
 export interface EwfWriterOptions extends EwfSettings {
   label: string;

@@ -1,7 +1,15 @@
 import { BlockDevice } from '../../disk/block-device.js';
 import { DeviceIoError, isNativeError } from '../../errors.js';
 import { native } from '../../native.js';
-import type { ContentWitness } from './source-content.js';
+
+/** What the acquisition knows of the content read so far (its piecewise hashes). */
+export interface ContentWitness {
+  pieceSize: number;
+  /** SHA-256 of each window completed so far, in order. */
+  completed(): readonly string[];
+  /** Whether [start, end) holds filled or deferred sectors: re-reading it proves nothing. */
+  unreliable(start: number, end: number): boolean;
+}
 
 /**
  * Where the pipeline reads from: a source device, a finished image being

@@ -7,16 +7,9 @@
 // refuses the disk.
 import { createHash } from 'node:crypto';
 import { allocAligned } from '../../disk/block-device.js';
-import type { SectorReader } from './sector-reader.js';
+import type { ContentWitness, SectorReader } from './sector-reader.js';
 
-/** What the acquisition knows of the content read so far (its piecewise hashes). */
-export interface ContentWitness {
-  pieceSize: number;
-  /** SHA-256 of each window completed so far, in order. */
-  completed(): readonly string[];
-  /** Whether [start, end) holds filled or deferred sectors: re-reading it proves nothing. */
-  unreliable(start: number, end: number): boolean;
-}
+export type { ContentWitness } from './sector-reader.js';
 
 /** Bytes exactly as the source gave them at `offset`. */
 export interface ContentSample {

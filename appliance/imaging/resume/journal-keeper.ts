@@ -5,7 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import { CASE_FIELDS } from '../../custody/case-data.js';
-import type { AcquireOptions } from '../acquire.js';
+import type { AcquireSettings } from '../settings.js';
+import type { CaseData } from '../../custody/case-data.js';
+import type { DeviceString } from '../../sanitize.js';
 import { DEFAULT_EWF_SETTINGS } from '../ewf/ewf-plan.js';
 import { event, type EventSink } from '../pipeline/events.js';
 import type { EwfWriter, EwfWriterState } from '../ewf/ewf-writer.js';
@@ -16,6 +18,15 @@ import type { BadRange } from '../read/read-recovery.js';
 import type { DeferredRange } from '../read/fast-first.js';
 
 export const DEFAULT_JOURNAL_INTERVAL_MS = 10_000;
+
+/** What the keeper takes from the acquisition's options (structurally: it does not depend on the orchestration). */
+export interface KeeperInput extends AcquireSettings {
+  journalIntervalMs?: number;
+  resume?: { journal: AcquisitionJournal };
+  caseData?: CaseData;
+  source: { path: string; stableId: string | null; serial: DeviceString | null };
+  reader: { size: number; sectorSize: number };
+}
 
 /** What does not change between checkpoints. */
 export type JournalBase = Omit<AcquisitionJournal, 'written' | 'checkpoint' | 'position' | 'pieces' | 'badRanges' | 'deferred' | 'ewf'>;
@@ -143,7 +154,7 @@ export class Checkpointer {
  * hashes (they check what a later run reads back).
  */
 export function journalKeeper(
-  o: AcquireOptions,
+  o: KeeperInput,
   dirs: string[],
   pieces: HashStage | null,
   writers: (ImageWriter | EwfWriter)[],

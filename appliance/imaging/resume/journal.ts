@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../../custody/event-log.js';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../hash/hash-algorithms.js';
 import type { BadRange } from '../read/read-recovery.js';
 import { EWF_COMPRESSIONS } from '../ewf/chunk-store.js';
-import type { AcquireSettings } from '../acquire.js';
+import type { AcquireSettings } from '../settings.js';
 import type { EwfWriterState } from '../ewf/ewf-writer.js';
 import type { DeferredRange } from '../read/fast-first.js';
 
@@ -249,4 +249,18 @@ export function journalCase(j: AcquisitionJournal): CaseData {
   const input: Record<string, string | undefined> = {};
   for (const f of CASE_FIELDS) input[f] = j.case[f] ?? undefined;
   return caseData(input);
+}
+
+/**
+ * Why `source` cannot be the disk this journal was made from, as far as can be
+ * told before reading it: its size and sector size, and its serial where both
+ * have one; null when it may be. Its content is compared when the resume starts
+ * (resume-plan.ts). The one check the CLI, the UI and the engine share.
+ */
+export function journalSourceProblem(j: AcquisitionJournal, source: { path: string; sizeBytes: number; sectorSize: number; serial: { raw: string; text: string } | null }): string | null {
+  const s = j.source;
+  if (s.sizeBytes !== source.sizeBytes || s.sectorSize !== source.sectorSize) return `${source.path} has ${source.sizeBytes} bytes in ${source.sectorSize}-byte sectors; the interrupted acquisition's source had ${s.sizeBytes} in ${s.sectorSize}-byte sectors`;
+  const serial = source.serial?.raw ?? null;
+  if (s.serialRaw !== null && serial !== null && s.serialRaw !== serial) return `${source.path} has serial ${source.serial?.text ?? ''}; the interrupted acquisition's source had another`;
+  return null;
 }

@@ -3,12 +3,9 @@ import { e01WorstCase } from '../ewf/ewf-plan.js';
 
 export type ImageFormat = 'raw' | 'split' | 'e01';
 
-/** One file of an image: where its bytes sit in the image stream. */
-export interface Segment {
-  file: string;
-  start: number;
-  size: number;
-}
+import type { Segment } from './segment.js';
+
+export type { Segment } from './segment.js';
 
 /**
  * The files an image of `size` bytes is written to. Raw: NAME.raw. Split:

@@ -1,12 +1,11 @@
 import { accessSync, constants, existsSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import path from 'node:path';
-import { CustosError } from '../../errors.js';
 import { Sysfs } from '../../disk/sysfs.js';
 import { disksUnder } from '../../disk/system-disks.js';
-import type { Segment } from './image-layout.js';
+import type { Segment } from './segment.js';
+import { PreflightError } from '../../errors.js';
 
-/** A check that failed before any byte was read; nothing was changed. */
-export class PreflightError extends CustosError {}
+export { PreflightError };
 
 export interface DestinationFacts {
   dir: string;
