@@ -1,5 +1,9 @@
-/** Binary human size, e.g. 10485760 -> "10.0 MiB"; exact bytes are always shown beside it. */
-export function humanSize(bytes: number): string {
+/**
+ * Binary human size, e.g. 10485760 -> "10.0 MiB"; exact bytes are always shown
+ * beside it. `fine`: two decimals below 10 of a unit (progress, where the
+ * figure moves slowly at first). The one byte formatter of custos.
+ */
+export function humanSize(bytes: number, fine = false): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = bytes;
   let i = 0;
@@ -7,7 +11,7 @@ export function humanSize(bytes: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[i]}`;
+  return i === 0 ? `${bytes} B` : `${v.toFixed(fine && v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
 /** Left-aligned columns separated by two spaces; cells must already be sanitized. */

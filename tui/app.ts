@@ -8,8 +8,7 @@ import { stateDir } from '../appliance/writeblock/guardian-state.js';
 import { powerOffNow } from '../appliance/power.js';
 import type { Disk } from '../appliance/disk/inventory.js';
 import { unmountDestination, type MountedDestination } from '../appliance/disk/destination-mount.js';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../appliance/imaging/acquire.js';
-import { DEFAULT_READ_POLICY } from '../appliance/imaging/read/read-recovery.js';
+import { acquireSettings } from '../appliance/imaging/settings.js';
 import { runAcquisition } from '../appliance/run-acquisition.js';
 import { chooseDestinations, chooseSource, chooseWritableDisk } from './choose-disks.js';
 import { askDetails } from './details-screen.js';
@@ -77,19 +76,8 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
       destinations: dest.mounts.map((m) => m.dir),
       settings: resume
         ? resume.journal.settings
-        : {
-            name: 'image',
-            format: options?.format ?? 'raw',
-            splitSize: 4000 * 1024 * 1024,
-            hashes: options?.hashes ?? [],
-            pieceSize: DEFAULT_PIECE_SIZE,
-            blockSize: DEFAULT_BLOCK_SIZE,
-            buffers: DEFAULT_BUFFERS,
-            policy: DEFAULT_READ_POLICY,
-            fastFirst: options?.fastFirst ?? false,
-            verify: options?.verify ?? false,
-            verifySource: false,
-          },
+        : // FAT-safe split files; the hashes, format, fast-first and verify as chosen on the options screen.
+          acquireSettings({ format: options?.format ?? 'raw', splitSize: 4000 * 1024 * 1024, hashes: options?.hashes ?? [], fastFirst: options?.fastFirst ?? false, verify: options?.verify ?? false }),
       ...(resume ? { resume } : {}),
       ...(o.journalIntervalMs ? { journalIntervalMs: o.journalIntervalMs } : {}),
       case: details.case,

@@ -1,7 +1,7 @@
 // Summary, live acquisition, and result: the part of the flow that runs the
 // acquisition through the same core path as `custos acquire`.
 import blessed from 'blessed';
-import { formatBytes } from '../appliance/imaging/sizes.js';
+import { humanSize } from '../appliance/format.js';
 import type { Disk } from '../appliance/disk/inventory.js';
 import type { ImagingEvent } from '../appliance/imaging/pipeline/events.js';
 import type { ProgressReport } from '../appliance/imaging/pipeline/progress.js';
@@ -79,7 +79,7 @@ export async function acquisitionScreen(
     status.setContent(
       [
         `${p.phase}  [${bar(p.percent, 50)}] ${p.percent.toFixed(1)}%`,
-        `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}  (${p.bytesDone} of ${p.bytesTotal} bytes)`,
+        `${humanSize(p.bytesDone, true)} of ${humanSize(p.bytesTotal, true)}  (${p.bytesDone} of ${p.bytesTotal} bytes)`,
         `now ${p.rateMiBs.toFixed(0)} MiB/s  average ${p.averageMiBs.toFixed(0)} MiB/s  elapsed ${hms(p.elapsedS)}  ETA ${hms(p.etaS)}`,
         `stages MiB/s: ${stages}`.slice(0, 76),
         `bottleneck: ${p.bottleneck ?? '-'}`,

@@ -13,7 +13,8 @@ import { caseData } from '../custody/case-data.js';
 import { parseExaminerTime } from '../custody/clock.js';
 import { DEFAULT_CHECKPOINT_MS } from '../custody/custody-session.js';
 import { loadKey, oneTimeKey } from '../custody/keys.js';
-import { AcquisitionAborted, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../imaging/acquire.js';
+import { AcquisitionAborted } from '../imaging/acquire.js';
+import { acquireSettings, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../imaging/settings.js';
 import { DEFAULT_HASHES, hashesFor, parseHashList } from '../imaging/hash/hash-algorithms.js';
 import { EWF_COMPRESSIONS, type EwfCompression } from '../imaging/ewf/chunk-store.js';
 import { DEFAULT_EWF_SETTINGS, ewfSettingsProblem } from '../imaging/ewf/ewf-plan.js';
@@ -255,7 +256,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       disk,
       guardian,
       destinations: resume ? resume.dirs : a.out,
-      settings: { name: a.name, format, splitSize, hashes, pieceSize, blockSize, buffers, policy: { retries, fill }, fastFirst: a.fastFirst, verify: a.verify, verifySource: a.verifySource, ...(ewf ? { ewf } : {}) },
+      settings: acquireSettings({ name: a.name, format, splitSize, hashes, pieceSize, blockSize, buffers, policy: { retries, fill }, fastFirst: a.fastFirst, verify: a.verify, verifySource: a.verifySource, ...(ewf ? { ewf } : {}) }),
       case: caseInfo,
       examinerTime,
       signer,

@@ -1,6 +1,6 @@
 import type { ImagingEvent } from '../imaging/pipeline/events.js';
 import type { ProgressReport } from '../imaging/pipeline/progress.js';
-import { formatBytes } from '../imaging/sizes.js';
+import { humanSize } from '../format.js';
 
 /**
  * Prints events and progress: NDJSON on stdout with --json-progress, else
@@ -31,7 +31,7 @@ export class ProgressPrinter {
     }
     if (!this.tty) return;
     const eta = p.etaS === null ? '--' : `${Math.round(p.etaS)} s`;
-    const line = `${p.phase} ${p.percent.toFixed(1)}%  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${p.rateMiBs.toFixed(0)} MiB/s (avg ${p.averageMiBs.toFixed(0)})  ETA ${eta}  bottleneck ${p.bottleneck ?? '-'}  bad ${p.badSectors}${p.stalledS !== null ? `  NO PROGRESS FOR ${p.stalledS} s` : ''}`;
+    const line = `${p.phase} ${p.percent.toFixed(1)}%  ${humanSize(p.bytesDone, true)}/${humanSize(p.bytesTotal, true)}  ${p.rateMiBs.toFixed(0)} MiB/s (avg ${p.averageMiBs.toFixed(0)})  ETA ${eta}  bottleneck ${p.bottleneck ?? '-'}  bad ${p.badSectors}${p.stalledS !== null ? `  NO PROGRESS FOR ${p.stalledS} s` : ''}`;
     process.stderr.write(`\r${line.slice(0, 160)}\x1b[K`);
     this.live = true;
   }

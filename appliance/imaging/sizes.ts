@@ -19,14 +19,3 @@ export function parseSize(text: string, what: string): number {
 export function requireMultiple(n: number, unit: number, what: string): void {
   if (n <= 0 || n % unit !== 0) throw new UsageError(`${what} must be a multiple of ${unit} bytes (got ${n})`);
 }
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { CUSTOS, custos } from '../helpers/cli.js';
 import { attachLoop, ext4Loop, mountReadOnly, patternLoop, privateLoopName, sha256File, tempDir, writePatternImage, type Loop } from '../helpers/loop.js';
 import { Terminal } from '../helpers/tmux.js';
+import { caseFieldsToSigningKey, oneTimeKeyAndStart } from '../helpers/ui-script.js';
 import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
 
 // The TUI guards and lists only the disks named with --only, so parallel tests and the host's disks are never touched.
@@ -63,19 +64,9 @@ for (const size of [
     t.regex(screen, /fits/);
     await term.keys('Enter');
 
-    for (const [label, v] of [['case number', '2026-200'], ['evidence number', 'E-7'], ['examiner', 'Jane Examiner'], ['description', 'tui test disk'], ['notes', 'typed in the TUI']] as const) {
-      await term.waitFor(new RegExp(`[─q] ${label} [─q]`));
-      await term.type(v);
-    }
-    await term.waitFor('clock check');
-    await term.type('');
-    await term.waitFor('signing key');
-    await term.type('');
-    await term.waitFor('options');
-    await term.keys('Enter');
-    screen = await term.waitFor('check and start');
+    await caseFieldsToSigningKey(term, ['2026-200', 'E-7', 'Jane Examiner', 'tui test disk', 'typed in the TUI']);
+    screen = await oneTimeKeyAndStart(term);
     t.regex(screen, /one-time key SHA256:/);
-    await term.keys('Enter');
     await term.waitFor('result: complete', 60_000);
     // The fingerprint in groups of four: 43 base64 characters.
     screen = await term.waitFor(/SHA256: (?:[A-Za-z0-9+/]{4} ){10}[A-Za-z0-9+/]{3}(?![A-Za-z0-9+/])/);
@@ -115,24 +106,13 @@ async function upToSigningKey(term: Terminal, src: Loop, dst: Loop, examiner = '
   await release(term, dst.name);
   await term.waitFor('destination ready');
   await term.keys('Enter');
-  for (const [i, label] of ['case number', 'evidence number', 'examiner', 'description', 'notes'].entries()) {
-    // Each field's own box, so no keystroke arrives before its field exists.
-    await term.waitFor(new RegExp(`─ ${label} ─`));
-    await term.type(i === 2 ? examiner : `field ${i}`);
-  }
-  await term.waitFor('clock check');
-  await term.type('');
-  await term.waitFor('signing key');
+  await caseFieldsToSigningKey(term, ['field 0', 'field 1', examiner, 'field 3', 'field 4']);
 }
 
 /** ... then a one-time key, default options, and start. */
 async function startAcquisition(term: Terminal, src: Loop, dst: Loop): Promise<void> {
   await upToSigningKey(term, src, dst);
-  await term.keys('Enter');
-  await term.waitFor('options');
-  await term.keys('Enter');
-  await term.waitFor('check and start');
-  await term.keys('Enter');
+  await oneTimeKeyAndStart(term);
 }
 
 

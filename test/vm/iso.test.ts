@@ -10,6 +10,7 @@ import { custos, REPO_ROOT } from '../helpers/cli.js';
 import { mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
 import { qmp } from '../helpers/qmp.js';
 import { GuestShell } from '../helpers/guest-shell.js';
+import { caseFieldsToSigningKey, oneTimeKeyAndStart } from '../helpers/ui-script.js';
 import { Terminal } from '../helpers/tmux.js';
 import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
 
@@ -147,19 +148,8 @@ async function startThroughUi(term: Terminal, source: string, dest: string, seri
 async function caseAndStart(term: Terminal, caseNo: string): Promise<void> {
   await term.waitFor('destination ready', 60_000);
   await term.keys('Enter');
-  for (const [label, v] of [['case number', caseNo], ['evidence number', 'E-1'], ['examiner', 'Jane Examiner'], ['description', 'QEMU test'], ['notes', 'booted from the ISO']]) {
-    // Each field's own box, so no keystroke arrives before its field exists.
-    await term.waitFor(new RegExp(`[─q] ${label} [─q]`));
-    await term.type(v as string);
-  }
-  await term.waitFor('clock check');
-  await term.type('');
-  await term.waitFor('signing key');
-  await term.keys('Enter');
-  await term.waitFor('options');
-  await term.keys('Enter');
-  await term.waitFor('check and start');
-  await term.keys('Enter');
+  await caseFieldsToSigningKey(term, [caseNo, 'E-1', 'Jane Examiner', 'QEMU test', 'booted from the ISO']);
+  await oneTimeKeyAndStart(term);
 }
 
 /** From the disk list: `source` onto `dest` (released by its serial if asked), the unfinished acquisition offered there resumed; returns the result screen. */
