@@ -21,8 +21,8 @@ module.exports = {
     {
       name: 'writeblock-before-imaging',
       severity: 'error',
-      comment: 'write-block depends on finding disks only (the source write-block reports through the imaging event type, the one exception)',
-      from: { path: '^appliance/writeblock/', pathNot: '^appliance/writeblock/source-writeblock\\.ts$' },
+      comment: 'write-block depends on finding disks only',
+      from: { path: '^appliance/writeblock/' },
       to: { path: '^(appliance/(imaging|custody|commands)/|tui/)' },
     },
     {

@@ -1,3 +1,4 @@
+// The command line: parses the verb and hands it to its file in commands/.
 import { parseArgs } from 'node:util';
 import { CustosError, UsageError } from './errors.js';
 import { safeText } from './sanitize.js';
@@ -94,14 +95,23 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'verify':
       if (rest.length > 1) throw new UsageError('verify takes one DIR');
-      return (await import('./commands/verify.js')).verifyCommand({ dir: rest[0], json: values.json, jsonProgress: values['json-progress'], recordOnly: values['record-only'] });
+      return (await import('./commands/verify.js')).verifyCommand({
+        dir: rest[0],
+        json: values.json,
+        jsonProgress: values['json-progress'],
+        recordOnly: values['record-only'],
+      });
     case 'tui': {
       if (rest.length > 0) throw new UsageError('tui takes options only');
       // The UI sits outside the core; the core's CLI only starts it.
       const { runTui } = await import('../tui/app.js');
       const journal = values['journal-interval'];
       const journalIntervalMs = journal === undefined ? undefined : (await import('./commands/acquire.js')).parseDurationMs(journal, '--journal-interval');
-      return runTui({ only: values.only.flatMap((x) => x.split(',')).filter((x) => x !== ''), appliance: values.appliance, ...(journalIntervalMs ? { journalIntervalMs } : {}) });
+      return runTui({
+        only: values.only.flatMap((x) => x.split(',')).filter((x) => x !== ''),
+        appliance: values.appliance,
+        ...(journalIntervalMs ? { journalIntervalMs } : {}),
+      });
     }
     case 'keygen':
       if (rest.length > 0) throw new UsageError('keygen takes options only');

@@ -1,3 +1,4 @@
+// errno numbers and their names, for errors that carry device, offset and errno.
 import { constants } from 'node:os';
 
 const names = new Map<number, string>();

@@ -1,3 +1,5 @@
+// The typed errors of every stage: a stable code, and where it applies the
+// device, offset, errno and syscall.
 import { errnoName } from './errno.js';
 
 /**
@@ -58,11 +60,7 @@ export interface NativeErrorShape {
 }
 
 export function isNativeError(e: unknown): e is Error & NativeErrorShape {
-  return (
-    e instanceof Error &&
-    typeof (e as Partial<NativeErrorShape>).errno === 'number' &&
-    typeof (e as Partial<NativeErrorShape>).syscall === 'string'
-  );
+  return e instanceof Error && typeof (e as Partial<NativeErrorShape>).errno === 'number' && typeof (e as Partial<NativeErrorShape>).syscall === 'string';
 }
 
 /** Node's own fs errors (ENOENT and friends) also carry errno as a negative number. */

@@ -1,3 +1,5 @@
+// The machine's identity for the custody record's host section (DMI, CPU,
+// memory, kernel command line), read alongside an acquisition.
 import si from 'systeminformation';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,7 +22,7 @@ export interface HostIdentity {
   from: 'computed' | 'cache';
 }
 
-const s = (v: unknown) => sanitizeText(typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v), 128);
+const s = (v: unknown) => sanitizeText(typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '', 128);
 
 type StaticPart = Omit<HostIdentity, 'clock' | 'from'>;
 
@@ -33,7 +35,14 @@ async function readStatic(): Promise<StaticPart> {
     cmdline = null;
   }
   return {
-    system: { manufacturer: s(system.manufacturer), model: s(system.model), version: s(system.version), serial: s(system.serial), uuid: s(system.uuid), sku: s(system.sku) },
+    system: {
+      manufacturer: s(system.manufacturer),
+      model: s(system.model),
+      version: s(system.version),
+      serial: s(system.serial),
+      uuid: s(system.uuid),
+      sku: s(system.sku),
+    },
     baseboard: { manufacturer: s(board.manufacturer), model: s(board.model), version: s(board.version), serial: s(board.serial), assetTag: s(board.assetTag) },
     bios: { vendor: s(bios.vendor), version: s(bios.version), releaseDate: s(bios.releaseDate) },
     cpu: { manufacturer: s(cpu.manufacturer), brand: s(cpu.brand), cores: cpu.cores, physicalCores: cpu.physicalCores },

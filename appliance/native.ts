@@ -1,3 +1,5 @@
+// The native addon's interface (native/src), the only way to ioctls and
+// O_DIRECT reads.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// Powering the appliance off after the destinations are unmounted.
 import { execa } from 'execa';
 
 /**

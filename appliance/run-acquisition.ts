@@ -11,8 +11,9 @@ import type { SigningKey } from './custody/keys.js';
 import { toolIdentity } from './custody/tool-identity.js';
 import { stateDir } from './writeblock/guardian-state.js';
 import type { HostIdentity } from './host-identity.js';
-import { acquire, type AcquireSettings } from './imaging/acquire.js';
-import { event, type EventSink } from './imaging/pipeline/events.js';
+import { acquire } from './imaging/acquire.js';
+import type { AcquireSettings } from './imaging/settings.js';
+import { event, type EventSink } from './events.js';
 import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
 import type { ProgressReport } from './imaging/pipeline/progress.js';
 import { ReattachingSource } from './imaging/read/reattaching-source.js';
@@ -53,7 +54,9 @@ export interface AcquisitionOutcome {
 export async function runAcquisition(r: AcquisitionRequest): Promise<AcquisitionOutcome> {
   const plan = r.resume ?? null;
   // Content is checked too, in acquire, before a byte is written.
-  const problem = plan ? journalSourceProblem(plan.journal, { path: r.disk.devicePath, sizeBytes: r.disk.sizeBytes, sectorSize: r.disk.logicalSectorSize, serial: r.disk.serial }) : null;
+  const problem = plan
+    ? journalSourceProblem(plan.journal, { path: r.disk.devicePath, sizeBytes: r.disk.sizeBytes, sectorSize: r.disk.logicalSectorSize, serial: r.disk.serial })
+    : null;
   if (problem) throw new CustosError('ERESUMESOURCE', `${problem}: not resumed, nothing changed`);
   const caseData = plan ? journalCase(plan.journal) : r.case;
   // Read before anything is opened: a log that does not check stops the resume here.

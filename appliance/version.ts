@@ -1,3 +1,4 @@
+// custos's version, as records and E01 headers carry it.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';

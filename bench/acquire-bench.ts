@@ -207,7 +207,20 @@ async function bench(): Promise<void> {
       e01EmptyAtLeast0_8xRaw: e01.emptyOverRaw >= 0.8,
       sourceWritesZero: sourceWrites === 0,
     };
-    const result = { date: new Date().toISOString(), sizeBytes: size, rounds, freePageReportingPaused: process.env['CUSTOS_BENCH_KEEP_REPORTING'] !== '1' && existsSync(PAGE_REPORTING), cpus: os.cpus().length, node: process.version, readLimitMiBs: readLimit, hashLimitsMiBs: limits, rows, e01, sourceWrites, targets };
+    const result = {
+      date: new Date().toISOString(),
+      sizeBytes: size,
+      rounds,
+      freePageReportingPaused: process.env['CUSTOS_BENCH_KEEP_REPORTING'] !== '1' && existsSync(PAGE_REPORTING),
+      cpus: os.cpus().length,
+      node: process.version,
+      readLimitMiBs: readLimit,
+      hashLimitsMiBs: limits,
+      rows,
+      e01,
+      sourceWrites,
+      targets,
+    };
     mkdirSync(path.dirname(resultFile), { recursive: true });
     writeFileSync(resultFile, JSON.stringify(result, null, 2) + '\n');
     const f = (n: number) => n.toFixed(0).padStart(6);
@@ -219,11 +232,16 @@ async function bench(): Promise<void> {
       '',
       `MiB/s, wall clock incl. start-up, median of ${rounds} interleaved runs each; custos with the same hashes as dc3dd (--piece-size 0), and with its default piecewise SHA-256`,
       'scenario     custos  dc3dd  limit  custos/dc3dd  custos/limit  custos/md5-limit  +pieces  +pieces/dc3dd  peak RSS',
-      ...rows.map((r) => `${r.scenario.padEnd(11)} ${f(r.custosMiBs)} ${f(r.dc3ddMiBs)} ${f(r.limitMiBs)}  ${r2(r.custosOverDc3dd)}x        ${r2(r.custosOverLimit)}         ${r2(r.custosOverMd5Limit)}       ${f(r.custosWithPiecesMiBs)}   ${r2(r.withPiecesOverDc3dd)}x       ${r.peakRssMiB} MiB`),
+      ...rows.map(
+        (r) =>
+          `${r.scenario.padEnd(11)} ${f(r.custosMiBs)} ${f(r.dc3ddMiBs)} ${f(r.limitMiBs)}  ${r2(r.custosOverDc3dd)}x        ${r2(r.custosOverLimit)}         ${r2(r.custosOverMd5Limit)}       ${f(r.custosWithPiecesMiBs)}   ${r2(r.withPiecesOverDc3dd)}x       ${r.peakRssMiB} MiB`,
+      ),
       '',
       `E01 on a mixed source (${size / MiB} MiB: zero, text-like and random MiB blocks in turn), MD5+SHA-1 as ewfacquire -d sha1, median of ${rounds}`,
       'case                          MiB/s   peak RSS   output',
-      ...e01.rows.map((r) => `${r.label.padEnd(28)} ${f(r.MiBs)}   ${String(r.peakRssMiB ?? '-').padStart(4)} MiB   ${(r.outputBytes / MiB).toFixed(0).padStart(5)} MiB`),
+      ...e01.rows.map(
+        (r) => `${r.label.padEnd(28)} ${f(r.MiBs)}   ${String(r.peakRssMiB ?? '-').padStart(4)} MiB   ${(r.outputBytes / MiB).toFixed(0).padStart(5)} MiB`,
+      ),
       `custos E01 fast / ewfacquire -c fast      ${r2(e01.fastOverEwfacquire)}x  (with piecewise SHA-256 too: ${r2(e01.fastWithPiecesOverEwfacquire)}x)`,
       `custos E01 empty-block / custos raw       ${r2(e01.emptyOverRaw)}x`,
       '',
@@ -258,7 +276,10 @@ function dirBytes(dir: string): number {
  * custos E01 against ewfacquire (both MD5 + SHA-1, fast deflate), and
  * custos E01 empty-block against custos raw, on one mixed-content source.
  */
-async function benchE01(mnt: string, env: Record<string, string>): Promise<{ rows: E01Row[]; fastOverEwfacquire: number; fastWithPiecesOverEwfacquire: number; emptyOverRaw: number; sourceWrites: number }> {
+async function benchE01(
+  mnt: string,
+  env: Record<string, string>,
+): Promise<{ rows: E01Row[]; fastOverEwfacquire: number; fastWithPiecesOverEwfacquire: number; emptyOverRaw: number; sourceWrites: number }> {
   const srcFile = path.join(mnt, 'mixed.img');
   process.stderr.write(`bench: ${size / MiB} MiB mixed source on tmpfs...\n`);
   writeMixedImage(srcFile, size);
@@ -288,7 +309,23 @@ async function benchE01(mnt: string, env: Record<string, string>): Promise<{ row
         fresh();
         const r = args
           ? await timed(CUSTOS, ['acquire', '--source', loop, '--out', out, ...args], env)
-          : await timed('ewfacquire', ['-u', '-q', '-t', path.join(out, 'ref'), '-c', 'deflate:fast', '-d', 'sha1', '-f', 'encase6', '-m', 'fixed', '-M', 'physical', loop]);
+          : await timed('ewfacquire', [
+              '-u',
+              '-q',
+              '-t',
+              path.join(out, 'ref'),
+              '-c',
+              'deflate:fast',
+              '-d',
+              'sha1',
+              '-f',
+              'encase6',
+              '-m',
+              'fixed',
+              '-M',
+              'physical',
+              loop,
+            ]);
         const sm = samples.get(label) as { s: number[]; rss: number[]; bytes: number };
         sm.s.push(r.s);
         if (args) sm.rss.push((JSON.parse(r.stdout) as ImageRecord).timing.peakRssMiB);

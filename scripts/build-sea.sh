@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds dist/custos: the pinned Node 24 runtime with custos inside as a single
 # executable application (SEA). The code travels as one ustar asset (compiled
-# JS, production node_modules, the native addon, package.json) that
+# JS, production node_modules, the native addon, package.json, schema/) that
 # out/appliance/sea/bootstrap.cjs unpacks at start. Needs `npm run build` first.
 # Usage: scripts/build-sea.sh [OUTPUT]   (default dist/custos)
 # CUSTOS_BUILT: the compiled tree to pack (default out, as npm run build:ts makes it).
@@ -21,6 +21,8 @@ deps=$(npm ls --omit=dev --parseable --all 2>/dev/null | sed "s|^$PWD/||" | grep
   echo package.json
   find "$built/appliance" "$built/tui" -type f \( -name '*.js' -o -name '*.cjs' \)
   echo native/build/Release/custos_native.node
+  # The JSON Schemas the code validates with at run time (the resume journal's).
+  find schema -type f -name '*.json'
   for d in $deps; do find "$d" -type f ! -path '*/.bin/*' ! -name '*.map' ! -name '*.md' ! -name '*.ts'; done
 } | LC_ALL=C sort -u > "$work/files"
 tar --format=ustar --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' --mode='go-w' \

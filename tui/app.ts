@@ -57,7 +57,11 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
   }
   const details = await askDetails(
     ui,
-    () => chooseWritableDisk(ui, watch, source, dest.mounts, { title: 'choose the custody USB (keys, and a copy of the record)', help: 'Up/Down: move  Enter: use this disk  Esc: back' }),
+    () =>
+      chooseWritableDisk(ui, watch, source, dest.mounts, {
+        title: 'choose the custody USB (keys, and a copy of the record)',
+        help: 'Up/Down: move  Enter: use this disk  Esc: back',
+      }),
     resume ? journalCase(resume.journal) : null,
   );
   const mounts = details?.custodyUsb ? [...dest.mounts, details.custodyUsb] : [...dest.mounts];
@@ -77,7 +81,13 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
       settings: resume
         ? resume.journal.settings
         : // FAT-safe split files; the hashes, format, fast-first and verify as chosen on the options screen.
-          acquireSettings({ format: options?.format ?? 'raw', splitSize: 4000 * 1024 * 1024, hashes: options?.hashes ?? [], fastFirst: options?.fastFirst ?? false, verify: options?.verify ?? false }),
+          acquireSettings({
+            format: options?.format ?? 'raw',
+            splitSize: 4000 * 1024 * 1024,
+            hashes: options?.hashes ?? [],
+            fastFirst: options?.fastFirst ?? false,
+            verify: options?.verify ?? false,
+          }),
       ...(resume ? { resume } : {}),
       ...(o.journalIntervalMs ? { journalIntervalMs: o.journalIntervalMs } : {}),
       case: details.case,
@@ -92,7 +102,10 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
   let copies = custodyCopy;
   let next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies }, appliance);
   while (next === 'copy') {
-    const usb = await chooseWritableDisk(ui, watch, source, mounts, { title: 'choose the custody USB for a copy of the record', help: 'Up/Down: move  Enter: copy the record here  Esc: back' });
+    const usb = await chooseWritableDisk(ui, watch, source, mounts, {
+      title: 'choose the custody USB for a copy of the record',
+      help: 'Up/Down: move  Enter: copy the record here  Esc: back',
+    });
     if (usb) {
       mounts.push(usb);
       copies = recordFolder(usb.dir);
@@ -111,7 +124,9 @@ export async function runTui(o: TuiOptions): Promise<number> {
   // Last resort: an error nothing caught must not vanish with the screen (on the appliance init starts the UI again).
   const crashed = (e: unknown) => {
     ui.destroy();
-    process.stderr.write(`\ncustos tui stopped on an internal error; the UI starts again. ${safeText(e instanceof Error ? (e.stack ?? e.message) : String(e), 2000)}\n`);
+    process.stderr.write(
+      `\ncustos tui stopped on an internal error; the UI starts again. ${safeText(e instanceof Error ? (e.stack ?? e.message) : String(e), 2000)}\n`,
+    );
     setTimeout(() => process.exit(70), 5000);
   };
   process.once('uncaughtException', crashed);

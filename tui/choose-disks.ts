@@ -19,7 +19,17 @@ import { imageBytesIn, journalFits, unfinishedIn } from './resume-screen.js';
 function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; sourceName: string | null; note: (d: Disk) => string }): Promise<Disk | null> {
   ui.page(o.title, o.help);
   blessed.box({ parent: ui.body, top: 0, left: 1, width: '100%-2', height: 1, content: DISK_HEADER, tags: false });
-  const list = blessed.list({ parent: ui.body, top: 1, left: 1, width: '100%-2', height: '50%-1', keys: true, vi: false, tags: false, style: { selected: { inverse: true } } });
+  const list = blessed.list({
+    parent: ui.body,
+    top: 1,
+    left: 1,
+    width: '100%-2',
+    height: '50%-1',
+    keys: true,
+    vi: false,
+    tags: false,
+    style: { selected: { inverse: true } },
+  });
   const detail = textBox(ui, { top: '50%', height: '50%', label: 'details' });
   let names: string[] = [];
   const hasFs = (d: Disk) => {
@@ -28,7 +38,9 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
   };
   const fsLine = (d: Disk) => {
     const f = watch.fileSystems(d);
-    return f === null ? 'file systems: probing' : `file systems: ${f.length ? f.map((x) => `${x.device.replace('/dev/', '')} ${x.fsType}`).join(', ') : 'none custos writes to'}`;
+    return f === null
+      ? 'file systems: probing'
+      : `file systems: ${f.length ? f.map((x) => `${x.device.replace('/dev/', '')} ${x.fsType}`).join(', ') : 'none custos writes to'}`;
   };
   const draw = () => {
     const selected = names[(list as unknown as { selected: number }).selected];
@@ -95,7 +107,13 @@ export function writeRefusal(d: Disk, source: Disk, chosen: Pick<MountedDestinat
  * writable after a typed confirmation and mounts its file system; null when
  * the examiner goes back.
  */
-export async function chooseWritableDisk(ui: Ui, watch: DiskWatch, source: Disk, chosen: MountedDestination[], o: { title: string; help: string }): Promise<MountedDestination | null> {
+export async function chooseWritableDisk(
+  ui: Ui,
+  watch: DiskWatch,
+  source: Disk,
+  chosen: MountedDestination[],
+  o: { title: string; help: string },
+): Promise<MountedDestination | null> {
   for (;;) {
     const d = await pickDisk(ui, watch, {
       title: o.title,
@@ -182,7 +200,9 @@ export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk)
       content: mounts
         .map((x) => {
           const j = unfinished(x);
-          const resume = j ? `\n  holds an unfinished acquisition of this disk (${((j.position / source.sizeBytes) * 100).toFixed(1)}% at its last checkpoint): it will be offered for resume` : '';
+          const resume = j
+            ? `\n  holds an unfinished acquisition of this disk, ${((j.position / source.sizeBytes) * 100).toFixed(1)}% done:\n  it will be offered for resume`
+            : '';
           return `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(source.sizeBytes)}: ${fits(x) ? 'fits' : 'DOES NOT FIT'}${mustSplit(x) ? '\n  FAT: the image will be split into 4000 MiB files' : ''}${resume}`;
         })
         .join('\n'),

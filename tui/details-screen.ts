@@ -44,12 +44,21 @@ async function problem(ui: Ui, text: string): Promise<void> {
 }
 
 /** Null when the examiner goes back (Esc). `pickCustodyUsb` makes a disk writable and mounts it (typed confirmation). */
-export async function askDetails(ui: Ui, pickCustodyUsb: () => Promise<MountedDestination | null>, resumedCase: CaseData | null = null): Promise<Details | null> {
+export async function askDetails(
+  ui: Ui,
+  pickCustodyUsb: () => Promise<MountedDestination | null>,
+  resumedCase: CaseData | null = null,
+): Promise<Details | null> {
   const values: Record<string, string> = {};
   // A resumed acquisition keeps the case details it started with.
   for (const [key, label] of resumedCase ? [] : FIELDS) {
     ui.page('case details', 'type, then Enter: next field  Esc: back');
-    textBox(ui, { top: 0, height: 3 + FIELDS.length, label: 'so far', content: FIELDS.map(([k, l]) => `${l.padEnd(16)} ${safeText(values[k] ?? '', 58)}`).join('\n') });
+    textBox(ui, {
+      top: 0,
+      height: 3 + FIELDS.length,
+      label: 'so far',
+      content: FIELDS.map(([k, l]) => `${l.padEnd(16)} ${safeText(values[k] ?? '', 58)}`).join('\n'),
+    });
     const v = await askText(ui, { top: 3 + FIELDS.length, label: label });
     if (v === null) return null;
     values[key] = v;
@@ -66,7 +75,11 @@ export async function askDetails(ui: Ui, pickCustodyUsb: () => Promise<MountedDe
   let examinerTime: Date | null = null;
   for (;;) {
     ui.page('clock check', 'Enter alone: the shown time is right  or type the real time, then Enter');
-    textBox(ui, { top: 0, height: 5, content: `This machine's clock says ${new Date().toISOString()} (UTC).\nCompare it with a trusted clock. If it is wrong, type the real time as\n2026-11-21T10:00:00Z (or with +01:00).` });
+    textBox(ui, {
+      top: 0,
+      height: 5,
+      content: `This machine's clock says ${new Date().toISOString()} (UTC).\nCompare it with a trusted clock. If it is wrong, type the real time as\n2026-11-21T10:00:00Z (or with +01:00).`,
+    });
     const v = await askText(ui, { top: 5, label: 'real time (UTC or with zone)' });
     if (v === null) return null;
     try {

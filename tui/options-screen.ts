@@ -26,7 +26,17 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     ['fastFirst', 'fast-first: skip bad areas, return to them at the end'],
   ];
   ui.page('options', 'Up/Down: move  Space: switch  Enter: continue  Esc: back');
-  const list = blessed.list({ parent: ui.body, top: 0, left: 1, width: '100%-2', height: rows.length + 2, keys: true, tags: false, border: { type: 'line' }, style: { selected: { inverse: true } } });
+  const list = blessed.list({
+    parent: ui.body,
+    top: 0,
+    left: 1,
+    width: '100%-2',
+    height: rows.length + 2,
+    keys: true,
+    tags: false,
+    border: { type: 'line' },
+    style: { selected: { inverse: true } },
+  });
   const note = textBox(ui, { top: rows.length + 2, height: 4, content: '' });
   const draw = () => {
     const at = (list as unknown as { selected: number }).selected ?? 0;
@@ -52,6 +62,14 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     if (k === 'escape') return null;
     if (problem()) continue;
     const format = o.e01 ? 'e01' : o.split ? 'split' : 'raw';
-    return { format, hashes: hashesFor(format, (['md5', 'sha1', 'sha256', 'sha512'] as const).filter((h) => o[h])), verify: o.verify, fastFirst: o.fastFirst };
+    return {
+      format,
+      hashes: hashesFor(
+        format,
+        (['md5', 'sha1', 'sha256', 'sha512'] as const).filter((h) => o[h]),
+      ),
+      verify: o.verify,
+      fastFirst: o.fastFirst,
+    };
   }
 }

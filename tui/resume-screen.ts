@@ -34,7 +34,9 @@ export function imageBytesIn(dir: string, j: AcquisitionJournal): number {
 
 /** The same disk, as far as can be told before reading it (its content is checked when the resume starts). */
 export function journalFits(j: AcquisitionJournal, source: Disk): boolean {
-  return journalSourceProblem(j, { path: source.devicePath, sizeBytes: source.sizeBytes, sectorSize: source.logicalSectorSize, serial: source.serial }) === null;
+  return (
+    journalSourceProblem(j, { path: source.devicePath, sizeBytes: source.sizeBytes, sectorSize: source.logicalSectorSize, serial: source.serial }) === null
+  );
 }
 
 /**
@@ -47,10 +49,17 @@ export async function offerResume(ui: Ui, source: Disk, mounts: MountedDestinati
   let plan: ResumePlan;
   try {
     plan = planResume(holding.map((m) => m.dir));
-    if (!journalFits(plan.journal, source)) throw new Error(`it is of another disk (${plan.journal.source.sizeBytes} bytes, from ${plan.journal.source.path}), not of ${source.name}; choose that disk as the source, or another destination`);
+    if (!journalFits(plan.journal, source))
+      throw new Error(
+        `it is of another disk (${plan.journal.source.sizeBytes} bytes, from ${plan.journal.source.path}), not of ${source.name}; choose that disk as the source, or another destination`,
+      );
   } catch (e) {
     ui.page('unfinished acquisition', 'Esc: back');
-    textBox(ui, { top: 0, height: '100%', content: `${holding.map((m) => m.device).join(', ')} holds an unfinished acquisition that cannot be resumed here:\n${safeText(e instanceof Error ? e.message : String(e), 600)}` });
+    textBox(ui, {
+      top: 0,
+      height: '100%',
+      content: `${holding.map((m) => m.device).join(', ')} holds an unfinished acquisition that cannot be resumed here:\n${safeText(e instanceof Error ? e.message : String(e), 600)}`,
+    });
     ui.screen.render();
     await waitKey(ui, ['escape', 'enter']);
     return 'back';
@@ -66,7 +75,7 @@ export async function offerResume(ui: Ui, source: Disk, mounts: MountedDestinati
       `  started      ${safeText(j.started, 40)}`,
       `  case         ${safeText(j.case['caseNumber'] ?? '-', 60)}`,
       `  format       ${j.settings.format}, hashes ${j.settings.hashes.join(', ')}`,
-      `  checkpoint   ${j.checkpoint} at ${safeText(j.written, 40)}: ${pct}% (${j.position} bytes) on the drive`,
+      `  saved        #${j.checkpoint} at ${safeText(j.written, 40)}: ${pct}% (${j.position} bytes) on the drive`,
       '',
       'Resuming reads back what is on the drive, checks it against the journal, and',
       'goes on from the source; the hashes come out as for an uninterrupted run.',

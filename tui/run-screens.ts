@@ -3,7 +3,7 @@
 import blessed from 'blessed';
 import { humanSize } from '../appliance/format.js';
 import type { Disk } from '../appliance/disk/inventory.js';
-import type { ImagingEvent } from '../appliance/imaging/pipeline/events.js';
+import type { ImagingEvent } from '../appliance/events.js';
 import type { ProgressReport } from '../appliance/imaging/pipeline/progress.js';
 import type { MountedDestination } from '../appliance/disk/destination-mount.js';
 import type { AcquisitionOutcome } from '../appliance/run-acquisition.js';
@@ -85,7 +85,11 @@ export async function acquisitionScreen(
         `bottleneck: ${p.bottleneck ?? '-'}`,
         `unreadable sectors: ${p.badSectors}${lastBad ? `  last: ${lastBad}` : ''}`,
         `write-block: ${p.writeBlock ? (p.writeBlock.intact ? 'intact' : 'FLAG WAS RESET, put back') : '-'}, ${p.writeBlock?.checks ?? 0} checks, last ${lastCheck ? lastCheck.toISOString().slice(11, 19) : '-'}`,
-        p.journal ? (p.journal.position > 0 ? `resume point: ${((100 * p.journal.position) / p.bytesTotal).toFixed(1)}% (checkpoint ${p.journal.checkpoints}${p.journal.written ? ` at ${p.journal.written.slice(11, 19)}` : ''})` : 'resume point: none yet') : 'resume journal: off',
+        p.journal
+          ? p.journal.position > 0
+            ? `resume point: ${((100 * p.journal.position) / p.bytesTotal).toFixed(1)}% (#${p.journal.checkpoints}${p.journal.written ? ` at ${p.journal.written.slice(11, 19)}` : ''})`
+            : 'resume point: none yet'
+          : 'resume journal: off',
         sourceGone ? 'SOURCE UNPLUGGED: plug the same disk back in to go on (a: abort)' : p.stalledS !== null ? `NO PROGRESS FOR ${p.stalledS} s` : '',
       ].join('\n'),
     );
@@ -96,7 +100,16 @@ export async function acquisitionScreen(
   const onKey = (_ch: unknown, key: { name?: string }) => {
     if (key.name !== 'a' || asking || stop.signal.aborted) return;
     asking = true;
-    const q = blessed.question({ parent: ui.screen, top: 'center', left: 'center', width: 60, height: 7, border: { type: 'line' }, tags: false, label: ' abort? ' });
+    const q = blessed.question({
+      parent: ui.screen,
+      top: 'center',
+      left: 'center',
+      width: 60,
+      height: 7,
+      border: { type: 'line' },
+      tags: false,
+      label: ' abort? ',
+    });
     q.ask('Stop the acquisition? The record will say aborted. (y/n)', (_err, yes) => {
       q.destroy();
       asking = false;
@@ -109,7 +122,7 @@ export async function acquisitionScreen(
   try {
     const outcome = await start({
       onEvent: (e) => {
-        if (e.type === 'bad-range') lastBad = `LBA ${String(e.data?.['lastLba'] ?? '?')}`;
+        if (e.type === 'bad-range') lastBad = `LBA ${typeof e.data?.['lastLba'] === 'number' ? e.data['lastLba'] : '?'}`;
         if (e.type === 'source-lost') sourceGone = true;
         if (e.type === 'source-returned') sourceGone = false;
         addEvent(`${e.time.slice(11, 19)} ${e.type}: ${safeText(e.message, 200)}`);
@@ -137,18 +150,26 @@ export function spacedFingerprint(fp: string): string {
 
 export type NextStep = 'again' | 'quit' | 'poweroff' | 'copy';
 
-export async function resultScreen(ui: Ui, r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string; custodyCopy: string | null }, appliance: boolean): Promise<NextStep> {
-  const rec = r.outcome?.record ?? (r.error as (Error & { record?: AcquisitionOutcome['record'] }) | null)?.record ?? null;
+export async function resultScreen(
+  ui: Ui,
+  r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string; custodyCopy: string | null },
+  appliance: boolean,
+): Promise<NextStep> {
+  // An aborted run's error carries the record and the custody copies it got to (AcquisitionAborted, CustodyAborted).
+  const failed = r.error && ('record' in r.error || 'custody' in r.error) ? (r.error as Partial<AcquisitionOutcome>) : null;
+  const rec = r.outcome?.record ?? failed?.record ?? null;
   const status = rec?.status ?? 'failed';
   // Only copies whose medium still took writes hold the record; say so rather than claim it.
-  const custody = r.outcome?.custody ?? (r.error as (Error & { custody?: AcquisitionOutcome['custody'] }) | null)?.custody ?? null;
+  const custody = r.outcome?.custody ?? failed?.custody ?? null;
   const written = new Set(custody?.copies ?? []);
   const missing = (rec?.destinations ?? []).map((d) => d.dir).filter((d) => !written.has(d));
   ui.page(`result: ${status}`, `c: copy record to a custody USB  n: another  q: unmount and quit${appliance ? '  p: power off' : ''}`);
   const lines = [
     `status   ${status.toUpperCase()}${r.error ? `: ${safeText(r.error.message, 200)}` : ''}`,
     ...(rec ? Object.entries(rec.hashes).map(([k, v]) => `${k.padEnd(8)} ${v}`) : []),
-    ...(rec?.destinations ?? []).map((d) => `copy     ${safeText(d.dir)}: ${d.verification ? (d.verification.match ? 'verified' : 'VERIFICATION FAILED') : 'not read back'}`),
+    ...(rec?.destinations ?? []).map(
+      (d) => `copy     ${safeText(d.dir)}: ${d.verification ? (d.verification.match ? 'verified' : 'VERIFICATION FAILED') : 'not read back'}`,
+    ),
     ...(rec ? [`bad      ${rec.badSectors} unreadable sector(s)`] : []),
     ...(written.size > 0 ? [`record   custody.json, events.jsonl, signatures, report.txt beside the image`] : []),
     ...missing.map((d) => `record   NOT WRITTEN in ${safeText(d, 40)}: its drive failed (the log up to then is there)`),

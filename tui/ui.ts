@@ -34,7 +34,10 @@ export function createUi(): Ui {
 }
 
 /** A framed text box in the body. */
-export function textBox(ui: Ui, o: { top: number | string; height: number | string; label?: string; content?: string; left?: number | string; width?: number | string }): blessed.Widgets.BoxElement {
+export function textBox(
+  ui: Ui,
+  o: { top: number | string; height: number | string; label?: string; content?: string; left?: number | string; width?: number | string },
+): blessed.Widgets.BoxElement {
   return blessed.box({
     parent: ui.body,
     top: o.top,

@@ -1,3 +1,5 @@
+// `custos acquire`: every argument checked before anything is opened, then one
+// acquisition through run-acquisition.ts, printed as text or JSON.
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,8 +15,8 @@ import { caseData } from '../custody/case-data.js';
 import { parseExaminerTime } from '../custody/clock.js';
 import { DEFAULT_CHECKPOINT_MS } from '../custody/custody-session.js';
 import { loadKey, oneTimeKey } from '../custody/keys.js';
-import { AcquisitionAborted } from '../imaging/acquire.js';
-import { acquireSettings, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE } from '../imaging/settings.js';
+import { AcquisitionAborted } from '../imaging/acquire-options.js';
+import { acquireSettings, DEFAULT_BLOCK_SIZE, DEFAULT_BUFFERS, DEFAULT_PIECE_SIZE, type AcquireSettings } from '../imaging/settings.js';
 import { DEFAULT_HASHES, hashesFor, parseHashList } from '../imaging/hash/hash-algorithms.js';
 import { EWF_COMPRESSIONS, type EwfCompression } from '../imaging/ewf/chunk-store.js';
 import { DEFAULT_EWF_SETTINGS, ewfSettingsProblem } from '../imaging/ewf/ewf-plan.js';
@@ -193,23 +195,23 @@ function journalSettingGiven(a: AcquireArgs): string | null {
   return given.find(([, g]) => g)?.[0] ?? null;
 }
 
-export async function acquireCommand(a: AcquireArgs): Promise<number> {
-  // Every argument is checked before anything is opened.
-  if (!a.source) throw new UsageError('acquire needs --source DEV');
-  if (a.resume.length > 0) {
-    const clash = journalSettingGiven(a);
-    if (clash) throw new UsageError(`${clash} does not go with --resume: a resumed acquisition keeps the settings and case details it started with (they are in its journal)`);
-    if (a.resume.length > 2) throw new UsageError('--resume takes one or two destination directories');
-    for (const d of a.resume) if (!isDirectory(d)) throw new UsageError(`--resume ${d} is not a directory`);
-  } else if (a.out.length === 0 || a.out.length > 2) throw new UsageError('acquire needs one or two --out DIR');
+/** The acquisition's settings from the command line, each checked with the option it came from. */
+function settingsFromArgs(a: AcquireArgs): AcquireSettings {
   const nameProblem = checkImageName(a.name);
   if (nameProblem) throw new UsageError(`--name ${nameProblem}`);
   if (a.format !== 'raw' && a.format !== 'split' && a.format !== 'e01') throw new UsageError('--format must be raw, split or e01');
   const format: ImageFormat = a.format;
   if (a.splitSize !== undefined && format !== 'split') throw new UsageError('--split-size goes with --format split');
-  if ((a.compression !== undefined || a.segmentSize !== undefined) && format !== 'e01') throw new UsageError('--compression and --segment-size go with --format e01');
+  if ((a.compression !== undefined || a.segmentSize !== undefined) && format !== 'e01')
+    throw new UsageError('--compression and --segment-size go with --format e01');
   const splitSize = a.splitSize ? parseSize(a.splitSize, '--split-size') : 2 * 1024 ** 3;
-  const ewf = format === 'e01' ? { compression: a.compression ? parseCompression(a.compression) : DEFAULT_EWF_SETTINGS.compression, segmentSize: a.segmentSize ? parseSize(a.segmentSize, '--segment-size') : DEFAULT_EWF_SETTINGS.segmentSize } : undefined;
+  const ewf =
+    format === 'e01'
+      ? {
+          compression: a.compression ? parseCompression(a.compression) : DEFAULT_EWF_SETTINGS.compression,
+          segmentSize: a.segmentSize ? parseSize(a.segmentSize, '--segment-size') : DEFAULT_EWF_SETTINGS.segmentSize,
+        }
+      : undefined;
   const hashes = hashesFor(format, a.hash ? parseHashList(a.hash) : DEFAULT_HASHES);
   // --piece-size 0 turns piecewise hashing off (a later mismatch can then not be located).
   const pieceSize = a.pieceSize === undefined ? DEFAULT_PIECE_SIZE : a.pieceSize.trim() === '0' ? 0 : parseSize(a.pieceSize, '--piece-size');
@@ -219,16 +221,54 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');
   const fill = intArg(a.fill, DEFAULT_READ_POLICY.fill, 0, 255, '--fill');
+  return acquireSettings({
+    name: a.name,
+    format,
+    splitSize,
+    hashes,
+    pieceSize,
+    blockSize,
+    buffers,
+    policy: { retries, fill },
+    fastFirst: a.fastFirst,
+    verify: a.verify,
+    verifySource: a.verifySource,
+    ...(ewf ? { ewf } : {}),
+  });
+}
+
+export async function acquireCommand(a: AcquireArgs): Promise<number> {
+  // Every argument is checked before anything is opened.
+  if (!a.source) throw new UsageError('acquire needs --source DEV');
+  if (a.resume.length > 0) {
+    const clash = journalSettingGiven(a);
+    if (clash)
+      throw new UsageError(
+        `${clash} does not go with --resume: a resumed acquisition keeps the settings and case details it started with (they are in its journal)`,
+      );
+    if (a.resume.length > 2) throw new UsageError('--resume takes one or two destination directories');
+    for (const d of a.resume) if (!isDirectory(d)) throw new UsageError(`--resume ${d} is not a directory`);
+  } else if (a.out.length === 0 || a.out.length > 2) throw new UsageError('acquire needs one or two --out DIR');
+  const settings = settingsFromArgs(a);
   // The host's DMI identity takes a while (subprocesses); it runs alongside the checks below.
   const hostP = import('../host-identity.js').then((m) => m.hostIdentity(stateDir())).catch(() => null);
-  const caseInfo = caseData({ caseNumber: a.case, evidenceNumber: a.evidence, examiner: a.examiner, organisation: a.organisation, description: a.description, notes: a.notes, location: a.location });
+  const caseInfo = caseData({
+    caseNumber: a.case,
+    evidenceNumber: a.evidence,
+    examiner: a.examiner,
+    organisation: a.organisation,
+    description: a.description,
+    notes: a.notes,
+    location: a.location,
+  });
   const examinerTime = a.examinerTime === undefined ? null : parseExaminerTime(a.examinerTime);
   const checkpointMs = a.checkpointInterval === undefined ? DEFAULT_CHECKPOINT_MS : parseDurationMs(a.checkpointInterval, '--checkpoint-interval');
   const journalIntervalMs = a.journalInterval === undefined ? DEFAULT_JOURNAL_INTERVAL_MS : parseDurationMs(a.journalInterval, '--journal-interval');
   // A journal that does not check stops here, before the source is opened.
   const resume = a.resume.length > 0 ? planResume(a.resume) : null;
   if (a.custodyCopy !== undefined && !isDirectory(a.custodyCopy)) throw new UsageError(`--custody-copy ${a.custodyCopy} is not a directory`);
-  if (a.custodyCopy !== undefined && [...a.out, ...a.resume].some((d) => path.resolve(d) === path.resolve(a.custodyCopy as string))) throw new UsageError('--custody-copy must not be an --out directory');
+  if (a.custodyCopy !== undefined && [...a.out, ...a.resume].some((d) => path.resolve(d) === path.resolve(a.custodyCopy as string)))
+    throw new UsageError('--custody-copy must not be an --out directory');
   // The examiner's key, or a key for this acquisition only; a wrong passphrase stops here, before the disk is touched.
   const signer = a.key ? loadKey(a.key, await readPassphrase(`passphrase for ${a.key}: `), a.examiner ?? null) : oneTimeKey(a.examiner ?? null);
 
@@ -256,7 +296,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       disk,
       guardian,
       destinations: resume ? resume.dirs : a.out,
-      settings: acquireSettings({ name: a.name, format, splitSize, hashes, pieceSize, blockSize, buffers, policy: { retries, fill }, fastFirst: a.fastFirst, verify: a.verify, verifySource: a.verifySource, ...(ewf ? { ewf } : {}) }),
+      settings,
       case: caseInfo,
       examinerTime,
       signer,
@@ -281,7 +321,11 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   }
   const { record, custody } = outcome;
   if (a.json) printer.summary({ ...record, custody });
-  else printer.text(summaryText(record) + `\ncustody     ${custody.copies.map((d) => safeText(d)).join(', ')}: custody.json signed by ${custody.signer.principal} ${custody.signer.fingerprint}, log head ${custody.log?.head ?? '-'}`);
+  else
+    printer.text(
+      summaryText(record) +
+        `\ncustody     ${custody.copies.map((d) => safeText(d)).join(', ')}: custody.json signed by ${custody.signer.principal} ${custody.signer.fingerprint}, log head ${custody.log?.head ?? '-'}`,
+    );
   return exitCodeFor(record);
 }
 
@@ -292,7 +336,10 @@ function summaryText(r: ImageRecord): string {
     ...Object.entries(r.hashes).map(([k, v]) => `${k.padEnd(11)} ${v}`),
     `pieces      ${r.pieces.count} x ${r.pieces.size} B, merkle root ${r.pieces.merkleRoot}`,
     `bad sectors ${r.badSectors}${r.badRanges.map((b) => `\n  LBA ${b.firstLba}-${b.lastLba} ${b.error}`).join('')}`,
-    ...r.destinations.map((d) => `image       ${d.dir}/${r.image.files[0]?.file ?? ''}${r.image.files.length > 1 ? ` (+${r.image.files.length - 1} more)` : ''}${d.verification ? (d.verification.match ? '  verified' : '  VERIFY FAILED') : ''}`),
+    ...r.destinations.map(
+      (d) =>
+        `image       ${d.dir}/${r.image.files[0]?.file ?? ''}${r.image.files.length > 1 ? ` (+${r.image.files.length - 1} more)` : ''}${d.verification ? (d.verification.match ? '  verified' : '  VERIFY FAILED') : ''}`,
+    ),
     `time        ${r.timing.acquireS.toFixed(1)} s, ${r.timing.averageMiBs} MiB/s`,
   ];
   if (r.writeBlock?.writesDuring) lines.push(`source writes during acquisition: ${r.writeBlock.writesDuring.writeIos}`);

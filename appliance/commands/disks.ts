@@ -1,3 +1,4 @@
+// `custos disks`: the inventory (disk/inventory.ts) as a table or JSON.
 import { listDisks, type Disk } from '../disk/inventory.js';
 import { humanSize, table } from '../format.js';
 

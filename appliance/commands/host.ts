@@ -1,3 +1,4 @@
+// `custos host`: the machine's identity as the custody record carries it.
 import { hostIdentity } from '../host-identity.js';
 import { humanSize } from '../format.js';
 

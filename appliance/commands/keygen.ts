@@ -1,3 +1,4 @@
+// `custos keygen`: the examiner's signing key (OpenSSH Ed25519), passphrase-protected.
 import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { keygen } from '../custody/keys.js';
@@ -20,8 +21,17 @@ export async function keygenCommand(a: { out: string | undefined; examiner: stri
     if (again !== pass) throw new UsageError('the passphrases differ; nothing written');
   }
   const made = keygen(a.out, a.examiner, pass);
-  const out = { keyFile: made.keyFile, publicKeyFile: made.pubFile, principal: made.key.principal, fingerprint: made.key.fingerprint, publicKey: made.key.publicLine };
+  const out = {
+    keyFile: made.keyFile,
+    publicKeyFile: made.pubFile,
+    principal: made.key.principal,
+    fingerprint: made.key.fingerprint,
+    publicKey: made.key.publicLine,
+  };
   if (a.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-  else process.stdout.write(`private key  ${made.keyFile} (encrypted)\npublic key   ${made.pubFile}\nprincipal    ${made.key.principal}\nfingerprint  ${made.key.fingerprint}\n`);
+  else
+    process.stdout.write(
+      `private key  ${made.keyFile} (encrypted)\npublic key   ${made.pubFile}\nprincipal    ${made.key.principal}\nfingerprint  ${made.key.fingerprint}\n`,
+    );
   return 0;
 }

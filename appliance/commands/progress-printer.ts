@@ -1,4 +1,5 @@
-import type { ImagingEvent } from '../imaging/pipeline/events.js';
+// How the CLI shows an acquisition while it runs: events and progress on the terminal or as NDJSON.
+import type { ImagingEvent } from '../events.js';
 import type { ProgressReport } from '../imaging/pipeline/progress.js';
 import { humanSize } from '../format.js';
 

@@ -1,3 +1,4 @@
+// `custos writeblock`: protect, release, watch and report the write-block of disks (writeblock/guardian.ts).
 import { WriteBlockGuardian, type DeviceStatus, type GuardianEvent } from '../writeblock/guardian.js';
 import { FileStateStore, appendEvents } from '../writeblock/guardian-state.js';
 import { UsageError } from '../errors.js';
@@ -56,14 +57,17 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
       return 0;
     }
     case 'protect': {
-      if (a.all === (a.devices.length > 0)) throw new UsageError('writeblock protect needs DEV... or --all (not both)');
+      if (a.all === a.devices.length > 0) throw new UsageError('writeblock protect needs DEV... or --all (not both)');
       if (a.all && a.source) throw new UsageError('--source names one disk; it does not go with --all');
       const start = guardian.log.length;
       try {
         if (a.all) guardian.protectAll();
         else {
           checkWholeDisks(a.devices);
-          for (const d of a.devices) (a.source ? guardian.holdAsSource(d) : guardian.protect(d));
+          for (const d of a.devices) {
+            if (a.source) guardian.holdAsSource(d);
+            else guardian.protect(d);
+          }
         }
       } finally {
         appendEvents(guardian.log.slice(start));
@@ -74,7 +78,8 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
     }
     case 'release': {
       if (a.devices.length !== 1) throw new UsageError('writeblock release takes exactly one DEV');
-      if (a.confirm === undefined) throw new UsageError('writeblock release needs --confirm TEXT: the serial (or stable id) of the disk, as `custos disks` shows it');
+      if (a.confirm === undefined)
+        throw new UsageError('writeblock release needs --confirm TEXT: the serial (or stable id) of the disk, as `custos disks` shows it');
       const dev = a.devices[0] ?? '';
       const start = guardian.log.length;
       try {
@@ -82,7 +87,10 @@ export async function writeblockCommand(a: WriteblockArgs): Promise<number> {
       } finally {
         appendEvents(guardian.log.slice(start));
       }
-      out({ schema: WRITEBLOCK_SCHEMA, events: guardian.log.slice(start), status: guardian.status([dev]) }, guardian.log.slice(start).map(eventLine).join('\n'));
+      out(
+        { schema: WRITEBLOCK_SCHEMA, events: guardian.log.slice(start), status: guardian.status([dev]) },
+        guardian.log.slice(start).map(eventLine).join('\n'),
+      );
       return 0;
     }
     case 'watch':

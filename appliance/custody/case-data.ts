@@ -50,7 +50,12 @@ export function caseText(value: string, what: string): CaseText {
 }
 
 export function caseData(input: Partial<Record<CaseField, string | undefined>>): CaseData {
-  const flag = (f: CaseField) => '--' + f.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('case-number', 'case').replace('evidence-number', 'evidence');
+  const flag = (f: CaseField) =>
+    '--' +
+    f
+      .replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
+      .replace('case-number', 'case')
+      .replace('evidence-number', 'evidence');
   const out = {} as CaseData;
   for (const f of CASE_FIELDS) {
     const v = input[f];

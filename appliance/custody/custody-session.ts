@@ -8,11 +8,21 @@ import path from 'node:path';
 import { CustosError } from '../errors.js';
 import type { HostIdentity } from '../host-identity.js';
 import type { Disk } from '../disk/inventory.js';
-import type { ImagingEvent } from '../imaging/pipeline/events.js';
+import type { ImagingEvent } from '../events.js';
 import type { ImageRecord } from '../imaging/image-record.js';
 import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
-import { ALLOWED_SIGNERS_FILE, CUSTODY_FILE, CUSTODY_SCHEMA, kernelIdentity, REPORT_HTML, REPORT_TXT, SIG_SUFFIX, type CustodyRecord, type SignerRecord } from './custody-record.js';
+import {
+  ALLOWED_SIGNERS_FILE,
+  CUSTODY_FILE,
+  CUSTODY_SCHEMA,
+  kernelIdentity,
+  REPORT_HTML,
+  REPORT_TXT,
+  SIG_SUFFIX,
+  type CustodyRecord,
+  type SignerRecord,
+} from './custody-record.js';
 import { EventLog, LOG_FILE, writeFileAtomic } from './event-log.js';
 import { setAsideAbortedRecord, type ContinuedLog } from './log-resume.js';
 import { canonicalJson } from './jcs.js';
@@ -50,7 +60,10 @@ export interface CustodyContext {
 /** What was mounted when the log opened (/proc/self/mounts, display-safe): nothing from the source may be there. */
 function mountsNow(): string[] {
   try {
-    return readFileSync('/proc/self/mounts', 'utf8').trim().split('\n').map((l) => safeText(l, 400));
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => safeText(l, 400));
   } catch {
     return [];
   }
@@ -74,14 +87,23 @@ export class CustodySession {
     if (ctx.copyDir) {
       // Resuming, the copy may hold the interrupted run's log (carried on) and its aborted record (set aside, checked in planResume).
       for (const f of ctx.resume ? [] : CUSTODY_FILES) {
-        if (existsSync(path.join(ctx.copyDir, f))) throw new CustosError('EEXIST', `${path.join(ctx.copyDir, f)} exists; the custody copy never overwrites a record`);
+        if (existsSync(path.join(ctx.copyDir, f)))
+          throw new CustosError('EEXIST', `${path.join(ctx.copyDir, f)} exists; the custody copy never overwrites a record`);
       }
     }
   }
 
   /** Who, what, when and with what: the same in the log's first entry and in the record. */
   private identity(): Pick<CustodyRecord, 'case' | 'clock' | 'signer' | 'tool' | 'kernel' | 'host' | 'sourceDisk'> {
-    return { case: this.ctx.case, clock: this.ctx.clock, signer: this.signerRecord, tool: this.ctx.tool, kernel: kernelIdentity(), host: this.host, sourceDisk: this.ctx.sourceDisk };
+    return {
+      case: this.ctx.case,
+      clock: this.ctx.clock,
+      signer: this.signerRecord,
+      tool: this.ctx.tool,
+      kernel: kernelIdentity(),
+      host: this.host,
+      sourceDisk: this.ctx.sourceDisk,
+    };
   }
 
   private hostArrived(h: HostIdentity | null): void {
@@ -100,7 +122,18 @@ export class CustodySession {
       // The interrupted run's key may have died with it: this entry says who signs from here on, and the seal covers the whole log.
       this.log.append('custody-resumed', {
         message: `acquisition resumed at byte ${r.position} (journal checkpoint ${r.checkpoint} of ${r.journalWritten}); the log goes on after entry ${r.log.entries - 1}${r.log.cut.length > 0 ? `; a line cut off by the interruption was dropped from ${r.log.cut.length} copy(ies)` : ''}`,
-        data: { ...this.identity(), hostPending: !this.hostKnown, copies: this.dirs, mounts: mountsNow(), position: r.position, journalCheckpoint: r.checkpoint, journalWritten: r.journalWritten, cut: r.log.cut, earlierSigners: r.log.signers, abortedRecordsMovedTo: setAside },
+        data: {
+          ...this.identity(),
+          hostPending: !this.hostKnown,
+          copies: this.dirs,
+          mounts: mountsNow(),
+          position: r.position,
+          journalCheckpoint: r.checkpoint,
+          journalWritten: r.journalWritten,
+          cut: r.log.cut,
+          earlierSigners: r.log.signers,
+          abortedRecordsMovedTo: setAside,
+        },
       });
     } else {
       this.log = new EventLog(this.dirs);
@@ -191,7 +224,12 @@ export class CustodySession {
 
   /** Where the record went and who signed it, for the command's summary. */
   summary(): { copies: string[]; files: readonly string[]; signer: SignerRecord; log: { entries: number; head: string } | null } {
-    return { copies: this.liveDirs(), files: CUSTODY_FILES, signer: this.signerRecord, log: this.log ? { entries: this.log.entries, head: this.log.head } : null };
+    return {
+      copies: this.liveDirs(),
+      files: CUSTODY_FILES,
+      signer: this.signerRecord,
+      log: this.log ? { entries: this.log.entries, head: this.log.head } : null,
+    };
   }
 
   /** Stops checkpoints without sealing (the process is going down). */

@@ -22,7 +22,11 @@ export interface SigningKey {
  * no pattern characters): the examiner's name with everything else as '_'.
  */
 export function principalFor(name: string): string {
-  const p = name.normalize('NFC').replace(/[^A-Za-z0-9._@+-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 64);
+  const p = name
+    .normalize('NFC')
+    .replace(/[^A-Za-z0-9._@+-]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, 64);
   return p || 'examiner';
 }
 

@@ -48,7 +48,10 @@ export function checkLog(content: Buffer): LogCheck {
     if (canonicalJson(e) !== line) problems.push(`${where} is not in canonical form (RFC 8785)`);
     if (e.seq !== i) problems.push(`${where} has seq ${String(e.seq)}, expected ${i} (a line is missing, added or moved)`);
     const expectedPrev = i === 0 ? GENESIS_PREV : lineHashes[i - 1];
-    if (e.prev !== expectedPrev) problems.push(`${where} (seq ${String(e.seq)}): prev does not match ${i === 0 ? 'the genesis value' : `the SHA-256 of line ${i}`}; line ${i === 0 ? 1 : i} or this one was changed`);
+    if (e.prev !== expectedPrev)
+      problems.push(
+        `${where} (seq ${String(e.seq)}): prev does not match ${i === 0 ? 'the genesis value' : `the SHA-256 of line ${i}`}; line ${i === 0 ? 1 : i} or this one was changed`,
+      );
     // An aborted acquisition's log may be reopened by a resumed run, and only by it.
     if (sealed && !(abortedSeal && e.type === 'custody-resumed')) problems.push(`${where} comes after the seal`);
     sealed = e.type === 'seal' || (sealed && e.type !== 'custody-resumed');

@@ -23,7 +23,8 @@ export interface ContinuedLog {
 /** Reads the log copies in `dirs`; throws if none is there or they are not one log, unfinished. */
 export function continuedLog(dirs: string[]): ContinuedLog {
   const copies = dirs.map((d) => path.join(d, LOG_FILE)).filter((f) => existsSync(f));
-  if (copies.length === 0) throw new CustosError('ERESUMELOG', `no ${LOG_FILE} in ${dirs.join(', ')}: the custody log of the interrupted acquisition is needed to resume it`);
+  if (copies.length === 0)
+    throw new CustosError('ERESUMELOG', `no ${LOG_FILE} in ${dirs.join(', ')}: the custody log of the interrupted acquisition is needed to resume it`);
   let best: { file: string; content: string; entries: number; head: string } | null = null;
   const cut: ContinuedLog['cut'] = [];
   const signers: unknown[] = [];
@@ -36,7 +37,8 @@ export function continuedLog(dirs: string[]): ContinuedLog {
     const whole = check.prefixBytes[check.prefixBytes.length - 1] ?? 0;
     if (check.partialTail) cut.push({ file, bytes: bytes.length - whole });
     const content = bytes.subarray(0, whole).toString('utf8');
-    if (check.entries.length === 0 || check.entries[0]?.type !== 'custody-opened') throw new CustosError('ERESUMELOG', `${file} does not begin with custody-opened`);
+    if (check.entries.length === 0 || check.entries[0]?.type !== 'custody-opened')
+      throw new CustosError('ERESUMELOG', `${file} does not begin with custody-opened`);
     if (!best || content.length > best.content.length) {
       if (best && !content.startsWith(best.content)) throw new CustosError('ERESUMELOG', `${file} and ${best.file} are different logs`);
       best = { file, content, entries: check.entries.length, head: check.lineHashes[check.lineHashes.length - 1] as string };

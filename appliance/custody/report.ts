@@ -61,7 +61,12 @@ function sections(r: CustodyRecord): Section[] {
         ['Partitions', r.sourceDisk ? String(r.sourceDisk.partitions.length) : '-'],
         ['Warnings', r.sourceDisk && r.sourceDisk.warnings.length > 0 ? r.sourceDisk.warnings.map((w) => safeText(w.message)).join('; ') : 'none'],
         ['Size', `${src.sizeBytes} bytes, ${src.sectors} sectors of ${src.logicalSectorSize} bytes`],
-        ['Write-block', wb ? `read-only at start: ${wb.intactAtStart ? 'yes' : 'NO'}, at end: ${wb.intactAtEnd ? 'yes' : 'NO'}, flag resets put back: ${wb.resets}; writes counted by the kernel during acquisition: ${wb.writesDuring?.writeIos ?? 'unknown'}` : 'not recorded'],
+        [
+          'Write-block',
+          wb
+            ? `read-only at start: ${wb.intactAtStart ? 'yes' : 'NO'}, at end: ${wb.intactAtEnd ? 'yes' : 'NO'}, flag resets put back: ${wb.resets}; writes counted by the kernel during acquisition: ${wb.writesDuring?.writeIos ?? 'unknown'}`
+            : 'not recorded',
+        ],
       ],
     },
     {
@@ -81,7 +86,10 @@ function sections(r: CustodyRecord): Section[] {
       title: 'Files',
       rows: [
         ...a.image.files.map((f): [string, string] => [f.file, `${f.size} bytes, SHA-256 ${f.sha256 ?? '-'}`]),
-        ...a.destinations.map((d): [string, string] => [`Copy in ${safeText(d.dir)}`, d.verification ? (d.verification.match ? 'read back and verified' : 'VERIFICATION FAILED') : 'not read back']),
+        ...a.destinations.map((d): [string, string] => [
+          `Copy in ${safeText(d.dir)}`,
+          d.verification ? (d.verification.match ? 'read back and verified' : 'VERIFICATION FAILED') : 'not read back',
+        ]),
       ],
     },
     {

@@ -74,7 +74,8 @@ export function sshsigVerify(message: Buffer, armored: string, namespace = SSHSI
     const sig = sr.string();
     if (ns !== namespace) return fail(`namespace is "${ns}", expected "${namespace}"`, fp, pk);
     if (hash !== HASH) return fail(`hash ${hash} not supported`, fp, pk);
-    if (trusted && !publicKeyBlob(trusted).equals(publicKeyBlob(pk))) return fail(`signed by ${fp}, not by the recorded key ${fingerprint(publicKeyBlob(trusted))}`, fp, pk);
+    if (trusted && !publicKeyBlob(trusted).equals(publicKeyBlob(pk)))
+      return fail(`signed by ${fp}, not by the recorded key ${fingerprint(publicKeyBlob(trusted))}`, fp, pk);
     if (!verify(null, signedData(message, namespace), pk, sig)) return fail('signature does not match the content', fp, pk);
     return { ok: true, reason: null, fingerprint: fp, publicKey: pk };
   } catch (e) {

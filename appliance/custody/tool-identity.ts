@@ -87,8 +87,20 @@ export function toolIdentity(cacheDir: string | null = null): ToolIdentity {
   }
   if (files.length > 0) {
     const lines = files.sort().map((f) => `${fileSha256(f)}  ${path.relative(root, f)}`);
-    code = { root, files: files.length, sha256: createHash('sha256').update(lines.join('\n') + '\n').digest('hex') };
+    code = {
+      root,
+      files: files.length,
+      sha256: createHash('sha256')
+        .update(lines.join('\n') + '\n')
+        .digest('hex'),
+    };
   }
-  cached = { name: 'custos', version: custosVersion(), node: process.version, executable: { path: process.execPath, ...executableSha256(process.execPath, cacheDir) }, code };
+  cached = {
+    name: 'custos',
+    version: custosVersion(),
+    node: process.version,
+    executable: { path: process.execPath, ...executableSha256(process.execPath, cacheDir) },
+    code,
+  };
   return cached;
 }

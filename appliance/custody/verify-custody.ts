@@ -52,7 +52,11 @@ export function verifyCustody(dir: string, bytes: Buffer, record: CustodyRecord)
   if (!recSig) out.push({ check: 'record signature', ok: false, detail: `${CUSTODY_FILE}${SIG_SUFFIX} is missing` });
   else {
     const c = sshsigVerify(bytes, recSig.toString('utf8'), record.signer.namespace, key);
-    out.push({ check: 'record signature', ok: c.ok, detail: c.ok ? `${CUSTODY_FILE} signed by ${record.signer.principal} ${fp}` : `${CUSTODY_FILE}${SIG_SUFFIX}: ${c.reason}` });
+    out.push({
+      check: 'record signature',
+      ok: c.ok,
+      detail: c.ok ? `${CUSTODY_FILE} signed by ${record.signer.principal} ${fp}` : `${CUSTODY_FILE}${SIG_SUFFIX}: ${c.reason}`,
+    });
   }
 
   // 2. allowed_signers (what ssh-keygen trusts) names the same key for the same principal.
@@ -68,7 +72,12 @@ export function verifyCustody(dir: string, bytes: Buffer, record: CustodyRecord)
   out.push({
     check: 'allowed_signers',
     ok: allowed !== null && sameKey && principal === record.signer.principal,
-    detail: allowed === null ? `${ALLOWED_SIGNERS_FILE} is missing` : sameKey && principal === record.signer.principal ? `${ALLOWED_SIGNERS_FILE} names ${principal} with ${fp}` : `${ALLOWED_SIGNERS_FILE} does not name the record's signer and key`,
+    detail:
+      allowed === null
+        ? `${ALLOWED_SIGNERS_FILE} is missing`
+        : sameKey && principal === record.signer.principal
+          ? `${ALLOWED_SIGNERS_FILE} names ${principal} with ${fp}`
+          : `${ALLOWED_SIGNERS_FILE} does not name the record's signer and key`,
   });
 
   // 3. The log's chain, line by line.
@@ -78,7 +87,11 @@ export function verifyCustody(dir: string, bytes: Buffer, record: CustodyRecord)
     return out;
   }
   const chain = checkLog(log);
-  out.push({ check: 'log chain', ok: chain.ok, detail: chain.ok ? `${chain.entries.length} entries, every prev and seq in order, sealed` : chain.problems.join('; ') });
+  out.push({
+    check: 'log chain',
+    ok: chain.ok,
+    detail: chain.ok ? `${chain.entries.length} entries, every prev and seq in order, sealed` : chain.problems.join('; '),
+  });
 
   // 4. The log's signature: over the whole log, else over the prefix up to a signed checkpoint.
   const logSig = read(at(LOG_FILE + SIG_SUFFIX));
@@ -91,9 +104,10 @@ export function verifyCustody(dir: string, bytes: Buffer, record: CustodyRecord)
       out.push({
         check: 'log signature',
         ok: false,
-        detail: signed !== null
-          ? `${LOG_FILE}${SIG_SUFFIX} covers only lines 1-${signed + 1} (checkpoint); lines ${signed + 2}-${chain.prefixBytes.length} are not signed`
-          : `${LOG_FILE}${SIG_SUFFIX}: ${whole.reason}`,
+        detail:
+          signed !== null
+            ? `${LOG_FILE}${SIG_SUFFIX} covers only lines 1-${signed + 1} (checkpoint); lines ${signed + 2}-${chain.prefixBytes.length} are not signed`
+            : `${LOG_FILE}${SIG_SUFFIX}: ${whole.reason}`,
       });
     }
   }
@@ -104,7 +118,9 @@ export function verifyCustody(dir: string, bytes: Buffer, record: CustodyRecord)
   out.push({
     check: 'record names log head',
     ok: match,
-    detail: match ? `${record.log.entries} entries, head ${head}` : `${CUSTODY_FILE} says ${record.log.entries} entries with head ${record.log.head}; ${LOG_FILE} has ${chain.lineHashes.length} with head ${head || '-'}`,
+    detail: match
+      ? `${record.log.entries} entries, head ${head}`
+      : `${CUSTODY_FILE} says ${record.log.entries} entries with head ${record.log.head}; ${LOG_FILE} has ${chain.lineHashes.length} with head ${head || '-'}`,
   });
   if (!existsSync(at(CUSTODY_FILE))) out.push({ check: 'record', ok: false, detail: `${CUSTODY_FILE} is missing` });
   return out;
@@ -117,12 +133,22 @@ export function verifyInterruptedLog(dir: string): Verdict[] {
   const chain = checkLog(log);
   const complete = chain.problems.filter((p) => !p.includes('no seal entry') && !p.includes('incomplete line'));
   const out: Verdict[] = [
-    { check: 'log chain', ok: complete.length === 0, detail: complete.length === 0 ? `${chain.entries.length} complete entries chain correctly${chain.partialTail ? ' (plus one cut off mid-line)' : ''}` : complete.join('; ') },
+    {
+      check: 'log chain',
+      ok: complete.length === 0,
+      detail:
+        complete.length === 0
+          ? `${chain.entries.length} complete entries chain correctly${chain.partialTail ? ' (plus one cut off mid-line)' : ''}`
+          : complete.join('; '),
+    },
   ];
   // The signature file is the latest run's: a resumed run signs with its own key, named in its custody-resumed entry.
   type Signer = { publicKey?: string; namespace?: string; fingerprint?: string };
   const opened = [...chain.entries].reverse().find((e) => e.type === 'custody-opened' || e.type === 'custody-resumed');
-  const signer = opened?.type === 'custody-resumed' ? (opened.data.data as { signer?: Signer } | undefined)?.signer : (opened?.data as { signer?: Signer } | undefined)?.signer;
+  const signer =
+    opened?.type === 'custody-resumed'
+      ? (opened.data.data as { signer?: Signer } | undefined)?.signer
+      : (opened?.data as { signer?: Signer } | undefined)?.signer;
   const sig = read(path.join(dir, LOG_FILE + SIG_SUFFIX));
   if (!signer?.publicKey || !sig) {
     out.push({ check: 'log signature', ok: false, detail: !sig ? `${LOG_FILE}${SIG_SUFFIX} is missing` : 'the first entry names no signer' });
@@ -133,7 +159,10 @@ export function verifyInterruptedLog(dir: string): Verdict[] {
   out.push({
     check: 'log signature',
     ok: signed !== null,
-    detail: signed !== null ? `lines 1-${signed + 1} signed at a checkpoint by ${signer.fingerprint ?? '?'}; ${chain.entries.length - signed - 1} later line(s) unsigned` : 'no signed checkpoint matches the log',
+    detail:
+      signed !== null
+        ? `lines 1-${signed + 1} signed at a checkpoint by ${signer.fingerprint ?? '?'}; ${chain.entries.length - signed - 1} later line(s) unsigned`
+        : 'no signed checkpoint matches the log',
   });
   out.push({ check: 'record', ok: false, detail: `no ${CUSTODY_FILE}: the acquisition was interrupted before it finished` });
   return out;

@@ -1,3 +1,5 @@
+// Stage 1, a disk is found: the only way custos opens a block device node,
+// read-only, for its ioctls and reads (through the native addon).
 import { fstatSync, readSync } from 'node:fs';
 import { native } from '../native.js';
 import { DeviceError, DeviceIoError, errnoOf, isNativeError } from '../errors.js';

@@ -107,7 +107,7 @@ export function mediumVerdict(read: ReadAt, kernel: BootKernel): CustosMedium {
   const file = isoFileExtent(read, ['BOOT', 'VMLINUZ']);
   if (!file || file.size !== kernel.size) return 'custos-image';
   const hash = createHash('sha256');
-  for (let at = 0; at < file.size; ) {
+  for (let at = 0; at < file.size;) {
     const n = Math.min(4 * 1024 * 1024, file.size - at);
     const chunk = read(file.offset + at, n);
     if (!chunk || chunk.length !== n) return 'custos-image';

@@ -22,12 +22,12 @@ async function probe(device: string): Promise<FileSystemProbe | null> {
   // -p: read the device itself (no cache, no udev), as the live system has neither.
   const r = await execa('blkid', ['-p', '-o', 'export', device], { reject: false });
   if (r.exitCode !== 0) return null;
-  const fields = Object.fromEntries(
+  const fields: Record<string, string> = Object.fromEntries(
     String(r.stdout)
       .split('\n')
       .map((l) => l.split('='))
       .filter((kv) => kv.length >= 2)
-      .map(([k, ...v]) => [k, v.join('=')]),
+      .map(([k, ...v]): [string, string] => [k ?? '', v.join('=')]),
   );
   const fsType = fields['TYPE'];
   if (!fsType || fields['USAGE'] !== 'filesystem') return null;

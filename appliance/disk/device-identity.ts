@@ -1,3 +1,5 @@
+// Stage 1: a disk's vendor, model, serial and WWN, from where its transport
+// keeps them in sysfs; every string sanitized.
 import type { Sysfs } from './sysfs.js';
 import { deviceString, type DeviceString } from '../sanitize.js';
 import type { Transport, UsbBridge } from './transport.js';

@@ -1,3 +1,5 @@
+// Stage 1: what an examiner must be told about a disk before choosing it
+// (system disk, boot medium, twins, removable, zero size, ...).
 import type { Disk, DiskWarning, WarningCode } from './disk.js';
 
 export type { DiskWarning, WarningCode } from './disk.js';
@@ -18,7 +20,10 @@ export function diskWarnings(disk: Disk, probed: boolean): DiskWarning[] {
     add('usb-4k-logical-sector', 'USB bridge presents 4096-byte logical sectors; partition offsets may differ when the drive is attached directly');
   }
   if (disk.nvme && disk.nvme.namespaces.length > 1) {
-    add('nvme-multiple-namespaces', `NVMe controller ${disk.nvme.controller} has ${disk.nvme.namespaces.length} namespaces (${disk.nvme.namespaces.join(', ')}); image each one`);
+    add(
+      'nvme-multiple-namespaces',
+      `NVMe controller ${disk.nvme.controller} has ${disk.nvme.namespaces.length} namespaces (${disk.nvme.namespaces.join(', ')}); image each one`,
+    );
   }
   const mounts = [...disk.mounts, ...disk.partitions.flatMap((x) => x.mounts)];
   if (mounts.length > 0) {
@@ -29,7 +34,7 @@ export function diskWarnings(disk: Disk, probed: boolean): DiskWarning[] {
   const holders = [...disk.holders, ...disk.partitions.flatMap((x) => x.holders)];
   if (holders.length > 0) add('in-use-by-holder', `in use by ${holders.join(', ')}`);
   if (disk.stableIdSource === 'path') add('no-stable-id', 'no serial or WWN: identity rests on the bus path only');
-  if (disk.serialSource === 'usb-bridge') add('serial-from-usb-bridge', 'serial is the USB bridge\'s, not the drive\'s');
+  if (disk.serialSource === 'usb-bridge') add('serial-from-usb-bridge', "serial is the USB bridge's, not the drive's");
   if (disk.sysfsSizeBytes === 0 && disk.removable) add('no-medium', 'no medium present');
   return w;
 }

@@ -1,3 +1,6 @@
+// Stage 1, a disk is found: every whole disk from /sys/block as a Disk, with
+// identity, attachment, twins, roles and warnings. The first screen and
+// `custos disks` show exactly this.
 import path from 'node:path';
 import { Sysfs } from './sysfs.js';
 import { BlockDevice } from './block-device.js';
@@ -36,7 +39,12 @@ export function devNumber(majMin: string): number {
 
 function probeNode(nodePath: string, majMin: string): IoctlProbe {
   const failed = (error: string): IoctlProbe => ({
-    ok: false, sizeBytes: null, logicalSectorSize: null, physicalSectorSize: null, readOnly: null, error,
+    ok: false,
+    sizeBytes: null,
+    logicalSectorSize: null,
+    physicalSectorSize: null,
+    readOnly: null,
+    error,
   });
   let dev: BlockDevice;
   try {
@@ -151,7 +159,10 @@ function markBootMedia(disks: Disk[]): void {
       }
       if (media.length > 1) {
         // First, so it is the first line of the details.
-        d.warnings.unshift({ code: 'boot-medium-ambiguous', message: `${media.length} disks hold this very custos build (${media.map((m) => m.name).join(', ')}): which one booted cannot be told; none is offered as a source or destination` });
+        d.warnings.unshift({
+          code: 'boot-medium-ambiguous',
+          message: `${media.length} disks hold this very custos build (${media.map((m) => m.name).join(', ')}): which one booted cannot be told; none is offered as a source or destination`,
+        });
       }
     } else if (d.custosMedium === 'custos-image') {
       d.warnings.push({ code: 'holds-custos-image', message: 'holds a custos image (not the medium this system booted from): an ordinary disk' });

@@ -1,3 +1,5 @@
+// Stage 1: the kernel's I/O counters of a disk (/sys/block/X/stat), the
+// evidence that nothing was written to it.
 import type { Sysfs } from './sysfs.js';
 
 /**
@@ -18,7 +20,10 @@ export interface IoCounters {
 
 /** Parses a `stat` file; fields beyond those a kernel provides read as 0. */
 export function parseStat(text: string): IoCounters | null {
-  const f = text.trim().split(/\s+/).map((x) => Number(x));
+  const f = text
+    .trim()
+    .split(/\s+/)
+    .map((x) => Number(x));
   if (f.length < 11 || f.some((n) => !Number.isFinite(n))) return null;
   const at = (i: number) => f[i] ?? 0;
   return {

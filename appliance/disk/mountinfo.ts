@@ -1,3 +1,4 @@
+// Stage 1: what is mounted where, from /proc/self/mountinfo, by device number.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 

@@ -1,3 +1,5 @@
+// Stage 1: what the examiner typed, resolved to one kernel device by its
+// device number.
 import { statSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { Sysfs } from './sysfs.js';
@@ -62,11 +64,7 @@ function fromSysfsDir(sysfs: Sysfs, rel: string, majMin: string): ResolvedDevice
 /** For commands that act on whole disks: a partition is refused with the disk it belongs to. */
 export function requireWholeDisk(arg: string, r: ResolvedDevice): string {
   if (r.partition !== null) {
-    throw new DeviceError(
-      'EISPARTITION',
-      arg,
-      `${safeText(arg, 128)} is partition ${r.partition} of disk ${r.disk}; give the whole disk (/dev/${r.disk})`,
-    );
+    throw new DeviceError('EISPARTITION', arg, `${safeText(arg, 128)} is partition ${r.partition} of disk ${r.disk}; give the whole disk (/dev/${r.disk})`);
   }
   return r.disk;
 }

@@ -1,3 +1,4 @@
+// Stage 1: an identifier that follows the physical device across replugs.
 import { createHash } from 'node:crypto';
 import type { DeviceString } from '../sanitize.js';
 

@@ -1,3 +1,5 @@
+// Stage 1: bounded, sanitized reads of sysfs (attacker-controlled strings,
+// symlinks that point elsewhere).
 import { closeSync, openSync, readdirSync, readSync, realpathSync, existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 

@@ -1,3 +1,4 @@
+// Stage 1: which disks carry the running system or the medium it booted from.
 import path from 'node:path';
 import type { Sysfs } from './sysfs.js';
 import type { MountEntry } from './mountinfo.js';
@@ -7,14 +8,7 @@ export type DiskRole = 'running-system' | 'boot-medium';
 /** Mount points that mean "this disk carries the operating system we run on". */
 const SYSTEM_MOUNTS = new Set(['/', '/usr', '/boot', '/boot/efi', '/efi', '/var', '/home']);
 /** Mount points live systems (ours and others) use for the medium they booted from. */
-const BOOT_MEDIUM_MOUNTS = new Set([
-  '/run/custos/boot',
-  '/run/live/medium',
-  '/run/initramfs/live',
-  '/lib/live/mount/medium',
-  '/run/archiso/bootmnt',
-  '/cdrom',
-]);
+const BOOT_MEDIUM_MOUNTS = new Set(['/run/custos/boot', '/run/live/medium', '/run/initramfs/live', '/lib/live/mount/medium', '/run/archiso/bootmnt', '/cdrom']);
 
 /**
  * Whole disks under a block device given by major:minor: the disk itself for a

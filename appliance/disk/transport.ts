@@ -1,3 +1,4 @@
+// Stage 1: a disk's bus (SATA, USB, NVMe, virtio, MMC, SCSI, loop) from its sysfs path.
 import type { Sysfs } from './sysfs.js';
 import { deviceString, type DeviceString } from '../sanitize.js';
 

@@ -1,8 +1,10 @@
+// What an acquisition records (the custody record's `acquisition`): the types;
+// record-assembly.ts fills them in.
 import type { EwfCompression } from './ewf/chunk-store.js';
 import type { ReadTiming } from './read/read-timing.js';
 import type { EwfSettings } from './ewf/ewf-plan.js';
 import type { DeviceString } from '../sanitize.js';
-import type { ImagingEvent } from './pipeline/events.js';
+import type { ImagingEvent } from '../events.js';
 import type { HashAlgorithm } from './hash/hash-algorithms.js';
 import type { ImageFormat } from './write/image-layout.js';
 import type { BadRange } from './read/read-recovery.js';
@@ -49,12 +51,23 @@ export interface ImageRecord {
   tool: { name: 'custos'; version: string; node: string };
   source: SourceInfo;
   image: { name: string; format: ImageFormat; splitSize: number | null; sizeBytes: number; sectorSize: number; files: ImageFile[]; ewf: EwfRecord | null };
-  settings: { hashes: HashAlgorithm[]; pieceSize: number; blockSize: number; buffers: number; retries: number; fill: number; fastFirst: boolean; verify: boolean; verifySource: boolean; ewf?: EwfSettings };
+  settings: {
+    hashes: HashAlgorithm[];
+    pieceSize: number;
+    blockSize: number;
+    buffers: number;
+    retries: number;
+    fill: number;
+    fastFirst: boolean;
+    verify: boolean;
+    verifySource: boolean;
+    ewf?: EwfSettings;
+  };
   /** --fast-first only: what the first pass left, what the recovery pass got, and where the hashes come from. */
   recovery: RecoveryRecord | null;
   /** A resumed acquisition: where it went on from and what was checked first; null for one that ran through. */
   resume: ResumeRecord | null;
-  /** The resume journal kept by this run: how many checkpoints, the last one's position; null when none was kept. */
+  /** The resume journal kept by this run: how many resume points, the last one's position; null when none was kept. */
   journal: { checkpoints: number; lastPosition: number } | null;
   hashes: Partial<Record<HashAlgorithm, string>>;
   pieces: { size: number; count: number; sha256: string[]; merkleRoot: string; merkle: string };
@@ -87,7 +100,7 @@ export interface ResumeRecord {
   firstStarted: string;
   /** How many times this acquisition has been resumed, this one included. */
   resumes: number;
-  /** Windows before the checkpoint checked against the journal, in every copy. */
+  /** Windows before the resume point checked against the journal, in every copy. */
   windowsChecked: number;
   readBackFrom: string;
 }

@@ -1,6 +1,7 @@
 // What an acquisition is asked to do, and the defaults: the settings a
 // journal keeps and a resume goes on with.
-import type { EwfSettings } from './ewf/ewf-plan.js';
+import { PreflightError } from '../errors.js';
+import { DEFAULT_EWF_SETTINGS, EWF_CHUNK_SIZE, ewfSettingsProblem, type EwfSettings } from './ewf/ewf-plan.js';
 import type { HashAlgorithm } from './hash/hash-algorithms.js';
 import { DEFAULT_READ_POLICY, type ReadPolicy } from './read/read-recovery.js';
 import type { ImageFormat } from './write/image-layout.js';
@@ -46,4 +47,35 @@ export function acquireSettings(chosen: Partial<AcquireSettings>): AcquireSettin
     verifySource: false,
     ...chosen,
   };
+}
+
+/** What the settings are checked against: the source as the reader sees it. */
+export interface SourceShape {
+  name: string;
+  size: number;
+  sectorSize: number;
+}
+
+/** The one check of an acquisition's settings against its source, before anything is written. */
+export function checkSettings(o: AcquireSettings, source: SourceShape): void {
+  const ss = source.sectorSize;
+  const bad = (what: string) => new PreflightError('EUSAGE', what);
+  if (source.size <= 0) throw bad(`source ${source.name} is empty`);
+  if (source.size % ss !== 0) throw bad(`source size ${source.size} is not a multiple of its ${ss}-byte sector`);
+  if (o.blockSize % 4096 !== 0 || o.blockSize % ss !== 0 || o.blockSize > 256 * 1024 * 1024)
+    throw bad('--block-size must be a multiple of 4096 and of the sector size, at most 256M');
+  if (o.pieceSize % ss !== 0) throw bad(`--piece-size must be a multiple of the ${ss}-byte sector`);
+  if (o.format === 'split' && (o.splitSize % 4096 !== 0 || o.splitSize < 1024 * 1024)) throw bad('--split-size must be a multiple of 4096 and at least 1M');
+  if (o.buffers < 2 || o.buffers > 256) throw bad('--buffers must be 2..256');
+  if (o.hashes.length === 0) throw bad('at least one hash is needed');
+  if (o.format === 'e01') {
+    const problem = ewfSettingsProblem({ ...o, ewf: ewfSettingsOf(o) });
+    if (problem) throw bad(problem);
+    if (EWF_CHUNK_SIZE % ss !== 0) throw bad(`the ${ss}-byte sector does not divide the E01 chunk`);
+  }
+}
+
+/** --format e01's settings, the defaults where none were chosen. */
+export function ewfSettingsOf(o: AcquireSettings): EwfSettings {
+  return o.ewf ?? DEFAULT_EWF_SETTINGS;
 }

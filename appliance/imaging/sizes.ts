@@ -1,3 +1,4 @@
+// Sizes as the examiner types them (64M, 2G) and the checks on them.
 import { UsageError } from '../errors.js';
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };

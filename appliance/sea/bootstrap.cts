@@ -27,7 +27,7 @@ function field(h: Buffer, at: number, len: number): string {
 /** Reads a ustar archive (regular files and directories only; nothing else is packed). */
 function untar(buf: Buffer): Entry[] {
   const out: Entry[] = [];
-  for (let at = 0; at + 512 <= buf.length; ) {
+  for (let at = 0; at + 512 <= buf.length;) {
     const h = buf.subarray(at, at + 512);
     if (h.every((b) => b === 0)) break;
     const prefix = field(h, 345, 155);

@@ -1,3 +1,5 @@
+// Stage 2, held under write-block: the guardian's decisions per attachment,
+// shared by every custos process under an flock.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../errors.js';

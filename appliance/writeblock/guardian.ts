@@ -1,12 +1,13 @@
+// Stage 2, held under write-block: every disk read-only on sight, proven, and
+// re-checked; released only on the examiner's explicit confirmation.
 import { EventEmitter } from 'node:events';
-import path from 'node:path';
-import { BlockDevice } from '../disk/block-device.js';
 import { Sysfs } from '../disk/sysfs.js';
 import { readCounters, writesBetween, type IoCounters } from '../disk/kernel-stat.js';
 import { listDisks, readDiskByName, type Disk, type InventoryOptions } from '../disk/inventory.js';
 import { WriteBlockError, DeviceError, CustosError } from '../errors.js';
 import { resolveDevice, requireWholeDisk } from '../disk/resolve-device.js';
 import { disksUnder } from '../disk/system-disks.js';
+import { ReadOnlyFlags } from './read-only-flags.js';
 import { MemoryStateStore, type CounterSnapshot, type GuardianEvent, type GuardianEventType, type GuardianState, type StateStore } from './guardian-state.js';
 
 export type { GuardianEvent, GuardianEventType, GuardianState, CounterSnapshot, ProtectedRecord } from './guardian-state.js';
@@ -52,6 +53,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
   /** Disks seen, by kernel name: a name that comes back with another attachment is another device. */
   private readonly known = new Map<string, { attachment: string; stableId: string; partitions: Set<string> }>();
   private readonly devRoot: string;
+  private readonly flags: ReadOnlyFlags;
   private timer: NodeJS.Timeout | null = null;
   private checking = false;
   readonly log: GuardianEvent[] = [];
@@ -61,6 +63,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     this.opts = options;
     this.sysfs = new Sysfs(options.sysfsRoot ?? '/sys');
     this.devRoot = options.devRoot ?? '/dev';
+    this.flags = new ReadOnlyFlags(this.devRoot, this.sysfs);
     this.store = options.store ?? new MemoryStateStore();
   }
 
@@ -93,7 +96,11 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     const disk = readDiskByName(name, { ...this.opts, probe: false });
     if (!disk) throw new DeviceError('ENOENT', arg, `${name}: no such disk`);
     if (attachment !== undefined && disk.attachment !== attachment) {
-      throw new WriteBlockError('EATTACHMENT', name, `${name} is now another attachment (${disk.attachment}, not ${attachment}): the disk shown was unplugged or replaced; nothing changed`);
+      throw new WriteBlockError(
+        'EATTACHMENT',
+        name,
+        `${name} is now another attachment (${disk.attachment}, not ${attachment}): the disk shown was unplugged or replaced; nothing changed`,
+      );
     }
     return disk;
   }
@@ -109,52 +116,6 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     this.known.set(disk.name, { attachment: disk.attachment, stableId: disk.stableId, partitions: new Set(disk.partitions.map((p) => p.name)) });
   }
 
-  private nodeOf(name: string): string {
-    return path.join(this.devRoot, name);
-  }
-
-  /** BLKROSET on one node. */
-  private setFlag(name: string, readOnly: boolean): void {
-    const dev = BlockDevice.open(this.nodeOf(name));
-    try {
-      dev.setReadOnly(readOnly);
-    } finally {
-      dev.close();
-    }
-  }
-
-  /** Confirms a node's state by BLKROGET and by sysfs `ro`; both must agree with what was asked. */
-  private verifyFlag(name: string, sysfsRo: string, readOnly: boolean): void {
-    const dev = BlockDevice.open(this.nodeOf(name));
-    let ioctlRo: boolean;
-    try {
-      ioctlRo = dev.isReadOnly();
-    } finally {
-      dev.close();
-    }
-    const sysRo = this.sysfs.readText(sysfsRo);
-    if (ioctlRo !== readOnly || sysRo !== (readOnly ? '1' : '0')) {
-      const why = !readOnly && sysRo === '1' ? ' (the device may report hardware write-protect)' : '';
-      throw new WriteBlockError(
-        'EROVERIFY',
-        name,
-        `${name}: asked for ${readOnly ? 'read-only' : 'read-write'} but BLKROGET says ${ioctlRo ? 'ro' : 'rw'} and sysfs says ${sysRo}${why}`,
-      );
-    }
-  }
-
-  private setAndVerify(name: string, sysfsRo: string, readOnly: boolean): void {
-    this.setFlag(name, readOnly);
-    this.verifyFlag(name, sysfsRo, readOnly);
-  }
-
-  private applyReadOnly(disk: Disk): void {
-    // The whole disk first: since Linux 5.12 its flag covers every partition at once.
-    this.setAndVerify(disk.name, `block/${disk.name}/ro`, true);
-    for (const p of disk.partitions) this.setAndVerify(p.name, `block/${disk.name}/${p.name}/ro`, true);
-  }
-
-  /** Protects one whole disk and all its partitions. */
   protect(arg: string): Disk {
     const disk = this.diskByArg(arg);
     return this.protectDisk(disk);
@@ -162,9 +123,18 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
 
   private protectDisk(disk: Disk, reason = 'BLKROSET on disk and partitions, confirmed by BLKROGET and sysfs ro'): Disk {
     if (disk.roles.includes('running-system')) {
-      throw new WriteBlockError('ESYSTEMDISK', disk.name, `${disk.name} holds the running system (${disk.mounts.concat(disk.partitions.flatMap((p) => p.mounts)).map((m) => m.mountPoint).join(', ') || 'swap'}); custos does not write-block it`);
+      throw new WriteBlockError(
+        'ESYSTEMDISK',
+        disk.name,
+        `${disk.name} holds the running system (${
+          disk.mounts
+            .concat(disk.partitions.flatMap((p) => p.mounts))
+            .map((m) => m.mountPoint)
+            .join(', ') || 'swap'
+        }); custos does not write-block it`,
+      );
     }
-    this.applyReadOnly(disk);
+    this.flags.holdDisk(disk);
     const now = this.now();
     const counters = this.counters(disk);
     this.store.update((s) => {
@@ -272,11 +242,16 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     const related = this.sourceRelation(disk);
     if (related) throw new WriteBlockError('ESOURCE', disk.name, `refusing to release ${disk.name}: ${related}`);
     if (disk.roles.includes('boot-medium')) throw new WriteBlockError('EBOOTMEDIUM', disk.name, `refusing to release ${disk.name}: it is the boot medium`);
-    if (disk.roles.includes('running-system')) throw new WriteBlockError('ESYSTEMDISK', disk.name, `refusing to release ${disk.name}: it holds the running system`);
+    if (disk.roles.includes('running-system'))
+      throw new WriteBlockError('ESYSTEMDISK', disk.name, `refusing to release ${disk.name}: it holds the running system`);
     const expected = WriteBlockGuardian.confirmationFor(disk);
     if (confirmation.trim().replace(/\s+/g, ' ') !== expected) {
       const twin = disk.twins.length > 0 ? ` (its serial is shared with ${disk.twins.join(', ')}, so the kernel name comes first: "${disk.name} ...")` : '';
-      throw new WriteBlockError('ECONFIRM', disk.name, `release of ${disk.name} not confirmed: type its ${WriteBlockGuardian.confirmationWhat(disk)} exactly as \`custos disks\` shows it${twin}`);
+      throw new WriteBlockError(
+        'ECONFIRM',
+        disk.name,
+        `release of ${disk.name} not confirmed: type its ${WriteBlockGuardian.confirmationWhat(disk)} exactly as \`custos disks\` shows it${twin}`,
+      );
     }
     // The decision is kept before any flag is cleared: a guardian in another
     // process that then finds this disk writable reads it and leaves it be.
@@ -288,13 +263,13 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     // Every flag is cleared before any is checked: a partition reads as
     // read-only while its disk still is (Linux >= 5.12 ORs the two).
     try {
-      for (const p of disk.partitions) this.setFlag(p.name, false);
-      this.setFlag(disk.name, false);
-      this.verifyFlag(disk.name, `block/${disk.name}/ro`, false);
-      for (const p of disk.partitions) this.verifyFlag(p.name, `block/${disk.name}/${p.name}/ro`, false);
+      for (const p of disk.partitions) this.flags.set(p.name, false);
+      this.flags.set(disk.name, false);
+      this.flags.verify(disk.name, `block/${disk.name}/ro`, false);
+      for (const p of disk.partitions) this.flags.verify(p.name, `block/${disk.name}/${p.name}/ro`, false);
     } catch (e) {
       // Half-released is worse than either state: put every flag back.
-      this.applyReadOnly(disk);
+      this.flags.holdDisk(disk);
       this.store.update((s) => {
         delete s.released[disk.attachment];
         if (previous) s.protected[disk.attachment] = previous;
@@ -302,7 +277,11 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
       throw e;
     }
     this.remember(disk);
-    this.emitEvent('released', disk, `made writable after confirmation (${disk.twins.length > 0 ? 'kernel name and ' : ''}${disk.serial ? 'serial' : 'stable id'} typed); this attachment only`);
+    this.emitEvent(
+      'released',
+      disk,
+      `made writable after confirmation (${disk.twins.length > 0 ? 'kernel name and ' : ''}${disk.serial ? 'serial' : 'stable id'} typed); this attachment only`,
+    );
     return disk;
   }
 
@@ -328,7 +307,11 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
             delete s.protected[k.attachment];
             delete s.sources[k.attachment];
           });
-          this.emitEvent('device-vanished', { name, attachment: k.attachment, stableId: k.stableId }, wasReleased ? 'no longer present; its release ends (write-blocked again if it returns)' : 'no longer present');
+          this.emitEvent(
+            'device-vanished',
+            { name, attachment: k.attachment, stableId: k.stableId },
+            wasReleased ? 'no longer present; its release ends (write-blocked again if it returns)' : 'no longer present',
+          );
         }
       }
       for (const disk of disks) {
@@ -354,7 +337,11 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
         this.remember(disk);
         return;
       }
-      this.emitEvent('device-appeared', disk, `${disk.transport} ${disk.sizeBytes} B${disk.twins.length > 0 ? `; serial shared with ${disk.twins.join(', ')}` : ''}`);
+      this.emitEvent(
+        'device-appeared',
+        disk,
+        `${disk.transport} ${disk.sizeBytes} B${disk.twins.length > 0 ? `; serial shared with ${disk.twins.join(', ')}` : ''}`,
+      );
       this.protectDisk(disk, 'protected on sight');
       return;
     }
@@ -363,18 +350,18 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
       // Writable: released a moment ago by another process? It keeps its decision before clearing a flag.
       if (this.released(disk, true)) return;
       this.emitEvent('reset-detected', disk, 'sysfs ro is 0 on a protected disk');
-      this.applyReadOnly(disk);
+      this.flags.holdDisk(disk);
       this.emitEvent('reprotected', disk, 'BLKROSET re-applied and confirmed');
     }
     for (const p of disk.partitions) {
       if (!k.partitions.has(p.name)) {
-        this.setAndVerify(p.name, `block/${disk.name}/${p.name}/ro`, true);
+        this.flags.setAndVerify(p.name, `block/${disk.name}/${p.name}/ro`, true);
         k.partitions.add(p.name);
         this.emitEvent('partition-appeared', disk, `new partition of ${disk.name} set read-only`, p.name);
       } else if (!p.readOnly) {
         if (this.released(disk, true)) return;
         this.emitEvent('reset-detected', disk, `sysfs ro is 0 on partition of ${disk.name}`, p.name);
-        this.setAndVerify(p.name, `block/${disk.name}/${p.name}/ro`, true);
+        this.flags.setAndVerify(p.name, `block/${disk.name}/${p.name}/ro`, true);
         this.emitEvent('reprotected', disk, 'BLKROSET re-applied and confirmed', p.name);
       }
     }
@@ -402,17 +389,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
   status(args?: string[]): DeviceStatus[] {
     const disks = args && args.length > 0 ? args.map((a) => this.diskByArg(a)) : this.inventory();
     return disks.map((disk) => {
-      let ioctlRo: boolean | null = null;
-      try {
-        const dev = BlockDevice.open(this.nodeOf(disk.name));
-        try {
-          ioctlRo = dev.isReadOnly();
-        } finally {
-          dev.close();
-        }
-      } catch {
-        ioctlRo = null;
-      }
+      const ioctlRo = this.flags.query(disk.name);
       const rec = this.state.protected[disk.attachment];
       const counters = this.counters(disk);
       return {

@@ -1,9 +1,11 @@
+// Stage 2 for one acquisition: the source held as the source, its write-block
+// re-checked on every tick and summarised for the record.
 import { WriteBlockGuardian, type GuardianEvent } from './guardian.js';
 import { readCounters, writesBetween, type IoCounters } from '../disk/kernel-stat.js';
 import type { Disk } from '../disk/inventory.js';
 import { PreflightError } from '../errors.js';
 import { DeviceError } from '../errors.js';
-import { event, type EventSink, type ImagingEvent } from '../imaging/pipeline/events.js';
+import { event, type EventSink, type ImagingEvent } from '../events.js';
 
 /** One stretch of the acquisition on one kernel device (more than one when the source was unplugged and came back). */
 export interface SourceAttachment {
@@ -72,9 +74,21 @@ export class SourceWriteBlock {
     this.intact = true;
     this.atStart = readCounters(guardian.sysfs, disk.name);
     this.twinsAtStart = [...disk.twins];
-    this.onEvent(event('writeblock', `${disk.name}: write-block confirmed (BLKROGET and sysfs ro on disk and partitions); held as attachment ${disk.attachment}`, { disk: disk.name, attachment: disk.attachment, counters: this.atStart }));
+    this.onEvent(
+      event('writeblock', `${disk.name}: write-block confirmed (BLKROGET and sysfs ro on disk and partitions); held as attachment ${disk.attachment}`, {
+        disk: disk.name,
+        attachment: disk.attachment,
+        counters: this.atStart,
+      }),
+    );
     if (disk.twins.length > 0) {
-      this.onEvent(event('source-twin', `${disk.name} shares its serial with ${disk.twins.join(', ')}: the source is held by kernel name and attachment (${disk.attachment}), a returning disk is proven by content`, { disk: disk.name, attachment: disk.attachment, twins: disk.twins }));
+      this.onEvent(
+        event(
+          'source-twin',
+          `${disk.name} shares its serial with ${disk.twins.join(', ')}: the source is held by kernel name and attachment (${disk.attachment}), a returning disk is proven by content`,
+          { disk: disk.name, attachment: disk.attachment, twins: disk.twins },
+        ),
+      );
     }
   }
 
@@ -99,7 +113,13 @@ export class SourceWriteBlock {
   sourceLost(): void {
     if (this.lost) return;
     this.lost = true;
-    this.earlier.push({ disk: this.disk.name, attachment: this.disk.attachment, countersAtStart: this.atStart, countersAtEnd: this.lastCounters ?? this.atStart, endFrom: 'last-check' });
+    this.earlier.push({
+      disk: this.disk.name,
+      attachment: this.disk.attachment,
+      countersAtStart: this.atStart,
+      countersAtEnd: this.lastCounters ?? this.atStart,
+      endFrom: 'last-check',
+    });
   }
 
   /** The source is back as `disk` (already held and confirmed read-only). */
@@ -140,7 +160,17 @@ export class SourceWriteBlock {
   }
 
   summary(): WriteBlockSummary {
-    const current: SourceAttachment[] = this.lost ? [] : [{ disk: this.disk.name, attachment: this.disk.attachment, countersAtStart: this.atStart, countersAtEnd: readCounters(this.guardian.sysfs, this.disk.name), endFrom: 'end' }];
+    const current: SourceAttachment[] = this.lost
+      ? []
+      : [
+          {
+            disk: this.disk.name,
+            attachment: this.disk.attachment,
+            countersAtStart: this.atStart,
+            countersAtEnd: readCounters(this.guardian.sysfs, this.disk.name),
+            endFrom: 'end',
+          },
+        ];
     const attachments = [...this.earlier, ...current];
     const first = attachments[0];
     const last = attachments[attachments.length - 1];
@@ -152,7 +182,15 @@ export class SourceWriteBlock {
         break;
       }
       const w = writesBetween(a.countersAtStart, a.countersAtEnd);
-      writes = writes ? { writeIos: writes.writeIos + w.writeIos, writeSectors: writes.writeSectors + w.writeSectors, discardIos: writes.discardIos + w.discardIos, discardSectors: writes.discardSectors + w.discardSectors, flushIos: writes.flushIos + w.flushIos } : w;
+      writes = writes
+        ? {
+            writeIos: writes.writeIos + w.writeIos,
+            writeSectors: writes.writeSectors + w.writeSectors,
+            discardIos: writes.discardIos + w.discardIos,
+            discardSectors: writes.discardSectors + w.discardSectors,
+            flushIos: writes.flushIos + w.flushIos,
+          }
+        : w;
     }
     return {
       disk: this.disk.name,

@@ -37,8 +37,28 @@ test('disks --json: stable schema with exact sizes, sectors and partitions', asy
   const d = parsed.disks.find((x) => x.name === loop.name);
   t.is(d?.sizeBytes, 20481 * 512);
   t.is(d?.devicePath, loop.dev);
-  t.deepEqual(d?.partitions.map((p) => p.name), loop.partitions);
-  for (const key of ['name', 'devicePath', 'stableId', 'kernelPath', 'transport', 'sizeBytes', 'logicalSectorSize', 'physicalSectorSize', 'rotational', 'removable', 'readOnly', 'partitions', 'holders', 'mounts', 'roles', 'warnings']) {
+  t.deepEqual(
+    d?.partitions.map((p) => p.name),
+    loop.partitions,
+  );
+  for (const key of [
+    'name',
+    'devicePath',
+    'stableId',
+    'kernelPath',
+    'transport',
+    'sizeBytes',
+    'logicalSectorSize',
+    'physicalSectorSize',
+    'rotational',
+    'removable',
+    'readOnly',
+    'partitions',
+    'holders',
+    'mounts',
+    'roles',
+    'warnings',
+  ]) {
     t.true(d !== undefined && key in d, key);
   }
 });
@@ -73,13 +93,22 @@ test('protect, status and release through the CLI, with kernel write counters as
   t.true(st?.intact);
   t.is(st?.sinceProtect?.writeIos, 0);
   t.is(st?.sinceProtect?.writeSectors, 0);
-  t.deepEqual(st?.partitions.map((x) => x.readOnly), [true, true]);
+  t.deepEqual(
+    st?.partitions.map((x) => x.readOnly),
+    [true, true],
+  );
   const d = await diskJson(loop.name, state);
   const rel = await custos(['writeblock', 'release', loop.dev, '--confirm', d.stableId], state);
   t.is(rel.exitCode, 0, String(rel.stderr));
   t.is(sysfs.readText(`block/${loop.name}/ro`), '0');
-  const events = readFileSync(path.join(state, 'writeblock-events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
-  t.deepEqual(events.map((e) => e.type), ['protected', 'released']);
+  const events = readFileSync(path.join(state, 'writeblock-events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string });
+  t.deepEqual(
+    events.map((e) => e.type),
+    ['protected', 'released'],
+  );
 });
 
 test('status flags a protected disk whose read-only flag was reset while nothing was watching', async (t) => {
@@ -107,11 +136,19 @@ test('bad input: one-line error, non-zero exit, nothing changed', async (t) => {
 
   expectOneLineError(t, await custos(['writeblock', 'protect', '/dev/custos-missing'], state), /^custos: \/dev\/custos-missing: no such device$/);
   expectOneLineError(t, await custos(['writeblock', 'status', '/dev/custos-missing'], state), /no such device/);
-  expectOneLineError(t, await custos(['writeblock', 'protect', `/dev/${src.partitions[0]}`], state), new RegExp(`is partition ${src.partitions[0]} of disk ${src.name}; give the whole disk`));
+  expectOneLineError(
+    t,
+    await custos(['writeblock', 'protect', `/dev/${src.partitions[0]}`], state),
+    new RegExp(`is partition ${src.partitions[0]} of disk ${src.name}; give the whole disk`),
+  );
   const plain = path.join(tempDir(), 'evidence.img');
   writeFileSync(plain, Buffer.alloc(4096));
   expectOneLineError(t, await custos(['writeblock', 'protect', plain], state), /is a regular file, not a block device/);
-  expectOneLineError(t, await custos(['writeblock', 'release', src.dev, '--confirm', d.stableId], state), /refusing to release loop\d+: loop\d+ is the acquisition source/);
+  expectOneLineError(
+    t,
+    await custos(['writeblock', 'release', src.dev, '--confirm', d.stableId], state),
+    /refusing to release loop\d+: loop\d+ is the acquisition source/,
+  );
   expectOneLineError(t, await custos(['writeblock', 'release', src.dev], state), /needs --confirm/);
   expectOneLineError(t, await custos(['writeblock', 'frobnicate'], state), /writeblock needs one of/);
   expectOneLineError(t, await custos(['disks', '--nope'], state), /Unknown option '--nope'/);
@@ -130,7 +167,11 @@ test('writeblock watch: a reset flag is set back and reported as NDJSON, and the
   const loop = await patternLoop(4 * 1024 * 1024);
   t.teardown(loop.detach);
   const state = tempDir();
-  const child = execa(CUSTOS, ['writeblock', 'watch', loop.dev, '--json', '--interval', '100'], { env: { CUSTOS_STATE_DIR: state }, reject: false, buffer: false });
+  const child = execa(CUSTOS, ['writeblock', 'watch', loop.dev, '--json', '--interval', '100'], {
+    env: { CUSTOS_STATE_DIR: state },
+    reject: false,
+    buffer: false,
+  });
   const lines: { type: string; device: string }[] = [];
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -159,7 +200,11 @@ test('writeblock watch: a reset flag is set back and reported as NDJSON, and the
 test('host: identity from systeminformation agrees with the kernel and DMI', async (t) => {
   const r = await custos(['host', '--json'], tempDir());
   t.is(r.exitCode, 0, String(r.stderr));
-  const h = (JSON.parse(String(r.stdout)) as { host: { os: { kernel: { text: string } }; system: { uuid: { text: string } }; memoryBytes: number; clock: { rtcUtc: string } } }).host;
+  const h = (
+    JSON.parse(String(r.stdout)) as {
+      host: { os: { kernel: { text: string } }; system: { uuid: { text: string } }; memoryBytes: number; clock: { rtcUtc: string } };
+    }
+  ).host;
   t.is(h.os.kernel.text, (await execa('uname', ['-r'])).stdout.trim());
   t.true(h.memoryBytes > 0);
   t.true(Math.abs(Date.parse(h.clock.rtcUtc) - Date.now()) < 60_000);
@@ -177,6 +222,10 @@ test('the disk holding the running system is never write-blocked or released', a
   }
   const roBefore = sysfs.readText(`block/${system.name}/ro`);
   expectOneLineError(t, await custos(['writeblock', 'protect', system.devicePath], state), new RegExp(`${system.name} holds the running system`));
-  expectOneLineError(t, await custos(['writeblock', 'release', system.devicePath, '--confirm', system.serial?.text ?? system.stableId], state), /refusing to release .*running system/);
+  expectOneLineError(
+    t,
+    await custos(['writeblock', 'release', system.devicePath, '--confirm', system.serial?.text ?? system.stableId], state),
+    /refusing to release .*running system/,
+  );
   t.is(sysfs.readText(`block/${system.name}/ro`), roBefore);
 });

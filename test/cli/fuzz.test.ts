@@ -42,10 +42,44 @@ function rng(seed: number) {
 type Rng = ReturnType<typeof rng>;
 
 const HOSTILE = [
-  '\x1b[2J\x1b[H', '\x1b]0;pwned\x07', '\x1b[31m', '\x9b31m', '\u202e', '\u2066', '\u200b', '\ufeff', '\u0000', '\t', '\r\n', '\n', '\\', '"', "'",
-  '{', '}', '[', ']', ':', ',', '%s%n', '../../', '\ud800', '\udfff', 'é', '€', '😀', 'A'.repeat(10_000),
+  '\x1b[2J\x1b[H',
+  '\x1b]0;pwned\x07',
+  '\x1b[31m',
+  '\x9b31m',
+  '\u202e',
+  '\u2066',
+  '\u200b',
+  '\ufeff',
+  '\u0000',
+  '\t',
+  '\r\n',
+  '\n',
+  '\\',
+  '"',
+  "'",
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  ',',
+  '%s%n',
+  '../../',
+  '\ud800',
+  '\udfff',
+  'é',
+  '€',
+  '😀',
+  'A'.repeat(10_000),
 ];
-const HOSTILE_BYTES = [Buffer.from([0xff, 0xfe]), Buffer.from([0xc3]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0x1b, 0x5b, 0x32, 0x4a]), Buffer.from([0x00]), Buffer.from([0x9b])];
+const HOSTILE_BYTES = [
+  Buffer.from([0xff, 0xfe]),
+  Buffer.from([0xc3]),
+  Buffer.from([0xed, 0xa0, 0x80]),
+  Buffer.from([0x1b, 0x5b, 0x32, 0x4a]),
+  Buffer.from([0x00]),
+  Buffer.from([0x9b]),
+];
 
 function randomBytes(r: Rng, max: number): Buffer {
   const n = r.chance(0.05) ? 10_000 + r.below(1000) : r.below(max);
@@ -59,7 +93,13 @@ function hostileBytes(r: Rng, max = 256): Buffer {
   const k = 1 + r.below(6);
   for (let i = 0; i < k; i++) {
     const pick = r.below(3);
-    parts.push(pick === 0 ? randomBytes(r, max) : pick === 1 ? Buffer.from(HOSTILE[r.below(HOSTILE.length)] as string, 'utf8') : (HOSTILE_BYTES[r.below(HOSTILE_BYTES.length)] as Buffer));
+    parts.push(
+      pick === 0
+        ? randomBytes(r, max)
+        : pick === 1
+          ? Buffer.from(HOSTILE[r.below(HOSTILE.length)] as string, 'utf8')
+          : (HOSTILE_BYTES[r.below(HOSTILE_BYTES.length)] as Buffer),
+    );
   }
   return Buffer.concat(parts);
 }
@@ -136,7 +176,7 @@ const HANG_MS = 10_000;
 const LIMIT_MS = 6 * 60_000;
 
 const VISIBLE = /^[\x20-\x7e]*$/;
-// eslint-disable-next-line no-control-regex
+
 const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/u;
 
 test('device strings, case text and E01 header fields: nothing invisible or controlling reaches a display form', (t) => {
@@ -155,7 +195,19 @@ test('device strings, case text and E01 header fields: nothing invisible or cont
   });
   const n3 = fuzz(t, 'e01Header', 5_000, (r) => {
     const s = () => hostileString(r, 64);
-    const info = { caseNumber: s(), evidenceNumber: s(), description: s(), examiner: s(), notes: s(), model: s(), serial: s(), acquired: new Date(r.next() * 1000), systemTime: new Date(), softwareVersion: s(), os: s() };
+    const info = {
+      caseNumber: s(),
+      evidenceNumber: s(),
+      description: s(),
+      examiner: s(),
+      notes: s(),
+      model: s(),
+      serial: s(),
+      acquired: new Date(r.next() * 1000),
+      systemTime: new Date(),
+      softwareVersion: s(),
+      os: s(),
+    };
     const h2 = header2Text(info).split('\n');
     if (h2.length !== 18 || (h2[3] as string).split('\t').length !== 13) throw new Error('header2 lost its shape');
     const h = headerText(info).split('\r\n');
@@ -181,7 +233,9 @@ test('sysfs, procfs and command-line values: a result or a usage error, never a 
       if (c && !Object.values(c).every((v) => Number.isFinite(v))) throw new Error('non-finite counter');
     }),
     fuzz(t, 'cli values', 20_000, (r) => {
-      const s = r.chance(0.5) ? hostileString(r, 16) : mutate(r, Buffer.from(['4M', 'md5,sha256', '90s', '2026-11-21T10:00:00Z'][r.below(4)] as string)).toString('utf8');
+      const s = r.chance(0.5)
+        ? hostileString(r, 16)
+        : mutate(r, Buffer.from(['4M', 'md5,sha256', '90s', '2026-11-21T10:00:00Z'][r.below(4)] as string)).toString('utf8');
       const size = (() => {
         try {
           return parseSize(s, '--split-size');
@@ -200,7 +254,11 @@ test('sysfs, procfs and command-line values: a result or a usage error, never a 
       }
     }),
   ];
-  t.is(n.reduce((a, b) => a + b, 0), 60_000, n.join(' + '));
+  t.is(
+    n.reduce((a, b) => a + b, 0),
+    60_000,
+    n.join(' + '),
+  );
 });
 
 /** One real acquisition whose record, log, signature and key the remaining targets mutate. */
@@ -215,7 +273,11 @@ async function realRecord(t: ExecutionContext): Promise<{ dir: string; keyDir: s
   });
   await custos(['writeblock', 'protect', loop.dev], state);
   keygen(keyDir, 'Fuzz Examiner', 'fuzz passphrase');
-  const r = await custos(['acquire', '--source', loop.dev, '--out', dir, '--format', 'e01', '--segment-size', '1M', '--key', path.join(keyDir, 'Fuzz_Examiner.key')], state, { env: { CUSTOS_PASSPHRASE: 'fuzz passphrase' } });
+  const r = await custos(
+    ['acquire', '--source', loop.dev, '--out', dir, '--format', 'e01', '--segment-size', '1M', '--key', path.join(keyDir, 'Fuzz_Examiner.key')],
+    state,
+    { env: { CUSTOS_PASSPHRASE: 'fuzz passphrase' } },
+  );
   if (r.exitCode !== 0) throw new Error(String(r.stderr));
   return { dir, keyDir, state };
 }
@@ -227,7 +289,9 @@ test('custody record, log, signature, key file and E01 files, mutated: verdicts 
   const record = readFileSync(path.join(dir, 'custody.json'));
   const sig = readFileSync(path.join(dir, 'custody.json.sig'), 'utf8');
   const key = readFileSync(path.join(keyDir, 'Fuzz_Examiner.key'));
-  const segments = readdirSync(dir).filter((f) => /^image\.E\d\d$/.test(f)).sort();
+  const segments = readdirSync(dir)
+    .filter((f) => /^image\.E\d\d$/.test(f))
+    .sort();
   const work = tempDir();
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
@@ -279,7 +343,11 @@ test('custody record, log, signature, key file and E01 files, mutated: verdicts 
       }
     }),
   ];
-  t.is(n.reduce((a, b) => a + b, 0), 12_500, n.join(' + '));
+  t.is(
+    n.reduce((a, b) => a + b, 0),
+    12_500,
+    n.join(' + '),
+  );
 });
 
 /** A journal as an interrupted E01 acquisition leaves it. */
@@ -295,24 +363,49 @@ function validJournal(): Record<string, unknown> {
     started: '2026-11-21T09:59:00.000Z',
     resumes: 0,
     source: { path: '/dev/sdb', stableId: 'serial-X', serialRaw: 'X\\x1b', sizeBytes: 8 * 1024 * 1024, sectorSize: 512 },
-    settings: { name: 'image', format: 'e01', splitSize: 2 ** 31, hashes: ['md5', 'sha1', 'sha256'], pieceSize: 1024 * 1024, blockSize: 1024 * 1024, buffers: 12, policy: { retries: 2, fill: 0 }, fastFirst: false, verify: false, verifySource: false, ewf: { compression: 'fast', segmentSize: 1024 * 1024 * 1024 } },
+    settings: {
+      name: 'image',
+      format: 'e01',
+      splitSize: 2 ** 31,
+      hashes: ['md5', 'sha1', 'sha256'],
+      pieceSize: 1024 * 1024,
+      blockSize: 1024 * 1024,
+      buffers: 12,
+      policy: { retries: 2, fill: 0 },
+      fastFirst: false,
+      verify: false,
+      verifySource: false,
+      ewf: { compression: 'fast', segmentSize: 1024 * 1024 * 1024 },
+    },
     case: { caseNumber: 'C-1', evidenceNumber: null, examiner: 'Jane', organisation: null, description: 'd', notes: null, location: null },
     destinations: ['/mnt/a'],
     pieces: ['0'.repeat(64), '1'.repeat(64), '2'.repeat(64)],
     badRanges: [{ firstLba: 10, lastLba: 12, sectors: 3, sectorSize: 512, errno: 5, error: 'EIO', attempts: 3 }],
     deferred: [],
-    ewf: { setIdentifier: 'b'.repeat(32), segment: 1, pos: 200_000, groupBase: 1000, entries: entries.toString('base64'), segmentChunks: 96, files: [{ file: 'image.E01', size: 200_000 }], rawChunks: [] },
+    ewf: {
+      setIdentifier: 'b'.repeat(32),
+      segment: 1,
+      pos: 200_000,
+      groupBase: 1000,
+      entries: entries.toString('base64'),
+      segmentChunks: 96,
+      files: [{ file: 'image.E01', size: 200_000 }],
+      rawChunks: [],
+    },
   };
 }
 
 /** Replaces one value somewhere in `o` with something hostile. */
 function poison(r: Rng, o: unknown): unknown {
-  const hostile = () => [hostileString(r, 64), -1, 2 ** 60, 0.5, null, true, [], {}, [hostileString(r, 8)], 'A'.repeat(100_000), { __proto__: { x: 1 } }][r.below(11)];
+  const hostile = () =>
+    [hostileString(r, 64), -1, 2 ** 60, 0.5, null, true, [], {}, [hostileString(r, 8)], 'A'.repeat(100_000), { __proto__: { x: 1 } }][r.below(11)];
   if (typeof o !== 'object' || o === null) return hostile();
   const keys = Object.keys(o);
   if (keys.length === 0 || r.chance(0.1)) return hostile();
   const k = keys[r.below(keys.length)] as string;
-  const copy: Record<string, unknown> = Array.isArray(o) ? ([...o] as unknown as Record<string, unknown>) : { ...(o as Record<string, unknown>) };
+  const copy: Record<string, unknown> = Array.isArray(o)
+    ? ([...(o as unknown[])] as unknown as Record<string, unknown>)
+    : { ...(o as Record<string, unknown>) };
   copy[k] = r.chance(0.6) ? poison(r, copy[k]) : hostile();
   return copy;
 }
@@ -329,7 +422,7 @@ test('ISO 9660 volumes, mutated: the boot medium only where the kernel really is
   const n = fuzz(t, 'iso9660', 20_000, (r) => {
     const img = r.chance(0.9) ? mutate(r, valid) : hostileBytes(r, 64 * 1024);
     const v = mediumVerdict(over(img), kernel);
-    if (v !== null && v !== 'custos-image' && v !== 'boot-medium') throw new Error(`verdict ${String(v as unknown)}`);
+    if (v !== null && v !== 'custos-image' && v !== 'boot-medium') throw new Error(`verdict ${String(v)}`);
     // A proven medium holds the kernel's exact bytes somewhere: the hash is the proof, whatever the records say.
     if (v === 'boot-medium' && !img.includes(kernelBytes)) throw new Error('boot medium without the kernel in it');
   });
@@ -373,12 +466,20 @@ test('custos verify on a mutated evidence directory: a verdict, exit 1, no stack
     const out = `${String(v.stdout)}${String(v.stderr)}`;
     t.not(v.exitCode, 70, `${victim}: internal error\n${out}`);
     t.false(/\n\s+at /.test(out), `${victim}: a stack trace\n${out}`);
-    if (v.exitCode === 0) t.true(readFileSync(path.join(d, victim)).equals(readFileSync(path.join(dir, victim))) || victim.endsWith('.html') || victim.endsWith('.txt'), `${victim} changed and verify passed`);
+    if (v.exitCode === 0)
+      t.true(
+        readFileSync(path.join(d, victim)).equals(readFileSync(path.join(dir, victim))) || victim.endsWith('.html') || victim.endsWith('.txt'),
+        `${victim} changed and verify passed`,
+      );
   }
   counts['custos verify'] = 12;
 });
 
 test.after('fuzz totals', () => {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  process.stdout.write(`fuzz: ${total} generated cases: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+  process.stdout.write(
+    `fuzz: ${total} generated cases: ${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}\n`,
+  );
 });

@@ -11,7 +11,7 @@ test('printable ASCII passes through; trailing padding trimmed for display only'
 test('escape sequences and control bytes never reach the display form', (t) => {
   const hostile = Buffer.from('\x1b[2J\x1b]0;pwned\x07WD\rBlue\x00\x7f\x9b31m', 'latin1');
   const s = deviceString(hostile);
-  // eslint-disable-next-line no-control-regex
+
   t.false(/[\x00-\x1f\x7f-\xff]/.test(s.text), s.text);
   t.false(/[\x00-\x1f\x7f-\xff]/.test(s.raw));
   t.true(s.text.includes('\\x1b[2J'));

@@ -24,10 +24,14 @@ async function protect(loop: Loop, state: string): Promise<void> {
 }
 
 async function sshVerify(dir: string, file: string, principal: string, input?: Buffer): Promise<{ exitCode: number; out: string }> {
-  const r = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(dir, 'allowed_signers'), '-I', principal, '-n', 'custos', '-s', path.join(dir, `${file}.sig`)], {
-    input: input ?? readFileSync(path.join(dir, file)),
-    reject: false,
-  });
+  const r = await execa(
+    'ssh-keygen',
+    ['-Y', 'verify', '-f', path.join(dir, 'allowed_signers'), '-I', principal, '-n', 'custos', '-s', path.join(dir, `${file}.sig`)],
+    {
+      input: input ?? readFileSync(path.join(dir, file)),
+      reject: false,
+    },
+  );
   return { exitCode: r.exitCode ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -48,8 +52,34 @@ function goldenAcquisition(): Promise<{ out: string; usb: string; state: string;
       if (kg.exitCode !== 0) throw new Error(String(kg.stderr));
       const made = JSON.parse(String(kg.stdout)) as { keyFile: string; fingerprint: string; principal: string };
       const r = await custos(
-        ['acquire', '--source', loop.dev, '--out', out, '--custody-copy', usb, '--format', 'split', '--split-size', '1M', '--piece-size', '512K', '--key', made.keyFile,
-          '--case', '2026-117', '--evidence', 'E-4', '--examiner', 'Jane Q. Examiner', '--organisation', 'Lab', '--examiner-time', new Date(Date.now() + 42_000).toISOString(), '--json'],
+        [
+          'acquire',
+          '--source',
+          loop.dev,
+          '--out',
+          out,
+          '--custody-copy',
+          usb,
+          '--format',
+          'split',
+          '--split-size',
+          '1M',
+          '--piece-size',
+          '512K',
+          '--key',
+          made.keyFile,
+          '--case',
+          '2026-117',
+          '--evidence',
+          'E-4',
+          '--examiner',
+          'Jane Q. Examiner',
+          '--organisation',
+          'Lab',
+          '--examiner-time',
+          new Date(Date.now() + 42_000).toISOString(),
+          '--json',
+        ],
         state,
         { env: PASS },
       );
@@ -103,7 +133,19 @@ test('a complete acquisition leaves every custody file in each copy; ssh-keygen 
   const v = await verifyOut(g.out, g.state);
   t.is(v.code, 0, v.text);
   t.regex(v.text, /^VERIFIED/m);
-  for (const check of ['record signature', 'allowed_signers', 'log chain', 'log signature', 'record names log head', 'image md5', 'image sha256', 'file image.001', 'file image.004', 'image windows']) t.regex(v.text, new RegExp(`^ok {4}${check}`, 'm'), check);
+  for (const check of [
+    'record signature',
+    'allowed_signers',
+    'log chain',
+    'log signature',
+    'record names log head',
+    'image md5',
+    'image sha256',
+    'file image.001',
+    'file image.004',
+    'image windows',
+  ])
+    t.regex(v.text, new RegExp(`^ok {4}${check}`, 'm'), check);
   t.is((await custos(['verify', g.usb, '--record-only'], g.state)).exitCode, 0);
   t.is((await custos(['verify', g.usb], g.state)).exitCode, 1, 'the custody copy has no image; only --record-only passes there');
 
@@ -221,14 +263,37 @@ test('a killed acquisition leaves a log whose complete lines chain, signed up to
   const state = tempDir();
   await protect(loop, state);
   const out = scratch(t);
-  const child = execa(CUSTOS, ['acquire', '--source', loop.dev, '--out', out, '--json-progress', '--block-size', '1M', '--buffers', '2', '--hash', 'md5,sha1,sha256,sha512', '--checkpoint-interval', '1s'], {
-    reject: false,
-    env: { CUSTOS_STATE_DIR: state },
-  });
+  const child = execa(
+    CUSTOS,
+    [
+      'acquire',
+      '--source',
+      loop.dev,
+      '--out',
+      out,
+      '--json-progress',
+      '--block-size',
+      '1M',
+      '--buffers',
+      '2',
+      '--hash',
+      'md5,sha1,sha256,sha512',
+      '--checkpoint-interval',
+      '1s',
+    ],
+    {
+      reject: false,
+      env: { CUSTOS_STATE_DIR: state },
+    },
+  );
   let killed = false;
   child.stdout?.on('data', () => {
     // Two interval checkpoints in, kill it without warning.
-    if (!killed && existsSync(path.join(out, 'events.jsonl')) && (readFileSync(path.join(out, 'events.jsonl'), 'utf8').match(/"reason":"interval"/g) ?? []).length >= 2) {
+    if (
+      !killed &&
+      existsSync(path.join(out, 'events.jsonl')) &&
+      (readFileSync(path.join(out, 'events.jsonl'), 'utf8').match(/"reason":"interval"/g) ?? []).length >= 2
+    ) {
       killed = true;
       child.kill('SIGKILL');
     }
@@ -238,7 +303,11 @@ test('a killed acquisition leaves a log whose complete lines chain, signed up to
   t.false(existsSync(path.join(out, 'custody.json')));
   const content = readFileSync(path.join(out, 'events.jsonl'));
   const log = checkLog(content);
-  t.deepEqual(log.problems.filter((p) => !p.includes('no seal') && !p.includes('incomplete line')), [], 'every complete line chains');
+  t.deepEqual(
+    log.problems.filter((p) => !p.includes('no seal') && !p.includes('incomplete line')),
+    [],
+    'every complete line chains',
+  );
   // The signature covers the log up to its last checkpoint, checked by ssh-keygen on that prefix.
   const opened = log.entries[0]?.data as { signer: { principal: string; publicKey: string } };
   const cps = log.entries.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'checkpoint');
@@ -247,7 +316,11 @@ test('a killed acquisition leaves a log whose complete lines chain, signed up to
   writeFileSync(allowed, `${opened.signer.principal} namespaces="custos" ${opened.signer.publicKey.split(' ').slice(0, 2).join(' ')}\n`);
   let signedPrefix = -1;
   for (const { i } of cps.reverse()) {
-    const r = await execa('ssh-keygen', ['-Y', 'verify', '-f', allowed, '-I', opened.signer.principal, '-n', 'custos', '-s', path.join(out, 'events.jsonl.sig')], { input: content.subarray(0, log.prefixBytes[i]), reject: false });
+    const r = await execa(
+      'ssh-keygen',
+      ['-Y', 'verify', '-f', allowed, '-I', opened.signer.principal, '-n', 'custos', '-s', path.join(out, 'events.jsonl.sig')],
+      { input: content.subarray(0, log.prefixBytes[i]), reject: false },
+    );
     if (r.exitCode === 0) {
       signedPrefix = i;
       break;

@@ -107,7 +107,10 @@ function fixture() {
 
 test('every transport is recognised from the sysfs device path', (t) => {
   const { disks, by } = fixture();
-  t.deepEqual(disks.map((d) => d.name), ['mmcblk0', 'nvme0n1', 'nvme0n2', 'sda', 'sdb', 'sdc', 'vda']);
+  t.deepEqual(
+    disks.map((d) => d.name),
+    ['mmcblk0', 'nvme0n1', 'nvme0n2', 'sda', 'sdb', 'sdc', 'vda'],
+  );
   t.is(by('sda').transport, 'sata');
   t.is(by('sdb').transport, 'usb');
   t.is(by('nvme0n1').transport, 'nvme');
@@ -136,7 +139,10 @@ test('SATA: serial from VPD 0x80, WWN, sizes in bytes from 512-byte sysfs units,
       ['sda2', 1050624 * 512, 7812986511 * 512],
     ],
   );
-  t.deepEqual(d.partitions[0]?.mounts.map((m) => m.mountPoint), ['/mnt/evidence drive']);
+  t.deepEqual(
+    d.partitions[0]?.mounts.map((m) => m.mountPoint),
+    ['/mnt/evidence drive'],
+  );
   t.true(d.warnings.some((w) => w.code === 'mounted'));
 });
 
@@ -147,10 +153,7 @@ test('USB: bridge VID:PID recorded; no VPD serial falls back to the bridge seria
   t.is(d.usbBridge?.product?.text, 'Elements 25A2');
   t.is(d.serial?.text, '575834314141');
   t.is(d.serialSource, 'usb-bridge');
-  t.deepEqual(
-    d.warnings.map((w) => w.code).sort(),
-    ['serial-from-usb-bridge', 'usb-4k-logical-sector'],
-  );
+  t.deepEqual(d.warnings.map((w) => w.code).sort(), ['serial-from-usb-bridge', 'usb-4k-logical-sector']);
 });
 
 test('NVMe: controller serial/model, EUI, and a warning for more than one namespace', (t) => {
@@ -188,7 +191,13 @@ test('swap and device-mapper holders map to the physical disk underneath', (t) =
     [
       { ...sata, holders: ['dm-0'], partitions: [{ name: 'sda1', majMin: '8:1', start: 2048, size: 4096 }] },
       { name: 'dm-0', majMin: '252:0', parent: 'virtual', sizeSectors: 4096, slaves: ['sda1'] },
-      { ...virtio, partitions: [{ name: 'vda1', majMin: '254:1', start: 2048, size: 4096 }, { name: 'vda2', majMin: '254:2', start: 8192, size: 4096 }] },
+      {
+        ...virtio,
+        partitions: [
+          { name: 'vda1', majMin: '254:1', start: 2048, size: 4096 },
+          { name: 'vda2', majMin: '254:2', start: 8192, size: 4096 },
+        ],
+      },
     ],
     { mountinfo: '27 1 252:0 / / rw - ext4 /dev/mapper/root rw', swaps: '/dev/vda2\tpartition\t2048\t0\t-2\n' },
   );
@@ -213,7 +222,7 @@ test('hostile identity strings: escape sequences, control bytes, invalid UTF-8 a
   for (const s of [d.vendor, d.model, d.serial, d.wwn]) {
     t.truthy(s);
     if (!s) continue;
-    // eslint-disable-next-line no-control-regex
+
     t.false(/[\x00-\x1f\x7f-\uffff]/.test(s.text));
     t.true(s.text.length <= 64);
     t.false(/[\x00-\x1f\x7f-\uffff]/.test(s.raw));
@@ -227,7 +236,10 @@ test('hostile identity strings: escape sequences, control bytes, invalid UTF-8 a
 
 test('a VPD page that declares more bytes than it holds, or is not page 0x80, is handled', (t) => {
   const bad = Buffer.from([0x00, 0x80, 0xff, 0xff, 0x41, 0x42]);
-  const f = buildFixture([{ ...scsi, deviceAttrs: { vpd_pg80: bad } }, { ...sata, name: 'sdd', majMin: '8:48', partitions: [], deviceAttrs: { vpd_pg80: Buffer.from([0, 0x83, 0, 2, 0x41, 0x42]) } }]);
+  const f = buildFixture([
+    { ...scsi, deviceAttrs: { vpd_pg80: bad } },
+    { ...sata, name: 'sdd', majMin: '8:48', partitions: [], deviceAttrs: { vpd_pg80: Buffer.from([0, 0x83, 0, 2, 0x41, 0x42]) } },
+  ]);
   const disks = listDisks({ sysfsRoot: f.sysfsRoot, procRoot: f.procRoot, devRoot: f.devRoot, probe: false });
   t.is(disks.find((d) => d.name === 'sdc')?.serial?.text, 'AB');
   const sdd = disks.find((d) => d.name === 'sdd');

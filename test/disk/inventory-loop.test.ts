@@ -49,7 +49,10 @@ test('a mounted partition is reported with its mount point and warned about', as
   await execa('mount', ['-t', 'ext4', '-o', 'ro,noload', part, mnt]);
   t.teardown(() => execa('umount', [mnt]).then(() => undefined));
   const d = listDisks().find((x) => x.name === loop.name);
-  t.deepEqual(d?.partitions[0]?.mounts.map((m) => [m.mountPoint, m.fsType, m.readOnly]), [[mnt, 'ext4', true]]);
+  t.deepEqual(
+    d?.partitions[0]?.mounts.map((m) => [m.mountPoint, m.fsType, m.readOnly]),
+    [[mnt, 'ext4', true]],
+  );
   t.true(d?.warnings.some((w) => w.code === 'mounted' && w.message.includes(mnt)));
 });
 

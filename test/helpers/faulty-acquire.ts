@@ -5,20 +5,50 @@ import path from 'node:path';
 import { patternLoop, tempDir } from './loop.js';
 import { FaultyReader, type FaultOptions } from './faulty-reader.js';
 import { DeviceReader, type SectorReader } from '../../appliance/imaging/read/sector-reader.js';
-import { acquire, type AcquireOptions } from '../../appliance/imaging/acquire.js';
+import { acquire } from '../../appliance/imaging/acquire.js';
+import type { AcquireOptions } from '../../appliance/imaging/acquire-options.js';
 import type { ImageRecord, SourceInfo } from '../../appliance/imaging/image-record.js';
-import type { ImagingEvent } from '../../appliance/imaging/pipeline/events.js';
+import type { ImagingEvent } from '../../appliance/events.js';
 
 export const SECTORS = 20481;
 
 export function sourceInfo(r: { name: string; size: number; sectorSize: number }): SourceInfo {
-  return { path: r.name, name: path.basename(r.name), stableId: null, vendor: null, model: null, serial: null, sizeBytes: r.size, logicalSectorSize: r.sectorSize, physicalSectorSize: null, sectors: r.size / r.sectorSize };
+  return {
+    path: r.name,
+    name: path.basename(r.name),
+    stableId: null,
+    vendor: null,
+    model: null,
+    serial: null,
+    sizeBytes: r.size,
+    logicalSectorSize: r.sectorSize,
+    physicalSectorSize: null,
+    sectors: r.size / r.sectorSize,
+  };
 }
 
 /** An acquisition of `reader` over the loop device `disk` with what these tests share (1 MiB blocks and windows, 4 buffers, one retry, zero fill, verify); `o` gives the rest. */
-export function loopAcquisition(reader: SectorReader, disk: string, o: Pick<AcquireOptions, 'destinations' | 'name' | 'format' | 'hashes'> & Partial<AcquireOptions>): AcquireOptions {
+export function loopAcquisition(
+  reader: SectorReader,
+  disk: string,
+  o: Pick<AcquireOptions, 'destinations' | 'name' | 'format' | 'hashes'> & Partial<AcquireOptions>,
+): AcquireOptions {
   const MiB = 1024 * 1024;
-  return { reader, source: sourceInfo(reader), sourceDisk: disk, writeBlock: null, splitSize: 0, pieceSize: MiB, blockSize: MiB, buffers: 4, policy: { retries: 1, fill: 0 }, fastFirst: false, verify: true, verifySource: false, ...o };
+  return {
+    reader,
+    source: sourceInfo(reader),
+    sourceDisk: disk,
+    writeBlock: null,
+    splitSize: 0,
+    pieceSize: MiB,
+    blockSize: MiB,
+    buffers: 4,
+    policy: { retries: 1, fill: 0 },
+    fastFirst: false,
+    verify: true,
+    verifySource: false,
+    ...o,
+  };
 }
 
 export interface FaultyAcquireOptions extends FaultOptions {
@@ -94,4 +124,3 @@ export function checkImage(t: ExecutionContext, source: Buffer, image: Buffer, b
   }
   t.is(wrong, 0, 'fill exactly at the bad LBAs, source bytes everywhere else');
 }
-

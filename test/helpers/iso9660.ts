@@ -38,7 +38,10 @@ export function miniIso(kernel: Buffer, volume = 'CUSTOS'): Buffer {
   term[0] = 255;
   term.write('CD001', 1, 'latin1');
   Buffer.concat([record('\0', rootLba, BLOCK, true), record('\x01', rootLba, BLOCK, true), record('BOOT', bootLba, BLOCK, true)]).copy(img, rootLba * BLOCK);
-  Buffer.concat([record('\0', bootLba, BLOCK, true), record('\x01', rootLba, BLOCK, true), record('VMLINUZ.;1', fileLba, kernel.length, false)]).copy(img, bootLba * BLOCK);
+  Buffer.concat([record('\0', bootLba, BLOCK, true), record('\x01', rootLba, BLOCK, true), record('VMLINUZ.;1', fileLba, kernel.length, false)]).copy(
+    img,
+    bootLba * BLOCK,
+  );
   kernel.copy(img, fileLba * BLOCK);
   return img;
 }

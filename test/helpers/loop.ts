@@ -34,7 +34,9 @@ export function writePatternImage(file: string, bytes: number, seed = 1): void {
 }
 
 export async function sha256File(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 export interface Loop {
@@ -42,7 +44,7 @@ export interface Loop {
   name: string;
   file: string;
   partitions: string[];
-  detach(): Promise<void>;
+  detach: () => Promise<void>;
 }
 
 export interface LoopOptions {

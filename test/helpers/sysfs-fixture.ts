@@ -61,10 +61,7 @@ process.once('exit', () => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
-export function buildFixture(
-  disks: FixtureDisk[],
-  extra: { mountinfo?: string; swaps?: string; files?: Record<string, string | Buffer> } = {},
-): Fixture {
+export function buildFixture(disks: FixtureDisk[], extra: { mountinfo?: string; swaps?: string; files?: Record<string, string | Buffer> } = {}): Fixture {
   const root = tempDir('custos-sysfs-');
   made.push(root);
   const sys = path.join(root, 'sys');

@@ -32,7 +32,7 @@ export class Terminal {
     } catch {
       return '';
     }
-    // eslint-disable-next-line no-control-regex
+
     return raw.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78cDEHM]|\x0e|\x0f/g, '');
   }
 
@@ -60,7 +60,9 @@ export class Terminal {
       await new Promise((r) => setTimeout(r, 150));
     }
     const reported = this.reportedErrors();
-    throw new Error(`screen never showed ${String(text)}; last screen:\n${last}${reported ? `\nerrors the program printed earlier (${this.transcriptFile}):\n${reported}` : ''}`);
+    throw new Error(
+      `screen never showed ${String(text)}; last screen:\n${last}${reported ? `\nerrors the program printed earlier (${this.transcriptFile}):\n${reported}` : ''}`,
+    );
   }
 
   async keys(...keys: string[]): Promise<void> {

@@ -48,7 +48,10 @@ test('raw image of an odd-sized disk: md5sum/sha256sum match source and report; 
   const out = scratch(t);
   const before = readCounters(sysfs, loop.name);
   const srcSums = await sums(loop.file);
-  const r = await custos(['acquire', '--source', loop.dev, '--out', out, '--name', 'ev1', '--hash', 'md5,sha1,sha256,sha512', '--verify', '--verify-source', '--json'], state);
+  const r = await custos(
+    ['acquire', '--source', loop.dev, '--out', out, '--name', 'ev1', '--hash', 'md5,sha1,sha256,sha512', '--verify', '--verify-source', '--json'],
+    state,
+  );
   t.is(r.exitCode, 0, String(r.stderr));
   const rec = parseSummary(r.stdout);
   const image = path.join(out, 'ev1.raw');
@@ -88,17 +91,42 @@ test('4096-byte sectors, split set to two destinations: every copy hashes like t
   t.teardown(loop.detach);
   const out1 = scratch(t);
   const out2 = scratch(t);
-  const r = await custos(['acquire', '--source', loop.dev, '--out', out1, '--out', out2, '--format', 'split', '--split-size', '1M', '--block-size', '256K', '--fast-first', '--verify', '--json'], state);
+  const r = await custos(
+    [
+      'acquire',
+      '--source',
+      loop.dev,
+      '--out',
+      out1,
+      '--out',
+      out2,
+      '--format',
+      'split',
+      '--split-size',
+      '1M',
+      '--block-size',
+      '256K',
+      '--fast-first',
+      '--verify',
+      '--json',
+    ],
+    state,
+  );
   t.is(r.exitCode, 0, String(r.stderr));
   const rec = parseSummary(r.stdout);
   t.is(rec.source.logicalSectorSize, 4096);
   t.is(rec.source.sectors, bytes / 4096);
   const src = await sums(loop.file);
   for (const dir of [out1, out2]) {
-    const files = readdirSync(dir).filter((f) => /^image\.\d{3}$/.test(f)).sort();
+    const files = readdirSync(dir)
+      .filter((f) => /^image\.\d{3}$/.test(f))
+      .sort();
     t.deepEqual(files, ['image.001', 'image.002', 'image.003', 'image.004', 'image.005', 'image.006']);
     // Every segment the requested size but the last (NIST DI-RO-04).
-    t.deepEqual(files.map((f) => statSync(path.join(dir, f)).size), [1, 1, 1, 1, 1].map(() => 1024 * 1024).concat([3 * 4096]));
+    t.deepEqual(
+      files.map((f) => statSync(path.join(dir, f)).size),
+      [1, 1, 1, 1, 1].map(() => 1024 * 1024).concat([3 * 4096]),
+    );
     const cat = await execa('sh', ['-c', `cat ${files.map((f) => path.join(dir, f)).join(' ')} | sha256sum`]);
     t.is(cat.stdout.split(/\s+/)[0], src.sha256);
     const md5 = await execa('sh', ['-c', `cat ${files.map((f) => path.join(dir, f)).join(' ')} | md5sum`]);
@@ -153,10 +181,16 @@ test('piecewise hashes reproduce with split + sha256sum; a flipped byte fails ve
   closeSync(fd);
   const bad = await custos(['verify', out, '--json'], state);
   t.is(bad.exitCode, 1);
-  const v = JSON.parse(String(bad.stdout)) as { ok: boolean; comparison: { match: boolean; pieces: { mismatched: { index: number; offset: number; firstLba: number }[] } } };
+  const v = JSON.parse(String(bad.stdout)) as {
+    ok: boolean;
+    comparison: { match: boolean; pieces: { mismatched: { index: number; offset: number; firstLba: number }[] } };
+  };
   t.false(v.ok);
   t.false(v.comparison.match);
-  t.deepEqual(v.comparison.pieces.mismatched.map((m) => m.index), [5]);
+  t.deepEqual(
+    v.comparison.pieces.mismatched.map((m) => m.index),
+    [5],
+  );
   t.is(v.comparison.pieces.mismatched[0]?.offset, 5 * 256 * 1024);
   t.is(v.comparison.pieces.mismatched[0]?.firstLba, (5 * 256 * 1024) / 512);
   const text = await custos(['verify', out], state);
@@ -170,12 +204,23 @@ test('NDJSON progress: events and per-stage progress lines, then the summary', a
   const out = scratch(t);
   const r = await custos(['acquire', '--source', loop.dev, '--out', out, '--json-progress', '--json', '--block-size', '1M', '--buffers', '4'], state);
   t.is(r.exitCode, 0, String(r.stderr));
-  const lines = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = String(r.stdout)
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const progress = lines.filter((l) => l['kind'] === 'progress');
   t.true(progress.length >= 1);
-  const last = progress[progress.length - 1] as { bytesDone: number; bytesTotal: number; stages: { name: string; kind: string; busy: number; queueFill: number }[]; writeBlock: { intact: boolean } };
+  const last = progress[progress.length - 1] as {
+    bytesDone: number;
+    bytesTotal: number;
+    stages: { name: string; kind: string; busy: number; queueFill: number }[];
+    writeBlock: { intact: boolean };
+  };
   t.is(last.bytesDone, last.bytesTotal);
-  t.deepEqual(last.stages.map((s) => s.name), ['read', 'md5', 'sha256', 'sha256-pieces', 'write1']);
+  t.deepEqual(
+    last.stages.map((s) => s.name),
+    ['read', 'md5', 'sha256', 'sha256-pieces', 'write1'],
+  );
   t.true(last.writeBlock.intact);
   t.true(lines.some((l) => l['kind'] === 'event' && l['type'] === 'started'));
   t.is((lines[lines.length - 1] as { schema?: string }).schema, 'custos.image/1');

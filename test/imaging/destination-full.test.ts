@@ -5,12 +5,13 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync, statSync, statfsSy
 import path from 'node:path';
 import { attachLoop, ext4Loop, patternLoop, sha256File, tempDir } from '../helpers/loop.js';
 import { DeviceReader, type SectorReader } from '../../appliance/imaging/read/sector-reader.js';
-import { acquire, AcquisitionAborted } from '../../appliance/imaging/acquire.js';
+import { acquire } from '../../appliance/imaging/acquire.js';
+import { AcquisitionAborted } from '../../appliance/imaging/acquire-options.js';
 import { WriteBlockGuardian } from '../../appliance/writeblock/guardian.js';
 import { SourceWriteBlock } from '../../appliance/writeblock/source-writeblock.js';
 import { readDiskByName } from '../../appliance/disk/inventory.js';
 import type { ImageRecord } from '../../appliance/imaging/image-record.js';
-import type { ImagingEvent } from '../../appliance/imaging/pipeline/events.js';
+import type { ImagingEvent } from '../../appliance/events.js';
 import { Sysfs } from '../../appliance/disk/sysfs.js';
 import { readCounters } from '../../appliance/disk/kernel-stat.js';
 import { custos } from '../helpers/cli.js';
@@ -22,7 +23,10 @@ class GatedReader implements SectorReader {
   readonly size: number;
   readonly sectorSize: number;
   private gate: (() => void) | null;
-  constructor(private readonly inner: SectorReader, before: () => void) {
+  constructor(
+    private readonly inner: SectorReader,
+    before: () => void,
+  ) {
     this.name = inner.name;
     this.size = inner.size;
     this.sectorSize = inner.sectorSize;
@@ -39,67 +43,92 @@ class GatedReader implements SectorReader {
   }
 }
 
-for (const format of ['raw', 'e01'] as const) test(`destination fills up mid-run (${format}): clear error, aborted event, source untouched, nothing complete`, async (t) => {
-  const src = await patternLoop(24 * 1024 * 1024, {}, 31);
-  t.teardown(src.detach);
-  const srcHash = await sha256File(src.file);
-  // The evidence drive: a small ext4 file system on its own loop device.
-  const fsDir = tempDir();
-  t.teardown(() => rmSync(fsDir, { recursive: true, force: true }));
-  const fsFile = path.join(fsDir, 'dest.img');
-  await execa('truncate', ['-s', '48M', fsFile]);
-  await execa('mkfs.ext4', ['-q', '-F', '-m', '0', fsFile]);
-  const destLoop = await attachLoop(fsFile);
-  t.teardown(destLoop.detach);
-  const mnt = tempDir();
-  await execa('mount', [destLoop.dev, mnt]);
-  t.teardown(() => execa('umount', [mnt]).then(() => undefined));
+for (const format of ['raw', 'e01'] as const)
+  test(`destination fills up mid-run (${format}): clear error, aborted event, source untouched, nothing complete`, async (t) => {
+    const src = await patternLoop(24 * 1024 * 1024, {}, 31);
+    t.teardown(src.detach);
+    const srcHash = await sha256File(src.file);
+    // The evidence drive: a small ext4 file system on its own loop device.
+    const fsDir = tempDir();
+    t.teardown(() => rmSync(fsDir, { recursive: true, force: true }));
+    const fsFile = path.join(fsDir, 'dest.img');
+    await execa('truncate', ['-s', '48M', fsFile]);
+    await execa('mkfs.ext4', ['-q', '-F', '-m', '0', fsFile]);
+    const destLoop = await attachLoop(fsFile);
+    t.teardown(destLoop.detach);
+    const mnt = tempDir();
+    await execa('mount', [destLoop.dev, mnt]);
+    t.teardown(() => execa('umount', [mnt]).then(() => undefined));
 
-  const guardian = new WriteBlockGuardian({ include: (d) => d.name === src.name });
-  guardian.protect(src.dev);
-  const disk = readDiskByName(src.name);
-  if (!disk) throw new Error('source not listed');
-  const wb = new SourceWriteBlock(guardian, disk);
-  const before = readCounters(new Sysfs(), src.name);
+    const guardian = new WriteBlockGuardian({ include: (d) => d.name === src.name });
+    guardian.protect(src.dev);
+    const disk = readDiskByName(src.name);
+    if (!disk) throw new Error('source not listed');
+    const wb = new SourceWriteBlock(guardian, disk);
+    const before = readCounters(new Sysfs(), src.name);
 
-  // Preflight sees enough room; then someone else takes most of it.
-  const reader = new GatedReader(new DeviceReader(src.dev), () => {
-    const sf = statfsSync(mnt);
-    const leave = 8 * 1024 * 1024;
-    writeFileSync(path.join(mnt, 'other-case.bin'), Buffer.alloc(Math.max(0, sf.bavail * sf.bsize - leave)));
+    // Preflight sees enough room; then someone else takes most of it.
+    const reader = new GatedReader(new DeviceReader(src.dev), () => {
+      const sf = statfsSync(mnt);
+      const leave = 8 * 1024 * 1024;
+      writeFileSync(path.join(mnt, 'other-case.bin'), Buffer.alloc(Math.max(0, sf.bavail * sf.bsize - leave)));
+    });
+    t.teardown(() => reader.close());
+    const events: ImagingEvent[] = [];
+    const err = await t.throwsAsync(
+      acquire({
+        reader,
+        source: {
+          path: src.dev,
+          name: src.name,
+          stableId: disk.stableId,
+          vendor: null,
+          model: null,
+          serial: null,
+          sizeBytes: reader.size,
+          logicalSectorSize: 512,
+          physicalSectorSize: 512,
+          sectors: reader.size / 512,
+        },
+        sourceDisk: src.name,
+        writeBlock: wb,
+        destinations: [mnt],
+        name: 'case1',
+        format,
+        splitSize: 0,
+        // E01 without compression, so that it fills the drive as raw does.
+        ...(format === 'e01' ? { ewf: { compression: 'none' as const, segmentSize: 1024 ** 3 } } : {}),
+        hashes: format === 'e01' ? ['md5', 'sha1', 'sha256'] : ['md5', 'sha256'],
+        pieceSize: 4 * 1024 * 1024,
+        blockSize: 1024 * 1024,
+        buffers: 4,
+        policy: { retries: 2, fill: 0 },
+        fastFirst: false,
+        verify: true,
+        verifySource: false,
+        onEvent: (e) => events.push(e),
+      }),
+    );
+    t.true(err instanceof AcquisitionAborted);
+    const aborted = err as AcquisitionAborted;
+    t.is(aborted.code, 'ENOSPC');
+    const file = format === 'e01' ? 'case1.E01' : 'case1.raw';
+    t.regex(aborted.message, new RegExp(`write ${mnt}/${file} at offset \\d+: ENOSPC`));
+    t.is(aborted.record.status, 'aborted');
+    t.deepEqual(aborted.record.hashes, {});
+    t.true(events.some((e) => e.type === 'aborted'));
+    t.false(events.some((e) => e.type === 'acquired' || e.type === 'completed'));
+    // Nothing on the destination claims to be a complete image.
+    const names = readdirSync(mnt);
+    t.true(names.includes(file));
+    for (const f of names.filter((n) => n.endsWith('.custos.json'))) {
+      t.is((JSON.parse(readFileSync(path.join(mnt, f), 'utf8')) as ImageRecord).status, 'aborted');
+    }
+    // The source: no writes by the kernel's count, same bytes.
+    t.is(readCounters(new Sysfs(), src.name)?.writeIos, before?.writeIos);
+    t.is(aborted.record.writeBlock?.writesDuring?.writeIos, 0);
+    t.is(await sha256File(src.file), srcHash);
   });
-  t.teardown(() => reader.close());
-  const events: ImagingEvent[] = [];
-  const err = await t.throwsAsync(
-    acquire({
-      reader, source: { path: src.dev, name: src.name, stableId: disk.stableId, vendor: null, model: null, serial: null, sizeBytes: reader.size, logicalSectorSize: 512, physicalSectorSize: 512, sectors: reader.size / 512 },
-      sourceDisk: src.name, writeBlock: wb, destinations: [mnt], name: 'case1', format, splitSize: 0,
-      // E01 without compression, so that it fills the drive as raw does.
-      ...(format === 'e01' ? { ewf: { compression: 'none' as const, segmentSize: 1024 ** 3 } } : {}),
-      hashes: format === 'e01' ? ['md5', 'sha1', 'sha256'] : ['md5', 'sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 4, policy: { retries: 2, fill: 0 }, fastFirst: false, verify: true, verifySource: false,
-      onEvent: (e) => events.push(e),
-    }),
-  );
-  t.true(err instanceof AcquisitionAborted);
-  const aborted = err as AcquisitionAborted;
-  t.is(aborted.code, 'ENOSPC');
-  const file = format === 'e01' ? 'case1.E01' : 'case1.raw';
-  t.regex(aborted.message, new RegExp(`write ${mnt}/${file} at offset \\d+: ENOSPC`));
-  t.is(aborted.record.status, 'aborted');
-  t.deepEqual(aborted.record.hashes, {});
-  t.true(events.some((e) => e.type === 'aborted'));
-  t.false(events.some((e) => e.type === 'acquired' || e.type === 'completed'));
-  // Nothing on the destination claims to be a complete image.
-  const names = readdirSync(mnt);
-  t.true(names.includes(file));
-  for (const f of names.filter((n) => n.endsWith('.custos.json'))) {
-    t.is((JSON.parse(readFileSync(path.join(mnt, f), 'utf8')) as ImageRecord).status, 'aborted');
-  }
-  // The source: no writes by the kernel's count, same bytes.
-  t.is(readCounters(new Sysfs(), src.name)?.writeIos, before?.writeIos);
-  t.is(aborted.record.writeBlock?.writesDuring?.writeIos, 0);
-  t.is(await sha256File(src.file), srcHash);
-});
 
 // Seen in QEMU: a USB source unplugged between two reads; the progress tick's write-block re-check found its node gone before the reader did, and its error escaped from the timer and took the UI down.
 test('the source node vanishing between two reads does not throw from the progress tick; the run goes on and the re-checks resume', async (t) => {
@@ -123,7 +152,10 @@ test('the source node vanishing between two reads does not throw from the progre
   const inner = new DeviceReader(src.dev);
   t.teardown(() => inner.close());
   const reader: SectorReader = {
-    name: inner.name, size: inner.size, sectorSize: inner.sectorSize, close: () => inner.close(),
+    name: inner.name,
+    size: inner.size,
+    sectorSize: inner.sectorSize,
+    close: () => inner.close(),
     read: async (buffer, length, offset) => {
       reads++;
       if (reads === 2) unlinkSync(link);
@@ -138,9 +170,33 @@ test('the source node vanishing between two reads does not throw from the progre
   };
   const checks: number[] = [];
   const result = await acquire({
-    reader, source: { path: src.dev, name: src.name, stableId: real.stableId, vendor: null, model: null, serial: null, sizeBytes: reader.size, logicalSectorSize: 512, physicalSectorSize: 512, sectors: reader.size / 512 },
-    sourceDisk: src.name, writeBlock: wb, destinations: [out], name: 'gone', format: 'raw', splitSize: 0,
-    hashes: ['sha256'], pieceSize: 4 * 1024 * 1024, blockSize: 1024 * 1024, buffers: 2, policy: { retries: 0, fill: 0 }, fastFirst: false, verify: false, verifySource: false,
+    reader,
+    source: {
+      path: src.dev,
+      name: src.name,
+      stableId: real.stableId,
+      vendor: null,
+      model: null,
+      serial: null,
+      sizeBytes: reader.size,
+      logicalSectorSize: 512,
+      physicalSectorSize: 512,
+      sectors: reader.size / 512,
+    },
+    sourceDisk: src.name,
+    writeBlock: wb,
+    destinations: [out],
+    name: 'gone',
+    format: 'raw',
+    splitSize: 0,
+    hashes: ['sha256'],
+    pieceSize: 4 * 1024 * 1024,
+    blockSize: 1024 * 1024,
+    buffers: 2,
+    policy: { retries: 0, fill: 0 },
+    fastFirst: false,
+    verify: false,
+    verifySource: false,
     progressIntervalMs: 10,
     onProgress: (p) => {
       ticks++;
@@ -174,7 +230,11 @@ async function ext4Drive(t: ExecutionContext, mib: number): Promise<{ file: stri
 function cutDriveInside(drive: { file: string; dev: string }, image: string): number {
   const map = execFileSync('filefrag', ['-v', image], { encoding: 'utf8' });
   const bs = Number(/blocks of (\d+) bytes/.exec(map)?.[1]);
-  const extents = [...map.matchAll(/^\s*\d+:\s+(\d+)\.\.\s*(\d+):\s+(\d+)\.\.\s*(\d+):/gm)].map((m) => ({ l: Number(m[1]), lEnd: Number(m[2]), p: Number(m[3]) }));
+  const extents = [...map.matchAll(/^\s*\d+:\s+(\d+)\.\.\s*(\d+):\s+(\d+)\.\.\s*(\d+):/gm)].map((m) => ({
+    l: Number(m[1]),
+    lEnd: Number(m[2]),
+    p: Number(m[3]),
+  }));
   const half = Math.floor(statSync(image).size / bs / 2);
   const at = extents.find((e) => e.l <= half && half <= e.lEnd);
   if (!bs || !at) throw new Error(`no extent at block ${half}: ${map}`);
@@ -218,7 +278,10 @@ test('verify meets a read error on the evidence drive: that copy is reported unr
   t.true(offset <= lostAt && offset > lostAt - 1024 * 1024, `read error at ${offset}, first lost byte ${lostAt}`);
   t.regex(v?.unreadable?.error ?? '', /EIO/);
   const after = events.slice(events.findIndex((e) => e.type === 'verify-started'));
-  t.false(after.some((e) => e.type === 'read-error' || e.type === 'bad-range' || e.type === 'read-recovered'), 'nothing retried or filled');
+  t.false(
+    after.some((e) => e.type === 'read-error' || e.type === 'bad-range' || e.type === 'read-recovered'),
+    'nothing retried or filled',
+  );
   t.regex(after.find((e) => e.type === 'verify-result')?.message ?? '', /image UNREADABLE: reading back .*cut\.raw at offset \d+: EIO/);
   t.is(await sha256File(src.file), srcHash);
 });

@@ -28,7 +28,12 @@ function scratch(t: ExecutionContext): string {
 }
 
 /** A protected loop device over a file written by `fill`. */
-async function source(t: ExecutionContext, bytes: number, fill: (file: string) => void, sectorSize: 512 | 4096 = 512): Promise<{ loop: Loop; state: string; file: string }> {
+async function source(
+  t: ExecutionContext,
+  bytes: number,
+  fill: (file: string) => void,
+  sectorSize: 512 | 4096 = 512,
+): Promise<{ loop: Loop; state: string; file: string }> {
   const dir = scratch(t);
   const file = path.join(dir, 'source.img');
   fill(file);
@@ -51,10 +56,18 @@ function summary(stdout: unknown): ImageRecord {
 
 const CASE = ['--case', 'CASE-7', '--evidence', 'EV-3', '--examiner', 'Jürgen Müller', '--description', 'USB stick\tfrom desk', '--notes', 'sealed bag 12'];
 
-async function acquireE01(t: ExecutionContext, src: { loop: Loop; state: string }, extra: string[]): Promise<{ out: string; rec: ImageRecord; stdout: string }> {
+async function acquireE01(
+  t: ExecutionContext,
+  src: { loop: Loop; state: string },
+  extra: string[],
+): Promise<{ out: string; rec: ImageRecord; stdout: string }> {
   const out = scratch(t);
   const before = readCounters(sysfs, src.loop.name);
-  const r = await custos(['acquire', '--source', src.loop.dev, '--out', out, '--name', 'ev', '--format', 'e01', '--verify', '--json', ...CASE, ...extra], src.state, { timeoutMs: 240_000 });
+  const r = await custos(
+    ['acquire', '--source', src.loop.dev, '--out', out, '--name', 'ev', '--format', 'e01', '--verify', '--json', ...CASE, ...extra],
+    src.state,
+    { timeoutMs: 240_000 },
+  );
   t.is(r.exitCode, 0, String(r.stderr).slice(-2000));
   const after = readCounters(sysfs, src.loop.name);
   t.truthy(before && after);
@@ -81,7 +94,10 @@ function info(field: string, text: string): string | null {
 }
 
 /** Every acceptance check a finished E01 must pass. */
-async function checkWithStockTools(t: ExecutionContext, o: { out: string; rec: ImageRecord; file: string; bytes: number; sectorSize: number; compression: string }): Promise<void> {
+async function checkWithStockTools(
+  t: ExecutionContext,
+  o: { out: string; rec: ImageRecord; file: string; bytes: number; sectorSize: number; compression: string },
+): Promise<void> {
   const first = path.join(o.out, 'ev.E01');
   const v = await ewfverify(first);
   t.true(v.ok, v.text);
@@ -106,7 +122,9 @@ async function checkWithStockTools(t: ExecutionContext, o: { out: string; rec: I
   t.regex(stat, /Image Type:\s+ewf/);
   t.regex(stat, new RegExp(`Size of data in bytes:\\s+${o.bytes}`));
   // Every segment file: present, and with the SHA-256 the record gives it.
-  const names = readdirSync(o.out).filter((f) => /^ev\.[E-Z][0-9A-Z]{2}$/.test(f)).sort();
+  const names = readdirSync(o.out)
+    .filter((f) => /^ev\.[E-Z][0-9A-Z]{2}$/.test(f))
+    .sort();
   t.deepEqual(o.rec.image.files.map((f) => f.file).sort(), names);
   for (const f of o.rec.image.files) t.is(f.sha256, sha256(path.join(o.out, f.file)), f.file);
   t.is(o.rec.destinations[0]?.verification?.match, true);
@@ -181,7 +199,10 @@ function fillRandom(b: Buffer, seed: number): Buffer {
 
 /** The section types of each segment of the E01 starting at `first`, with the volume's geometry. */
 function layoutOf(dir: string, name: string): { sections: string[][]; chunks: number; sectorsPerChunk: number; level: number } {
-  const files = readdirSync(dir).filter((f) => f.startsWith(`${name}.E`)).sort().map((f) => path.join(dir, f));
+  const files = readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}.E`))
+    .sort()
+    .map((f) => path.join(dir, f));
   const r = new EwfImageReader(files);
   try {
     return { sections: r.layout, chunks: r.volume.chunkCount, sectorsPerChunk: r.volume.sectorsPerChunk, level: r.volume.compressionLevel };
@@ -198,7 +219,38 @@ test('the section sequence is the one ewfacquire -f encase6 writes for the same 
     const { out } = await acquireE01(t, src, ['--compression', 'fast', ...seg]);
     const ref = scratch(t);
     // ewfacquire reads the same protected loop device (read-only) as the reference.
-    const r = await execa('ewfacquire', ['-u', '-q', '-t', path.join(ref, 'ref'), '-c', 'deflate:fast', '-d', 'sha1', '-f', 'encase6', ...(segment ? ['-S', String(MiB)] : []), '-C', 'C', '-E', 'E', '-e', 'X', '-D', 'D', '-N', 'N', '-m', 'fixed', '-M', 'physical', src.loop.dev], { reject: false });
+    const r = await execa(
+      'ewfacquire',
+      [
+        '-u',
+        '-q',
+        '-t',
+        path.join(ref, 'ref'),
+        '-c',
+        'deflate:fast',
+        '-d',
+        'sha1',
+        '-f',
+        'encase6',
+        ...(segment ? ['-S', String(MiB)] : []),
+        '-C',
+        'C',
+        '-E',
+        'E',
+        '-e',
+        'X',
+        '-D',
+        'D',
+        '-N',
+        'N',
+        '-m',
+        'fixed',
+        '-M',
+        'physical',
+        src.loop.dev,
+      ],
+      { reject: false },
+    );
     t.is(r.exitCode, 0, r.stderr + r.stdout);
     const ours = layoutOf(out, 'ev');
     const theirs = layoutOf(ref, 'ref');
@@ -245,7 +297,10 @@ test('a corrupted chunk or a missing segment makes ewfverify and custos verify f
   t.regex(String(c2.stdout), /ev\.E02 is missing/);
 
   // Our own reader refuses a set with a gap, naming the segment.
-  const files = readdirSync(missing).filter((f) => f.startsWith('ev.E')).sort().map((f) => path.join(missing, f));
+  const files = readdirSync(missing)
+    .filter((f) => f.startsWith('ev.E'))
+    .sort()
+    .map((f) => path.join(missing, f));
   t.throws(() => new EwfImageReader(files), { message: /segment number 3, expected 2/ });
 });
 
@@ -263,7 +318,10 @@ test('a 4.1 GiB sparse source: tables past 65534 chunks and several groups per s
   const layout = layoutOf(out, 'ev');
   const tables = layout.sections.flat().filter((s) => s === 'table').length;
   t.true(tables >= 3, `${tables} tables for ${layout.chunks} chunks`);
-  t.true(layout.sections.some((s) => s.filter((x) => x === 'table').length >= 2), 'a segment holds more than one sectors/table group');
+  t.true(
+    layout.sections.some((s) => s.filter((x) => x === 'table').length >= 2),
+    'a segment holds more than one sectors/table group',
+  );
   t.true(rec.image.files.length >= 2);
   const v = await ewfverify(path.join(out, 'ev.E01'));
   t.true(v.ok, v.text);
@@ -299,12 +357,27 @@ test('bad sectors go into the error2 section: ewfinfo lists them as acquisition 
   const out = scratch(t);
   let rec: ImageRecord;
   try {
-    rec = await acquire(loopAcquisition(reader, loop.name, { destinations: [out], name: 'ev', format: 'e01', hashes: ['md5', 'sha1', 'sha256'], ewf: { compression: 'fast', segmentSize: 2 * MiB } }));
+    rec = await acquire(
+      loopAcquisition(reader, loop.name, {
+        destinations: [out],
+        name: 'ev',
+        format: 'e01',
+        hashes: ['md5', 'sha1', 'sha256'],
+        ewf: { compression: 'fast', segmentSize: 2 * MiB },
+      }),
+    );
   } finally {
     reader.close();
   }
   t.is(rec.status, 'complete-with-bad-sectors');
-  t.deepEqual(rec.badRanges.map((r) => [r.firstLba, r.sectors]), [[100, 3], [5000, 1], [16383, 1]]);
+  t.deepEqual(
+    rec.badRanges.map((r) => [r.firstLba, r.sectors]),
+    [
+      [100, 3],
+      [5000, 1],
+      [16383, 1],
+    ],
+  );
   t.is(rec.image.ewf?.error2Runs, 3);
   const first = path.join(out, 'ev.E01');
   const errors = (await execa('ewfinfo', ['-e', first])).stdout;
@@ -330,17 +403,37 @@ test('--fast-first into E01 over bad and flaky sectors, two copies in small segm
   t.teardown(loop.detach);
   const bad = [300, 301, 9000, 20000];
   // Flaky sectors fail once: pass 1 defers them, the recovery pass reads them.
-  const flaky = new Map([[4100, 1], [4101, 1], [15000, 1]]);
+  const flaky = new Map([
+    [4100, 1],
+    [4101, 1],
+    [15000, 1],
+  ]);
   const reader = new FaultyReader(new DeviceReader(loop.dev), bad, { flaky });
   const [a, b] = [scratch(t), scratch(t)];
   let rec: ImageRecord;
   try {
-    rec = await acquire(loopAcquisition(reader, loop.name, { destinations: [a, b], name: 'ff', format: 'e01', hashes: ['md5', 'sha1', 'sha256'], fastFirst: true, ewf: { compression: 'fast', segmentSize: 2 * MiB } }));
+    rec = await acquire(
+      loopAcquisition(reader, loop.name, {
+        destinations: [a, b],
+        name: 'ff',
+        format: 'e01',
+        hashes: ['md5', 'sha1', 'sha256'],
+        fastFirst: true,
+        ewf: { compression: 'fast', segmentSize: 2 * MiB },
+      }),
+    );
   } finally {
     reader.close();
   }
   t.is(rec.status, 'complete-with-bad-sectors');
-  t.deepEqual(rec.badRanges.map((r) => [r.firstLba, r.sectors]), [[300, 2], [9000, 1], [20000, 1]]);
+  t.deepEqual(
+    rec.badRanges.map((r) => [r.firstLba, r.sectors]),
+    [
+      [300, 2],
+      [9000, 1],
+      [20000, 1],
+    ],
+  );
   t.true((rec.recovery?.recoveredSectors ?? 0) > 0, 'the recovery pass read sectors back');
   t.is(rec.recovery?.hashesFrom, 'destination-reread');
   t.deepEqual(rec.recovery?.untouchedPieces?.mismatched, []);
@@ -360,8 +453,11 @@ test('--fast-first into E01 over bad and flaky sectors, two copies in small segm
     t.regex((await execa('ewfinfo', ['-e', first])).stdout, /at sector\(s\):\s*300 - 301/);
   }
   for (const f of rec.image.files) {
-    t.is(await sha256(path.join(a, f.file)), f.sha256 ?? '', `${f.file}: the record has the file's SHA-256 after the rewrite`);
+    t.is(sha256(path.join(a, f.file)), f.sha256 ?? '', `${f.file}: the record has the file's SHA-256 after the rewrite`);
     t.true(readFileSync(path.join(a, f.file)).equals(readFileSync(path.join(b, f.file))), `${f.file}: both copies the same`);
   }
-  t.true(rec.destinations.every((d) => d.verification?.match), 'both copies verify');
+  t.true(
+    rec.destinations.every((d) => d.verification?.match),
+    'both copies verify',
+  );
 });

@@ -10,7 +10,7 @@ import { MAX_SEGMENTS, segmentExtension } from '../../appliance/imaging/ewf/ewf-
 import { ewfErrorRuns } from '../../appliance/imaging/ewf/ewf-acquisition.js';
 import { e01WorstCase, EWF_CHUNK_SIZE } from '../../appliance/imaging/ewf/ewf-plan.js';
 import { descriptor, parseDescriptor, parseTableBody, tableBody } from '../../appliance/imaging/ewf/ewf-sections.js';
-import type { ImagingEvent } from '../../appliance/imaging/pipeline/events.js';
+import type { ImagingEvent } from '../../appliance/events.js';
 
 /** zlib's own Adler-32: the trailer of a zlib stream, big-endian. */
 function zlibAdler(b: Buffer): number {
@@ -117,7 +117,13 @@ test('incompressibility pre-test: random data is skipped, text and repeated data
 test('bad sectors past sector 2^32 cannot go into error2: said in an event, kept for the record', (t) => {
   const events: ImagingEvent[] = [];
   const base = { lastLba: 0, sectorSize: 512, errno: 5, error: 'EIO', attempts: 1 };
-  const runs = ewfErrorRuns([{ ...base, firstLba: 10, sectors: 2 }, { ...base, firstLba: 2 ** 32 + 5, sectors: 1 }], (e) => events.push(e));
+  const runs = ewfErrorRuns(
+    [
+      { ...base, firstLba: 10, sectors: 2 },
+      { ...base, firstLba: 2 ** 32 + 5, sectors: 1 },
+    ],
+    (e) => events.push(e),
+  );
   t.deepEqual(runs, [{ first: 10, count: 2 }]);
   t.is(events.length, 1);
   t.regex(events[0]?.message ?? '', /past sector 2\^32/);

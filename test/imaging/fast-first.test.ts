@@ -41,17 +41,26 @@ for (const [label, bad] of cases) {
       if (!ok) misplaced++;
     }
     t.is(misplaced, 0, 'after pass 1: source bytes outside the deferred ranges, fill inside');
-    t.true(bad.every((lba) => inRanges(fp.deferred, lba * 512)), 'every bad LBA was deferred');
+    t.true(
+      bad.every((lba) => inRanges(fp.deferred, lba * 512)),
+      'every bad LBA was deferred',
+    );
     // The end result is exactly that of a normal acquisition.
     checkImage(t, source, image, new Set(bad), 0);
-    t.deepEqual(record.badRanges.map((r) => ({ firstLba: r.firstLba, lastLba: r.lastLba })), ranges(bad));
+    t.deepEqual(
+      record.badRanges.map((r) => ({ firstLba: r.firstLba, lastLba: r.lastLba })),
+      ranges(bad),
+    );
     t.is(record.status, 'complete-with-bad-sectors');
     t.is(record.hashes.sha256, createHash('sha256').update(image).digest('hex'));
     t.is(record.hashes.md5, createHash('md5').update(image).digest('hex'));
     t.true(record.destinations[0]?.verification?.match);
     t.true(record.settings.fastFirst);
     t.deepEqual(record.recovery?.deferred, fp.deferred);
-    t.true(events.findIndex((e) => e.type === 'recovery-started') < events.findIndex((e) => e.type === 'bad-range'), 'bad ranges are settled in the recovery pass');
+    t.true(
+      events.findIndex((e) => e.type === 'recovery-started') < events.findIndex((e) => e.type === 'bad-range'),
+      'bad ranges are settled in the recovery pass',
+    );
     // Each bad sector: at most one try in pass 1, then the block try and 3 sector tries in pass 2.
     t.true([...reader.attempts.values()].every((n) => n <= 5));
   });
@@ -73,14 +82,29 @@ test('--fast-first: a sector that fails once is read in the recovery pass; hashe
 
 test('--fast-first into a split set on two destinations: both copies get the recovered sectors, across a segment boundary', async (t) => {
   const bad = run(2040, 16); // straddles the 1 MiB segment boundary at LBA 2048
-  const { record, source, copies } = await imageWithFaults(bad, { fastFirst: true, splitTwo: 1024 * 1024, flaky: new Map([[6000, 1], [14000, 2]]) });
+  const { record, source, copies } = await imageWithFaults(bad, {
+    fastFirst: true,
+    splitTwo: 1024 * 1024,
+    flaky: new Map([
+      [6000, 1],
+      [14000, 2],
+    ]),
+  });
   t.is(copies.length, 2);
   t.true(record.image.files.length > 2);
   for (const copy of copies) checkImage(t, source, copy, new Set(bad), 0);
-  t.deepEqual(record.badRanges.map((r) => [r.firstLba, r.lastLba]), [[2040, 2055]]);
+  t.deepEqual(
+    record.badRanges.map((r) => [r.firstLba, r.lastLba]),
+    [[2040, 2055]],
+  );
   t.is(record.recovery?.hashesFrom, 'destination-reread');
   t.true(record.destinations.every((d) => d.verification?.match === true));
-  t.is(record.hashes.sha256, createHash('sha256').update(copies[1] as Buffer).digest('hex'));
+  t.is(
+    record.hashes.sha256,
+    createHash('sha256')
+      .update(copies[1] as Buffer)
+      .digest('hex'),
+  );
 });
 
 test('--fast-first: a wide bad area costs a few failed reads in pass 1, not one per sector', async (t) => {
@@ -95,7 +119,10 @@ test('--fast-first: a wide bad area costs a few failed reads in pass 1, not one 
   });
   t.true(pass1Tries >= 1 && pass1Tries <= 3, `pass 1 tried ${pass1Tries} times in the bad area`);
   checkImage(t, source, image, new Set(bad), 0);
-  t.deepEqual(record.badRanges.map((r) => [r.firstLba, r.lastLba]), [[4096, 4096 + 8192 - 1]]);
+  t.deepEqual(
+    record.badRanges.map((r) => [r.firstLba, r.lastLba]),
+    [[4096, 4096 + 8192 - 1]],
+  );
   t.is(reader.attempts.size, bad.length);
 });
 

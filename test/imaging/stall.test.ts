@@ -8,7 +8,7 @@ import { patternLoop, tempDir } from '../helpers/loop.js';
 import { sourceInfo } from '../helpers/faulty-acquire.js';
 import { DeviceReader, type SectorReader } from '../../appliance/imaging/read/sector-reader.js';
 import { acquire } from '../../appliance/imaging/acquire.js';
-import type { ImagingEvent } from '../../appliance/imaging/pipeline/events.js';
+import type { ImagingEvent } from '../../appliance/events.js';
 import type { ProgressReport } from '../../appliance/imaging/pipeline/progress.js';
 
 /** Delays each read by what `delayMs` says for it, and notes every read's offset in order. */
@@ -94,7 +94,10 @@ test.serial('a read that hangs: progress keeps coming and says how long nothing 
     t.is(timing?.slowest[0]?.offset, stallAt);
     t.true((timing?.slowest[0]?.seconds ?? 0) >= 4.5);
     t.is(timing?.slowReads, 1);
-    t.is(timing?.histogram.reduce((n, b) => n + b.reads, 0), timing?.reads);
+    t.is(
+      timing?.histogram.reduce((n, b) => n + b.reads, 0),
+      timing?.reads,
+    );
     t.true((timing?.reads ?? 0) >= 8);
   } finally {
     reader.close();

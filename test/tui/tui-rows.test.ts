@@ -36,9 +36,8 @@ test('a disk row keeps its columns and a detail panel holds no control byte, wha
   // Columns start at the same places: the serial column begins where the plain row's does.
   t.is(hostile?.indexOf(' ', 66), plain?.indexOf(' ', 66));
   for (const d of disks) {
-    // eslint-disable-next-line no-control-regex
     t.false(/[\x00-\x1f\x7f-\u009f\u202a-\u202e]/.test(diskRow(d)));
-    // eslint-disable-next-line no-control-regex
+
     t.false(/[\x00-\x09\x0b-\x1f\x7f-\u009f\u202a-\u202e]/.test(diskDetail(d)));
   }
   t.true(diskDetail(disks[0] as never).includes('\\x1b[2J'));
@@ -46,7 +45,14 @@ test('a disk row keeps its columns and a detail panel holds no control byte, wha
 
 test('a disk to write to: never the source, the boot medium or the running system, nor one already chosen (by exact name)', (t) => {
   const f = buildFixture([
-    { name: 'sdc', majMin: '8:32', parent: `${PCI}/0000:00:05.0/virtio2/host2/target2:0:0/2:0:0:0`, deviceDir: `${PCI}/0000:00:05.0/virtio2/host2/target2:0:0/2:0:0:0`, sizeSectors: 2048, deviceAttrs: { vendor: 'ATA', model: 'A', vpd_pg80: vpd80('A1') } },
+    {
+      name: 'sdc',
+      majMin: '8:32',
+      parent: `${PCI}/0000:00:05.0/virtio2/host2/target2:0:0/2:0:0:0`,
+      deviceDir: `${PCI}/0000:00:05.0/virtio2/host2/target2:0:0/2:0:0:0`,
+      sizeSectors: 2048,
+      deviceAttrs: { vendor: 'ATA', model: 'A', vpd_pg80: vpd80('A1') },
+    },
   ]);
   const [base] = listDisks({ sysfsRoot: f.sysfsRoot, procRoot: f.procRoot, devRoot: f.devRoot, probe: false });
   if (!base) return t.fail('no fixture disk');

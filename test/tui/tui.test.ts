@@ -10,7 +10,12 @@ import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
 
 // The TUI guards and lists only the disks named with --only, so parallel tests and the host's disks are never touched.
 
-async function startTui(t: ExecutionContext, names: string[], size: { cols: number; rows: number; term: string }, o: { state?: string; args?: string } = {}): Promise<{ term: Terminal; state: string }> {
+async function startTui(
+  t: ExecutionContext,
+  names: string[],
+  size: { cols: number; rows: number; term: string },
+  o: { state?: string; args?: string } = {},
+): Promise<{ term: Terminal; state: string }> {
   const state = o.state ?? tempDir();
   const term = await Terminal.start(`${CUSTOS} tui --only ${names.join(',')}${o.args ? ` ${o.args}` : ''}`, { ...size, env: { CUSTOS_STATE_DIR: state } });
   t.teardown(async () => {
@@ -20,7 +25,6 @@ async function startTui(t: ExecutionContext, names: string[], size: { cols: numb
   });
   return { term, state };
 }
-
 
 for (const size of [
   { cols: 80, rows: 25, term: 'linux' },
@@ -84,7 +88,11 @@ for (const size of [
     t.is(rec.signer.fingerprint.replace(/^SHA256:/, ''), fingerprint);
     const v = await custos(['verify', mnt], state);
     t.is(v.exitCode, 0, String(v.stdout));
-    const ssh = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(mnt, 'allowed_signers'), '-I', rec.signer.principal, '-n', 'custos', '-s', path.join(mnt, 'custody.json.sig')], { input: readFileSync(path.join(mnt, 'custody.json')), reject: false });
+    const ssh = await execa(
+      'ssh-keygen',
+      ['-Y', 'verify', '-f', path.join(mnt, 'allowed_signers'), '-I', rec.signer.principal, '-n', 'custos', '-s', path.join(mnt, 'custody.json.sig')],
+      { input: readFileSync(path.join(mnt, 'custody.json')), reject: false },
+    );
     t.is(ssh.exitCode, 0, ssh.stderr);
     // The source was never written.
     t.is(readFileSync(`/sys/block/${src.name}/ro`, 'utf8').trim(), '1');
@@ -114,7 +122,6 @@ async function startAcquisition(term: Terminal, src: Loop, dst: Loop): Promise<v
   await upToSigningKey(term, src, dst);
   await oneTimeKeyAndStart(term);
 }
-
 
 test('abort needs a confirmation, and leaves a signed record marked aborted', async (t) => {
   // Big enough that the run is still going after the keys below, also on a loaded machine.
@@ -146,7 +153,7 @@ test('abort needs a confirmation, and leaves a signed record marked aborted', as
   t.regex(String(v.stdout), /the acquisition was aborted/);
 });
 
-test('an acquisition stopped in the TUI is offered for resume on the evidence drive and finishes with the source\'s hashes', async (t) => {
+test("an acquisition stopped in the TUI is offered for resume on the evidence drive and finishes with the source's hashes", async (t) => {
   const src = await patternLoop(1024 * 1024 * 1024, {}, 65);
   t.teardown(src.detach);
   const dst = await ext4Loop(t, 1200);
@@ -170,7 +177,7 @@ test('an acquisition stopped in the TUI is offered for resume on the evidence dr
   // Released in the first run: the guardian's state remembers it.
   await term.pick(dst.name);
   let screen = await term.waitFor('destination ready');
-  t.regex(screen, /holds an unfinished acquisition of this disk \(\d+\.\d% at its last checkpoint\)/);
+  t.regex(screen, /holds an unfinished acquisition of this disk, \d+\.\d% done: +│\n│ +it will be offered for resume/);
   t.regex(screen, /fits/);
   await term.keys('Enter');
   screen = await term.waitFor('Enter: resume it');
@@ -191,7 +198,7 @@ test('an acquisition stopped in the TUI is offered for resume on the evidence dr
   t.is(rec.status, 'complete');
   t.is(rec.case.caseNumber?.value, 'field 0');
   t.true((rec.acquisition.resume?.position ?? 0) > 0);
-  t.true(existsSync(path.join(mnt, 'interrupted-1', 'custody.json')), 'the stopped run\'s record is kept aside');
+  t.true(existsSync(path.join(mnt, 'interrupted-1', 'custody.json')), "the stopped run's record is kept aside");
   const v = await custos(['verify', mnt], state);
   t.is(v.exitCode, 0, String(v.stdout));
 });
@@ -222,7 +229,7 @@ test('a disk vanishing from the list, a hostile backing-file name and resizes: t
   // The details of the hostile disk show its name escaped; no colour or clear-screen reached the terminal.
   const lines = screen.split('\n');
   t.is(lines.length, 25);
-  t.regex(lines[0] ?? '', /^ custos  choose the SOURCE disk/);
+  t.regex(lines[0] ?? '', /^ custos {2}choose the SOURCE disk/);
   t.true(screen.includes('\\x1b[31mRED\\x1b[2J\\x1b]0;pwned\\x07'), screen);
   const attrs = await term.screen(true);
   t.false(/\u001b\[(3[0-7]|9[0-7]|38;)/.test(attrs), 'no foreground colour anywhere on the screen');

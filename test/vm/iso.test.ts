@@ -65,8 +65,6 @@ async function ext4Disk(file: string, mib: number): Promise<void> {
   await execa('mkfs.ext4', ['-q', '-F', '-L', 'EVIDENCE', file]);
 }
 
-
-
 /**
  * Picks GRUB's serial-console entry: Down until GRUB marks that entry as
  * highlighted, then Enter. A key GRUB missed (an escape sequence read in
@@ -182,7 +180,10 @@ async function checkResumed(t: ExecutionContext, evidence: string, sourceHash: s
   t.is(rec.status, 'complete');
   t.is(rec.acquisition.hashes.sha256, sourceHash);
   t.true((rec.acquisition.resume?.position ?? 0) > 0, 'the record says where it resumed');
-  const types = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+  const types = readFileSync(path.join(ev, 'events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { type: string }).type);
   // One log: the first run's entries up to the interruption, then the resume.
   t.is(types[0], 'custody-opened');
   t.is(types.filter((x) => x === 'custody-resumed').length, 1);
@@ -228,7 +229,13 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   await selectSerialEntry(term, 60_000);
   await term.waitFor('choose the SOURCE disk', 120_000);
   // Every disk, each on its bus, read-only (the serial line draws the list a row at a time: wait for all of it).
-  const expected = [['vda', 'virtio'], ['vdb', 'virtio'], ['sda', 'sata'], ['sdb', 'sata'], ['nvme0n1', 'nvme']] as const;
+  const expected = [
+    ['vda', 'virtio'],
+    ['vdb', 'virtio'],
+    ['sda', 'sata'],
+    ['sdb', 'sata'],
+    ['nvme0n1', 'nvme'],
+  ] as const;
   let screen = await term.waitFor((s) => expected.every(([name, tran]) => new RegExp(`RO ${name} +\\S+ +${tran} `).test(s)), 60_000);
   t.notRegex(screen, /RW /);
   // The USB disk (it comes up late), and the CD it booted from marked as the boot medium.
@@ -264,12 +271,19 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   t.is(rec.tool.executable.path, '/bin/custos');
   const v = await custos(['verify', ev], tempDir());
   t.is(v.exitCode, 0, String(v.stdout));
-  const ssh = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(ev, 'allowed_signers'), '-I', rec.signer.principal, '-n', 'custos', '-s', path.join(ev, 'custody.json.sig')], { input: readFileSync(path.join(ev, 'custody.json')), reject: false });
+  const ssh = await execa(
+    'ssh-keygen',
+    ['-Y', 'verify', '-f', path.join(ev, 'allowed_signers'), '-I', rec.signer.principal, '-n', 'custos', '-s', path.join(ev, 'custody.json.sig')],
+    { input: readFileSync(path.join(ev, 'custody.json')), reject: false },
+  );
   t.is(ssh.exitCode, 0, ssh.stderr);
   // Inside the appliance, nothing from a disk was mounted but the destination, and that read-write.
   const opened = JSON.parse(readFileSync(path.join(ev, 'events.jsonl'), 'utf8').split('\n')[0] ?? '{}') as { data: { mounts: string[] } };
   const fromDisks = opened.data.mounts.filter((m) => m.startsWith('/dev/'));
-  t.deepEqual(fromDisks.map((m) => m.split(' ').slice(0, 2).join(' ')), ['/dev/sda /run/custos/mnt/sda']);
+  t.deepEqual(
+    fromDisks.map((m) => m.split(' ').slice(0, 2).join(' ')),
+    ['/dev/sda /run/custos/mnt/sda'],
+  );
   t.regex(fromDisks[0] ?? '', / rw,/);
 
   // The second: zeros exactly at the injected sectors, source bytes everywhere else, and exactly those sectors listed.
@@ -284,7 +298,14 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   }
   t.is(wrong, 0);
   const rec2 = JSON.parse(readFileSync(path.join(ev2, 'custody.json'), 'utf8')) as CustodyRecord;
-  t.deepEqual(rec2.acquisition.badRanges.map((r) => [r.firstLba, r.lastLba, r.error]), [[100, 102, 'EIO'], [5000, 5000, 'EIO'], [16383, 16383, 'EIO']]);
+  t.deepEqual(
+    rec2.acquisition.badRanges.map((r) => [r.firstLba, r.lastLba, r.error]),
+    [
+      [100, 102, 'EIO'],
+      [5000, 5000, 'EIO'],
+      [16383, 16383, 'EIO'],
+    ],
+  );
   t.is(rec2.acquisition.hashes.sha256, createHash('sha256').update(image).digest('hex'));
   t.true(readdirSync(ev2).includes('report.txt'));
 });
@@ -294,10 +315,12 @@ async function writeOps(sock: string, nodes = false): Promise<Record<string, num
   type Entry = { device?: string; qdev?: string; 'node-name'?: string; stats: { wr_operations: number; failed_wr_operations?: number } };
   const [stats] = (await qmp(sock, [{ execute: 'query-blockstats', ...(nodes ? { arguments: { 'query-nodes': true } } : {}) }])) as [Entry[]];
   // Writes done and writes tried and failed (a read-only backend refuses them): both must be zero on a suspect.
-  return Object.fromEntries(stats.map((s) => [(nodes ? s['node-name'] : s.device || s.qdev) || '?', s.stats.wr_operations + (s.stats.failed_wr_operations ?? 0)]));
+  return Object.fromEntries(
+    stats.map((s) => [(nodes ? s['node-name'] : s.device || s.qdev) || '?', s.stats.wr_operations + (s.stats.failed_wr_operations ?? 0)]),
+  );
 }
 
-test('identity in QEMU: twins (three USB disks with one fixed serial) held per attachment, the evidence twin released by kernel name while the other twin is the source (its flag cleared behind custos\'s back is set back, and so is the third twin\'s, protected on sight with the uevent rule off); a suspect whose first MiB is a custos ISO is a source; the real CD and a full copy of the ISO are both the boot medium, with a warning; no suspect written', async (t) => {
+test("identity in QEMU: twins (three USB disks with one fixed serial) held per attachment, the evidence twin released by kernel name while the other twin is the source (its flag cleared behind custos's back is set back, and so is the third twin's, protected on sight with the uevent rule off); a suspect whose first MiB is a custos ISO is a source; the real CD and a full copy of the ISO are both the boot medium, with a warning; no suspect written", async (t) => {
   t.timeout(20 * 60_000);
   const f = scratchDir(t);
   const isoBytes = readFileSync(iso);
@@ -316,20 +339,30 @@ test('identity in QEMU: twins (three USB disks with one fixed serial) held per a
   const serial = '0123456789ABCDEF';
   const sock = f('qmp.sock');
   // No uevent rule: a disk plugged in later is write-blocked by custos's guardian alone. A root shell on ttyS1 acts behind its back.
-  const term = await bootDirect(t, sock, f('shell.sock'), 'custos.uevent=off custos.shell=ttyS1', [
-    `-drive if=none,id=sus,file=${f('suspect.img')},format=raw -device virtio-blk-pci,drive=sus`,
-    `-drive if=none,id=copy,file=${f('copy.iso')},format=raw -device virtio-blk-pci,drive=copy`,
-    '-device ahci,id=ahci0',
-    `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
-    '-device qemu-xhci,id=xhci',
-    // Read at 2 MiB/s, so the acquisition lasts long enough to tamper with the source's flag while it runs.
-    `-drive if=none,id=twsrc,file=${f('twin-src.img')},format=raw,throttling.bps-read=${2 * MiB} -device usb-storage,drive=twsrc,bus=xhci.0,serial=${serial}`,
-    `-drive if=none,id=twev,file=${f('twin-ev.img')},format=raw -device usb-storage,drive=twev,bus=xhci.0,serial=${serial}`,
-  ], f);
+  const term = await bootDirect(
+    t,
+    sock,
+    f('shell.sock'),
+    'custos.uevent=off custos.shell=ttyS1',
+    [
+      `-drive if=none,id=sus,file=${f('suspect.img')},format=raw -device virtio-blk-pci,drive=sus`,
+      `-drive if=none,id=copy,file=${f('copy.iso')},format=raw -device virtio-blk-pci,drive=copy`,
+      '-device ahci,id=ahci0',
+      `-drive if=none,id=ev,file=${f('evidence.img')},format=raw -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
+      '-device qemu-xhci,id=xhci',
+      // Read at 2 MiB/s, so the acquisition lasts long enough to tamper with the source's flag while it runs.
+      `-drive if=none,id=twsrc,file=${f('twin-src.img')},format=raw,throttling.bps-read=${2 * MiB} -device usb-storage,drive=twsrc,bus=xhci.0,serial=${serial}`,
+      `-drive if=none,id=twev,file=${f('twin-ev.img')},format=raw -device usb-storage,drive=twev,bus=xhci.0,serial=${serial}`,
+    ],
+    f,
+  );
   const shell = await GuestShell.connect(f('shell.sock'));
   t.teardown(() => shell.close());
   const twinRow = /RO (sd[a-z]) +twin +usb +(\S+)/g;
-  let screen = await term.waitFor((s) => [...s.matchAll(twinRow)].length === 2 && /RO sr0 +boot /.test(s) && /RO vdb +boot /.test(s) && /RO vda +(src|\?) +virtio /.test(s), 120_000);
+  let screen = await term.waitFor(
+    (s) => [...s.matchAll(twinRow)].length === 2 && /RO sr0 +boot /.test(s) && /RO vdb +boot /.test(s) && /RO vda +(src|\?) +virtio /.test(s),
+    120_000,
+  );
   t.notRegex(screen, /RW /);
   t.notRegex(screen, /vda +boot/, 'the suspect holding a custos image is no boot medium');
   // Which twin is which: by size (24 MiB source, 64 MiB evidence drive), as the details tell the examiner to.
@@ -463,7 +496,8 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   t.regex(screen, /result: complete/);
   // QEMU's own counters on every node behind a suspect: the source (both attachments), the intruder and the twin.
   const nodeWrites = await writeOps(sock, true);
-  for (const n of ['srcfile', 'src', 'otherfile', 'other', 'twinfile', 'twin', 'srcfile2', 'src2']) t.is(nodeWrites[n], 0, `no write reached ${n} (${JSON.stringify(nodeWrites)})`);
+  for (const n of ['srcfile', 'src', 'otherfile', 'other', 'twinfile', 'twin', 'srcfile2', 'src2'])
+    t.is(nodeWrites[n], 0, `no write reached ${n} (${JSON.stringify(nodeWrites)})`);
   await term.keys('p');
   await term.waitFor('[exit 0]', 60_000);
 
@@ -472,12 +506,19 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   const rec = JSON.parse(readFileSync(path.join(ev, 'custody.json'), 'utf8')) as CustodyRecord;
   t.is(rec.status, 'complete');
   t.is(rec.acquisition.hashes.sha256, sourceHash);
-  const events = readFileSync(path.join(ev, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+  const events = readFileSync(path.join(ev, 'events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
   const types = events.map((e) => e.type);
   for (const ty of ['source-lost', 'source-refused', 'source-returned']) t.true(types.includes(ty), `${ty} is in the log`);
   t.true(types.indexOf('source-lost') < types.indexOf('source-returned'));
   const refusals = events.filter((e) => e.type === 'source-refused').map((e) => (e.data['data'] as Record<string, unknown> | undefined) ?? {});
-  t.deepEqual(refusals.map((r) => r['reason']), ['identity', 'content'], 'the other disk by identity, the twin by content');
+  t.deepEqual(
+    refusals.map((r) => r['reason']),
+    ['identity', 'content'],
+    'the other disk by identity, the twin by content',
+  );
   t.is((refusals[1]?.['mismatch'] as { what?: string } | undefined)?.what, 'sample', 'the twin differs in the bytes read first');
   const returned = events.find((e) => e.type === 'source-returned')?.data['data'] as { compared?: unknown[] } | undefined;
   t.true((returned?.compared?.length ?? 0) >= 1, 'the real disk was compared before reading on');
@@ -494,57 +535,58 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
 
 // Two moments: while the image is written, and once it is flushed and being verified (seen in CI: an unplug meant for the
 // first came after the last write; verify then retried and filled the vanished drive's EIO for minutes).
-for (const when of ['while the image is written', 'while the image is verified'] as const) test(`the evidence drive unplugged ${when}: a clear error naming it, nothing claimed complete, the source untouched; plugged back in (same boot), the TUI resumes to an exact image`, async (t) => {
-  t.timeout(20 * 60_000);
-  const writing = when === 'while the image is written';
-  const f = scratchDir(t);
-  // Three 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
-  randomDisk(f('source.img'), 192 * MiB);
-  await ext4Disk(f('evidence.img'), 320);
-  const sourceHash = await sha256File(f('source.img'));
-  const sock = f('qmp.sock');
-  // A USB evidence drive (its removal is immediate; a SCSI disk's in-flight writes wait out the guest's error handling for minutes).
-  // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again. The source is read at 4 MiB/s,
-  // so a checkpoint comes at 64 MiB and the unplug well before the end on any host; for the verify case the drive is read back at
-  // 4 MiB/s too (a throttle group, lifted before it returns), so the unplug lands inside the verify.
-  const term = await bootSerial(t, sock, [
-    `-drive file=${f('source.img')},if=virtio,format=raw,throttling.bps-read=${4 * MiB}`,
-    '-device qemu-xhci,id=xhci',
-    `-object throttle-group,id=evtg,x-bps-read=${writing ? 0 : 4 * MiB}`,
-    `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=evraw,file=evfile`,
-    '-blockdev driver=throttle,node-name=ev,throttle-group=evtg,file=evraw',
-    '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
-  ]);
-  const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
-  const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
-  const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
-    // Unplugged once a resume point is on the drive, or once the flushed image is being read back.
-    await term.waitFor(writing ? /resume point: \d+\.\d% \(checkpoint \d/ : new RegExp(`verify /run/custos/mnt/${evName} `), 5 * 60_000);
-    await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
-  });
-  t.regex(screen, /result: aborted/);
-  t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
-  t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
-  t.notRegex(screen, /result: complete/);
-  t.notRegex(screen, /bad +[1-9]\d* unreadable sector/, 'the vanished drive\'s EIO was not counted as unreadable sectors');
+for (const when of ['while the image is written', 'while the image is verified'] as const)
+  test(`the evidence drive unplugged ${when}: a clear error naming it, nothing claimed complete, the source untouched; plugged back in (same boot), the TUI resumes to an exact image`, async (t) => {
+    t.timeout(20 * 60_000);
+    const writing = when === 'while the image is written';
+    const f = scratchDir(t);
+    // Three 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
+    randomDisk(f('source.img'), 192 * MiB);
+    await ext4Disk(f('evidence.img'), 320);
+    const sourceHash = await sha256File(f('source.img'));
+    const sock = f('qmp.sock');
+    // A USB evidence drive (its removal is immediate; a SCSI disk's in-flight writes wait out the guest's error handling for minutes).
+    // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again. The source is read at 4 MiB/s,
+    // so a checkpoint comes at 64 MiB and the unplug well before the end on any host; for the verify case the drive is read back at
+    // 4 MiB/s too (a throttle group, lifted before it returns), so the unplug lands inside the verify.
+    const term = await bootSerial(t, sock, [
+      `-drive file=${f('source.img')},if=virtio,format=raw,throttling.bps-read=${4 * MiB}`,
+      '-device qemu-xhci,id=xhci',
+      `-object throttle-group,id=evtg,x-bps-read=${writing ? 0 : 4 * MiB}`,
+      `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=evraw,file=evfile`,
+      '-blockdev driver=throttle,node-name=ev,throttle-group=evtg,file=evraw',
+      '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
+    ]);
+    const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
+    const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
+    const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
+      // Unplugged once a resume point is on the drive, or once the flushed image is being read back.
+      await term.waitFor(writing ? /resume point: \d+\.\d% \(#\d/ : new RegExp(`verify /run/custos/mnt/${evName} `), 5 * 60_000);
+      await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
+    });
+    t.regex(screen, /result: aborted/);
+    t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
+    t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
+    t.notRegex(screen, /result: complete/);
+    t.notRegex(screen, /bad +[1-9]\d* unreadable sector/, "the vanished drive's EIO was not counted as unreadable sectors");
 
-  // The drive is plugged in again (the kernel may give it the same name or another): the UI offers the unfinished acquisition and finishes it.
-  await term.keys('n');
-  await term.waitFor((s) => s.includes('choose the SOURCE disk') && !s.includes('EVUSB001'), 60_000);
-  await qmp(sock, [
-    { execute: 'qom-set', arguments: { path: 'evtg', property: 'limits', value: { 'bps-read': 0 } } },
-    { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } },
-  ]);
-  const again = /R[OW] (sd[a-z]) +\S+ +usb .*EVUSB001/;
-  const back = await term.waitFor((s) => again.test(s), 120_000);
-  const evName2 = again.exec(back)?.[1] ?? '';
-  const done = await resumeThroughUi(t, term, 'vda', evName2, 'EVUSB001', '2026-601');
-  t.regex(done, /result: complete/);
-  await term.keys('p');
-  await term.waitFor('[exit 0]', 60_000);
-  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
-  await checkResumed(t, f('evidence.img'), sourceHash);
-});
+    // The drive is plugged in again (the kernel may give it the same name or another): the UI offers the unfinished acquisition and finishes it.
+    await term.keys('n');
+    await term.waitFor((s) => s.includes('choose the SOURCE disk') && !s.includes('EVUSB001'), 60_000);
+    await qmp(sock, [
+      { execute: 'qom-set', arguments: { path: 'evtg', property: 'limits', value: { 'bps-read': 0 } } },
+      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } },
+    ]);
+    const again = /R[OW] (sd[a-z]) +\S+ +usb .*EVUSB001/;
+    const back = await term.waitFor((s) => again.test(s), 120_000);
+    const evName2 = again.exec(back)?.[1] ?? '';
+    const done = await resumeThroughUi(t, term, 'vda', evName2, 'EVUSB001', '2026-601');
+    t.regex(done, /result: complete/);
+    await term.keys('p');
+    await term.waitFor('[exit 0]', 60_000);
+    t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+    await checkResumed(t, f('evidence.img'), sourceHash);
+  });
 
 test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image', async (t) => {
   t.timeout(20 * 60_000);
@@ -559,7 +601,7 @@ test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI r
   ];
   const first = await bootSerial(t, f('qmp1.sock'), disks);
   await startThroughUi(first, 'vda', 'sda', 'EV0001', '2026-801');
-  await first.waitFor(/resume point: \d+\.\d% \(checkpoint \d/, 5 * 60_000);
+  await first.waitFor(/resume point: \d+\.\d% \(#\d/, 5 * 60_000);
   // The power goes: whatever sat in the guest's page cache is lost; only what reached the disks stays.
   await qmp(f('qmp1.sock'), [{ execute: 'quit' }]);
   await first.kill();
@@ -634,14 +676,21 @@ const matrix: { name: string; args: (f: (n: string) => string) => Promise<string
     name: 'BIOS from a USB stick',
     args: async (f) => {
       await execa('cp', [iso, f('stick.img')]);
-      return ['-device qemu-xhci,id=xhci', `-drive if=none,id=stick,file=${f('stick.img')},format=raw,readonly=on -device usb-storage,drive=stick,bus=xhci.0,bootindex=0`];
+      return [
+        '-device qemu-xhci,id=xhci',
+        `-drive if=none,id=stick,file=${f('stick.img')},format=raw,readonly=on -device usb-storage,drive=stick,bus=xhci.0,bootindex=0`,
+      ];
     },
   },
   {
     name: 'UEFI from CD',
     args: async (f) => {
       await execa('cp', ['/usr/share/OVMF/OVMF_VARS_4M.fd', f('vars.fd')]);
-      return ['-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', `-drive if=pflash,format=raw,file=${f('vars.fd')}`, `-cdrom ${iso}`];
+      return [
+        '-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+        `-drive if=pflash,format=raw,file=${f('vars.fd')}`,
+        `-cdrom ${iso}`,
+      ];
     },
   },
   {
@@ -666,7 +715,11 @@ if (process.env['CUSTOS_ISO_MATRIX'] === '1') {
       t.teardown(() => rmSync(dir, { recursive: true, force: true }));
       const f = (n: string) => path.join(dir, n);
       randomDisk(f('suspect.img'), 4 * MiB);
-      const qemu = ['qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot', ...(await m.args(f)), `-drive file=${f('suspect.img')},if=virtio,format=raw`].join(' ');
+      const qemu = [
+        'qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot',
+        ...(await m.args(f)),
+        `-drive file=${f('suspect.img')},if=virtio,format=raw`,
+      ].join(' ');
       const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
       t.teardown(() => term.kill());
       await selectSerialEntry(term, 120_000);

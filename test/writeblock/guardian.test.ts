@@ -63,7 +63,10 @@ for (const sectorSize of [512, 4096] as const) {
       t.deepEqual(tryWrites(node, sectorSize), { buffered: 1, direct: 1 }, `${node}: EPERM for both`);
     }
     t.deepEqual(readCounters(sysfs, loop.name), countersBefore);
-    t.deepEqual(loop.partitions.map((p) => readCounters(sysfs, loop.name, p)), partsBefore);
+    t.deepEqual(
+      loop.partitions.map((p) => readCounters(sysfs, loop.name, p)),
+      partsBefore,
+    );
     const st = g.status([loop.dev])[0];
     t.deepEqual(st?.sinceProtect, { writeIos: 0, writeSectors: 0, discardIos: 0, discardSectors: 0, flushIos: 0 });
     t.true(st?.intact);
@@ -75,11 +78,14 @@ for (const sectorSize of [512, 4096] as const) {
       t.deepEqual(tryWrites(node, sectorSize), { buffered: 0, direct: 0 }, `${node}: writable after release`);
     }
     t.not(await sha256File(loop.file), before);
-    t.deepEqual(g.log.map((e) => e.type), ['protected', 'released']);
+    t.deepEqual(
+      g.log.map((e) => e.type),
+      ['protected', 'released'],
+    );
   });
 }
 
-test('a flag reset behind the guardian\'s back (blockdev --setrw) is set back and logged', async (t) => {
+test("a flag reset behind the guardian's back (blockdev --setrw) is set back and logged", async (t) => {
   const loop = await patternLoop(8 * 1024 * 1024, { partitionsMiB: [2, 0] });
   t.teardown(loop.detach);
   const g = scopedGuardian(loop.dir, 100);

@@ -75,7 +75,13 @@ test('twins: listed as such with distinct attachments; a release covers the conf
   // Behind the guardian's back, the other twin is made writable: it is set back, and the released twin is left alone.
   await execa('blockdev', ['--setrw', b.dev]);
   const events = g.check();
-  t.deepEqual(events.map((e) => [e.type, e.device]), [['reset-detected', b.name], ['reprotected', b.name]]);
+  t.deepEqual(
+    events.map((e) => [e.type, e.device]),
+    [
+      ['reset-detected', b.name],
+      ['reprotected', b.name],
+    ],
+  );
   t.is(ro(b.name), '1');
   t.is(ro(a.name), '0', 'the released twin stays writable');
   for (let i = 0; i < 5; i++) t.deepEqual(g.check(), [], 'and keeps so, pass after pass');
@@ -84,7 +90,13 @@ test('twins: listed as such with distinct attachments; a release covers the conf
   const c = await attachLoop(file);
   loops.push(c);
   const seen = g.check();
-  t.deepEqual(seen.map((e) => [e.type, e.device]), [['device-appeared', c.name], ['protected', c.name]]);
+  t.deepEqual(
+    seen.map((e) => [e.type, e.device]),
+    [
+      ['device-appeared', c.name],
+      ['protected', c.name],
+    ],
+  );
   t.regex(seen[0]?.detail ?? '', /serial shared with|stable id|shared with/);
   t.is(ro(c.name), '1');
   t.is(ro(a.name), '0');
@@ -93,12 +105,18 @@ test('twins: listed as such with distinct attachments; a release covers the conf
   const oldAttachment = disk(a.name).attachment;
   await execa('losetup', ['-d', a.dev]);
   const gone = g.check();
-  t.deepEqual(gone.map((e) => [e.type, e.device, e.attachment]), [['device-vanished', a.name, oldAttachment]]);
+  t.deepEqual(
+    gone.map((e) => [e.type, e.device, e.attachment]),
+    [['device-vanished', a.name, oldAttachment]],
+  );
   await execa('losetup', [a.dev, file]);
   const back = disk(a.name);
   t.not(back.attachment, oldAttachment, 'diskseq is new');
   const again = g.check();
-  t.deepEqual(again.map((e) => e.type), ['device-appeared', 'protected']);
+  t.deepEqual(
+    again.map((e) => e.type),
+    ['device-appeared', 'protected'],
+  );
   t.is(ro(a.name), '1', 'its release ended with the attachment');
   t.false(g.isReleased(back));
   t.truthy(dir);
@@ -161,14 +179,25 @@ test('CLI: `writeblock release` while `writeblock watch` runs in another process
   // Many watch passes later, the released twin is still writable: the watch read the other process's decision.
   await new Promise((res) => setTimeout(res, 1000));
   t.is(ro(a.name), '0');
-  t.false(events.some((e) => e.device === a.name && (e.type === 'reset-detected' || e.type === 'reprotected')), JSON.stringify(events));
+  t.false(
+    events.some((e) => e.device === a.name && (e.type === 'reset-detected' || e.type === 'reprotected')),
+    JSON.stringify(events),
+  );
   // The other twin, reset behind its back, is set back by the same watch.
   await execa('blockdev', ['--setrw', b.dev]);
   await until('the twin set back', () => events.some((e) => e.device === b.name && e.type === 'reprotected'), 5000);
   t.is(ro(b.name), '1');
   t.is(ro(a.name), '0');
-  const status = JSON.parse(String((await custos(['writeblock', 'status', a.dev, b.dev, '--json'], state)).stdout)) as { status: { name: string; released: boolean; attachment: string }[] };
-  t.deepEqual(status.status.map((s) => [s.name, s.released]), [[a.name, true], [b.name, false]]);
+  const status = JSON.parse(String((await custos(['writeblock', 'status', a.dev, b.dev, '--json'], state)).stdout)) as {
+    status: { name: string; released: boolean; attachment: string }[];
+  };
+  t.deepEqual(
+    status.status.map((s) => [s.name, s.released]),
+    [
+      [a.name, true],
+      [b.name, false],
+    ],
+  );
   t.regex(status.status[0]?.attachment ?? '', /#\d+$/);
   watch.kill('SIGINT');
   t.is((await watch).exitCode, 0);
@@ -227,7 +256,16 @@ test('the boot medium is proven by the kernel it holds: a full custos volume is 
   disks = byName();
   for (const n of [medium.name, second.name]) {
     t.deepEqual(disks.get(n)?.roles, ['boot-medium'], n);
-    t.true(disks.get(n)?.warnings.some((w) => w.code === 'boot-medium-ambiguous' && w.message.includes(`${medium.name}, ${second.name}`) || w.message.includes(`${second.name}, ${medium.name}`)), n);
+    t.true(
+      disks
+        .get(n)
+        ?.warnings.some(
+          (w) =>
+            (w.code === 'boot-medium-ambiguous' && w.message.includes(`${medium.name}, ${second.name}`)) ||
+            w.message.includes(`${second.name}, ${medium.name}`),
+        ),
+      n,
+    );
   }
   // Another build's kernel: no disk is the boot medium, both are custos images.
   writeFileSync(kernelFile, `${'ab'.repeat(32)} ${kernel.length}\n`);
@@ -270,7 +308,11 @@ test('a returning source is proven by content: the same bytes pass, a disk that 
   diskFile(f('window.img'), 0, { same: f('source.img'), changeAt: 5 * MiB + 12345 });
   diskFile(f('sample.img'), 0, { same: f('source.img'), changeAt: 6 * MiB + 100 });
   const src = readFileSync(f('source.img'));
-  const pieces = [0, 1, 2, 3].map((i) => createHash('sha256').update(src.subarray(i * ps, (i + 1) * ps)).digest('hex'));
+  const pieces = [0, 1, 2, 3].map((i) =>
+    createHash('sha256')
+      .update(src.subarray(i * ps, (i + 1) * ps))
+      .digest('hex'),
+  );
   // Reading stopped at 7 MiB: three windows done; the bytes kept from the first read and from the block read last.
   const witness: ContentWitness = { pieceSize: ps, completed: () => pieces.slice(0, 3), unreliable: () => false };
   const samples = [
@@ -278,7 +320,11 @@ test('a returning source is proven by content: the same bytes pass, a disk that 
     { offset: 6 * MiB, bytes: Buffer.from(src.subarray(6 * MiB, 6 * MiB + 64 * 1024)) },
   ];
   t.deepEqual(windowsToCompare(witness, 7 * MiB), [0, 2]);
-  t.deepEqual(windowsToCompare({ ...witness, unreliable: (s) => s === 0 }, 7 * MiB), [1, 2], 'a window holding filled sectors proves nothing and is passed over');
+  t.deepEqual(
+    windowsToCompare({ ...witness, unreliable: (s) => s === 0 }, 7 * MiB),
+    [1, 2],
+    'a window holding filled sectors proves nothing and is passed over',
+  );
   t.deepEqual(windowsToCompare({ ...witness, pieceSize: 0 }, 7 * MiB), []);
   const check = async (file: string) => {
     const loop = await attachLoop(file);
@@ -295,7 +341,15 @@ test('a returning source is proven by content: the same bytes pass, a disk that 
   };
   const same = await check(f('same.img'));
   t.is(same.mismatch, null);
-  t.deepEqual(same.compared.map((c) => [c.what, c.offset]), [['sample', 0], ['sample', 6 * MiB], ['window', 0], ['window', 2 * ps]]);
+  t.deepEqual(
+    same.compared.map((c) => [c.what, c.offset]),
+    [
+      ['sample', 0],
+      ['sample', 6 * MiB],
+      ['window', 0],
+      ['window', 2 * ps],
+    ],
+  );
   const window = await check(f('window.img'));
   t.like(window.mismatch, { what: 'window', index: 2, offset: 4 * MiB, length: ps, expected: pieces[2] });
   const sample = await check(f('sample.img'));
@@ -308,7 +362,12 @@ test('TUI: releasing a twin asks for its kernel name; once released it stays wri
   const src = await patternLoop(2 * MiB, {}, 17);
   t.teardown(src.detach);
   const state = tempDir();
-  const term = await Terminal.start(`${CUSTOS} tui --only ${[src.name, a.name, b.name].join(',')}`, { cols: 80, rows: 25, term: 'linux', env: { CUSTOS_STATE_DIR: state } });
+  const term = await Terminal.start(`${CUSTOS} tui --only ${[src.name, a.name, b.name].join(',')}`, {
+    cols: 80,
+    rows: 25,
+    term: 'linux',
+    env: { CUSTOS_STATE_DIR: state },
+  });
   t.teardown(async () => {
     await term.kill();
     await execa('sh', ['-c', `for m in ${state}/mnt/*; do umount "$m" 2>/dev/null; done; true`]);
@@ -335,7 +394,13 @@ test('TUI: releasing a twin asks for its kernel name; once released it stays wri
   await new Promise((r) => setTimeout(r, 1500));
   t.is(ro(a.name), '0', 'the released twin is still writable');
   t.is(ro(b.name), '1', 'the other twin is still write-blocked');
-  const log = readFileSync(path.join(state, 'writeblock-events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as GuardianEvent);
-  t.false(log.some((e) => e.device === a.name && e.type === 'reprotected'), 'never set back');
+  const log = readFileSync(path.join(state, 'writeblock-events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as GuardianEvent);
+  t.false(
+    log.some((e) => e.device === a.name && e.type === 'reprotected'),
+    'never set back',
+  );
   t.true(log.some((e) => e.device === a.name && e.type === 'released' && e.attachment === disk(a.name).attachment));
 });

@@ -1,3 +1,5 @@
+// E01 writing: compresses each block's chunks once on worker threads, for
+// every destination's writer.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BufferPool } from '../pipeline/buffer-pool.js';
@@ -35,7 +37,7 @@ export class CompressPool {
     for (let i = 0; i < this.threads; i++) {
       const w = new Worker(WORKER_URL, { workerData });
       w.on('message', (r: CompressResult) => this.onResult(i, r));
-      w.on('error', (e) => this.fail(e));
+      w.on('error', (e: Error) => this.fail(e));
       w.on('exit', (code) => {
         if (code !== 0) this.fail(new Error(`compression worker exited with code ${code}`));
       });

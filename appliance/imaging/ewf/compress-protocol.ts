@@ -1,3 +1,4 @@
+// E01 writing: the messages between the compress pool and its workers.
 import type { EwfCompression } from './chunk-store.js';
 
 export interface CompressWorkerData {

@@ -3,7 +3,7 @@
 import { platform, release } from 'node:os';
 import type { CaseData } from '../../custody/case-data.js';
 import { custosVersion } from '../../version.js';
-import { event, type EventSink } from '../pipeline/events.js';
+import { event, type EventSink } from '../../events.js';
 import type { EwfRecord, SourceInfo } from '../image-record.js';
 import type { BadRange } from '../read/read-recovery.js';
 import type { EwfCompression } from './chunk-store.js';
@@ -15,7 +15,9 @@ import type { WrittenFile } from './ewf-writer.js';
 export function ewfCaseInfo(o: { caseData?: CaseData; examinerOffsetS?: number | null; source: SourceInfo }, started: Date): EwfCaseInfo {
   const c = o.caseData;
   const text = (f: keyof CaseData) => c?.[f]?.text ?? '';
-  const notes = [text('notes'), c?.organisation ? `Organisation: ${text('organisation')}` : '', c?.location ? `Location: ${text('location')}` : ''].filter((s) => s !== '').join('; ');
+  const notes = [text('notes'), c?.organisation ? `Organisation: ${text('organisation')}` : '', c?.location ? `Location: ${text('location')}` : '']
+    .filter((s) => s !== '')
+    .join('; ');
   return {
     caseNumber: text('caseNumber'),
     evidenceNumber: text('evidenceNumber'),
@@ -45,14 +47,33 @@ export function ewfErrorRuns(ranges: readonly BadRange[], emit: EventSink): Sect
     else left.push(r);
   }
   if (left.length > 0) {
-    emit(event('bad-range', `${left.length} unreadable range(s) lie past sector 2^32, which the E01 error2 section cannot express; they are listed in the custody record only`, { notInError2: left.map((r) => ({ firstLba: r.firstLba, sectors: r.sectors })) }));
+    emit(
+      event(
+        'bad-range',
+        `${left.length} unreadable range(s) lie past sector 2^32, which the E01 error2 section cannot express; they are listed in the custody record only`,
+        { notInError2: left.map((r) => ({ firstLba: r.firstLba, sectors: r.sectors })) },
+      ),
+    );
   }
   return runs;
 }
 
-
-export function ewfRecord(s: { compression: EwfCompression; segmentSize: number }, chunkSize: number, setIdentifier: Buffer, md5: string, sha1: string, runs: number): EwfRecord {
-  return { compression: s.compression, segmentSize: s.segmentSize, chunkSize, setIdentifier: setIdentifier.toString('hex'), storedHashes: { md5, sha1 }, error2Runs: runs };
+export function ewfRecord(
+  s: { compression: EwfCompression; segmentSize: number },
+  chunkSize: number,
+  setIdentifier: Buffer,
+  md5: string,
+  sha1: string,
+  runs: number,
+): EwfRecord {
+  return {
+    compression: s.compression,
+    segmentSize: s.segmentSize,
+    chunkSize,
+    setIdentifier: setIdentifier.toString('hex'),
+    storedHashes: { md5, sha1 },
+    error2Runs: runs,
+  };
 }
 
 export function writtenBytes(files: readonly WrittenFile[]): number {

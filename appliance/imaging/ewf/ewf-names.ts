@@ -5,7 +5,8 @@ import { PreflightError } from '../../errors.js';
 export const MAX_SEGMENTS = 99 + 22 * 26 * 26;
 
 export function segmentExtension(n: number): string {
-  if (!Number.isInteger(n) || n < 1 || n > MAX_SEGMENTS) throw new PreflightError('ESEGMENTS', `an E01 image has at most ${MAX_SEGMENTS} segment files (asked for number ${n}); use a larger --segment-size`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SEGMENTS)
+    throw new PreflightError('ESEGMENTS', `an E01 image has at most ${MAX_SEGMENTS} segment files (asked for number ${n}); use a larger --segment-size`);
   if (n <= 99) return `E${String(n).padStart(2, '0')}`;
   const k = n - 100;
   const letter = (i: number) => String.fromCharCode(65 + i);

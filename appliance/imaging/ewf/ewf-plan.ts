@@ -35,7 +35,11 @@ export function e01WorstCase(name: string, size: number, segmentSize: number): S
   const count = Math.ceil(chunks / perSegment);
   return Array.from({ length: count }, (_, i) => {
     const n = Math.min(perSegment, chunks - i * perSegment);
-    return { file: segmentFileName(name, i + 1), start: i * perSegment * EWF_CHUNK_SIZE, size: Math.min(segmentSize, SEGMENT_OVERHEAD + n * perChunk + segmentReserve(0)) };
+    return {
+      file: segmentFileName(name, i + 1),
+      start: i * perSegment * EWF_CHUNK_SIZE,
+      size: Math.min(segmentSize, SEGMENT_OVERHEAD + n * perChunk + segmentReserve(0)),
+    };
   });
 }
 

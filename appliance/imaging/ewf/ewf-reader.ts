@@ -1,3 +1,5 @@
+// Reads an E01 back as the image stream (verify, resume checks), checking
+// every chunk's checksum and the container's structure on the way.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { CustosError } from '../../errors.js';
@@ -129,7 +131,11 @@ export class EwfImageReader implements SectorReader {
       this.chunkSize = (volume as VolumeInfo).sectorsPerChunk * this.sectorSize;
       this.size = open ? open.size : (volume as VolumeInfo).sectorCount * this.sectorSize;
       if (open && firstChunk !== Math.ceil(open.size / this.chunkSize)) {
-        throw new EwfFormatError(this.name, null, `the segment files and the journal index ${firstChunk} chunks, ${Math.ceil(open.size / this.chunkSize)} expected at the checkpoint`);
+        throw new EwfFormatError(
+          this.name,
+          null,
+          `the segment files and the journal index ${firstChunk} chunks, ${Math.ceil(open.size / this.chunkSize)} expected at the resume point`,
+        );
       }
       if (!open && firstChunk !== (volume as VolumeInfo).chunkCount) {
         throw new EwfFormatError(this.name, null, `tables index ${firstChunk} chunks, the volume section says ${(volume as VolumeInfo).chunkCount}`);
@@ -170,7 +176,8 @@ export class EwfImageReader implements SectorReader {
     if (size < DESCRIPTOR_SIZE + 1052) throw new EwfFormatError(seg.path, at, 'volume section too small');
     const v = parseVolumeBody(this.readAt(seg, at + DESCRIPTOR_SIZE, 1052));
     if (!v.checksumOk) throw new EwfFormatError(seg.path, at, 'volume section checksum mismatch');
-    if (v.bytesPerSector < 512 || v.sectorsPerChunk < 1 || v.sectorsPerChunk * v.bytesPerSector > 64 * 1024 * 1024) throw new EwfFormatError(seg.path, at, `implausible geometry: ${v.sectorsPerChunk} sectors of ${v.bytesPerSector} bytes per chunk`);
+    if (v.bytesPerSector < 512 || v.sectorsPerChunk < 1 || v.sectorsPerChunk * v.bytesPerSector > 64 * 1024 * 1024)
+      throw new EwfFormatError(seg.path, at, `implausible geometry: ${v.sectorsPerChunk} sectors of ${v.bytesPerSector} bytes per chunk`);
     return v;
   }
 
@@ -181,7 +188,7 @@ export class EwfImageReader implements SectorReader {
     for (let guard = 0; guard < 1_000_000; guard++) {
       if (open && at === open.groupBase) {
         // The open group: its descriptor and table are written when it closes; the journal has its entries.
-        if (open.end > seg.size) throw new EwfFormatError(seg.path, at, `ends before the checkpoint's ${open.end} bytes`);
+        if (open.end > seg.size) throw new EwfFormatError(seg.path, at, `ends before the resume point's ${open.end} bytes`);
         seg.tables.push({ at: -1, mirrorAt: -1, count: open.entries.length, sectorsEnd: open.end, inline: { base: open.groupBase, entries: open.entries } });
         return 'open';
       }
@@ -190,12 +197,14 @@ export class EwfImageReader implements SectorReader {
       if (!d.checksumOk) throw new EwfFormatError(seg.path, at, `section descriptor checksum mismatch (type "${d.type.replace(/[^\x20-\x7e]/g, '?')}")`);
       seg.sections.push(d.type);
       if (d.type === 'next' || d.type === 'done') return d.type;
-      if (d.size < DESCRIPTOR_SIZE || d.next !== at + d.size || d.next > seg.size) throw new EwfFormatError(seg.path, at, `${d.type} section: size ${d.size} and next ${d.next} do not fit the file`);
+      if (d.size < DESCRIPTOR_SIZE || d.next !== at + d.size || d.next > seg.size)
+        throw new EwfFormatError(seg.path, at, `${d.type} section: size ${d.size} and next ${d.next} do not fit the file`);
       if (d.type === 'sectors') sectorsEnd = d.next;
       if (d.type === 'table' || d.type === 'table2') {
         const head = this.readAt(seg, at + DESCRIPTOR_SIZE, TABLE_HEADER_SIZE);
         const count = head.readUInt32LE(0);
-        if (TABLE_HEADER_SIZE + count * 4 + 4 > d.size - DESCRIPTOR_SIZE) throw new EwfFormatError(seg.path, at, `${d.type} claims ${count} entries, more than its section holds`);
+        if (TABLE_HEADER_SIZE + count * 4 + 4 > d.size - DESCRIPTOR_SIZE)
+          throw new EwfFormatError(seg.path, at, `${d.type} claims ${count} entries, more than its section holds`);
         if (d.type === 'table') seg.tables.push({ at: at + DESCRIPTOR_SIZE, mirrorAt: -1, count, sectorsEnd, inline: null });
         else {
           const t = seg.tables[seg.tables.length - 1];
@@ -261,7 +270,10 @@ export class EwfImageReader implements SectorReader {
       const span = contiguous ? this.readAt(seg, spanStart, spanEnd - spanStart) : null;
       for (let c = chunk; c <= lastChunk; c++) {
         const ref = refs[c - seg.firstChunk] as ChunkRef;
-        const stored = span && ref.offset >= spanStart && ref.offset + ref.stored <= spanEnd ? span.subarray(ref.offset - spanStart, ref.offset - spanStart + ref.stored) : this.readAt(seg, ref.offset, ref.stored);
+        const stored =
+          span && ref.offset >= spanStart && ref.offset + ref.stored <= spanEnd
+            ? span.subarray(ref.offset - spanStart, ref.offset - spanStart + ref.stored)
+            : this.readAt(seg, ref.offset, ref.stored);
         const data = this.decode(seg, c, ref, stored);
         const chunkStart = c * this.chunkSize;
         const from = Math.max(chunkStart, offset + done) - chunkStart;
@@ -276,7 +288,9 @@ export class EwfImageReader implements SectorReader {
   private decode(seg: SegmentFile, c: number, ref: ChunkRef, stored: Buffer): Buffer {
     const expected = Math.min(this.chunkSize, this.size - c * this.chunkSize);
     const bad = (why: string) => {
-      this.problems.push(`chunk ${c} (sectors ${(c * this.chunkSize) / this.sectorSize}-${(c * this.chunkSize + expected) / this.sectorSize - 1}) in ${seg.path} at byte ${ref.offset}: ${why}`);
+      this.problems.push(
+        `chunk ${c} (sectors ${(c * this.chunkSize) / this.sectorSize}-${(c * this.chunkSize + expected) / this.sectorSize - 1}) in ${seg.path} at byte ${ref.offset}: ${why}`,
+      );
       return Buffer.alloc(expected);
     };
     if (ref.compressed) {

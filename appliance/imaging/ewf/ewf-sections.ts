@@ -170,7 +170,10 @@ export function parseError2Body(b: Buffer): { runs: SectorRun[]; checksumOk: boo
   const n = b.readUInt32LE(0);
   const end = ERROR2_HEADER_SIZE + n * 8;
   if (end + 4 > b.length) return { runs: [], checksumOk: false };
-  const runs = Array.from({ length: n }, (_, i) => ({ first: b.readUInt32LE(ERROR2_HEADER_SIZE + i * 8), count: b.readUInt32LE(ERROR2_HEADER_SIZE + i * 8 + 4) }));
+  const runs = Array.from({ length: n }, (_, i) => ({
+    first: b.readUInt32LE(ERROR2_HEADER_SIZE + i * 8),
+    count: b.readUInt32LE(ERROR2_HEADER_SIZE + i * 8 + 4),
+  }));
   return { runs, checksumOk: b.readUInt32LE(516) === adler32(b, 0, 516) && b.readUInt32LE(end) === adler32(b, ERROR2_HEADER_SIZE, end) };
 }
 

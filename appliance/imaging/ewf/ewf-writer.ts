@@ -1,4 +1,6 @@
-import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
+// The E01 writer, a consumer of the pipeline like the raw writer: chunks in
+// image order into segment files, closed with the image's hashes.
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../../errors.js';
 import { FileHasher } from '../hash/file-hash.js';
@@ -10,6 +12,8 @@ import type { CompressPool } from './compress-pool.js';
 import type { CompressResult } from './compress-protocol.js';
 import { header2Body, headerBody, type EwfCaseInfo } from './ewf-header.js';
 import { segmentFileName } from './ewf-names.js';
+import { patchFile, syncFile, writeAllAt, writeAt } from './segment-io.js';
+import { discardLaterSegments, packEntries, reopenAt, unpackEntries, type EwfWriterState, type Snapshot, type WrittenFile } from './ewf-writer-state.js';
 import { EWF_CHUNK_SIZE, segmentReserve } from './ewf-plan.js';
 import {
   COMPRESSED_FLAG,
@@ -28,8 +32,8 @@ import {
   type VolumeInfo,
 } from './ewf-sections.js';
 
-
 export type { EwfSettings } from './ewf-plan.js';
+export type { EwfWriterState, WrittenFile } from './ewf-writer-state.js';
 
 export interface EwfWriterOptions extends EwfSettings {
   label: string;
@@ -48,40 +52,13 @@ export interface EwfWriterOptions extends EwfSettings {
   showCompression: boolean;
   /** SHA-256 each segment file once written (the first copy's go into the record). */
   hashFiles: boolean;
-  /** Go on from a checkpoint: the state the journal kept, and the image offset it stands at. */
+  /** Go on from a resume point: the state the journal kept, and the image offset it stands at. */
   resume?: { state: EwfWriterState; position: number; onDiscard: (file: string, bytes: number) => void };
   /** --fast-first: whether the chunk at this image offset holds filled, deferred bytes; it is then stored raw, to be written again in place. */
   keepRaw?: (offset: number, length: number) => boolean;
 }
 
-/**
- * Where the writer stood after a block: enough to reopen the last segment
- * file and go on appending (the journal keeps it at each checkpoint).
- * `entries` is the open group's table so far, base64 of 32-bit LE values.
- */
-export interface EwfWriterState {
-  setIdentifier: string;
-  segment: number;
-  pos: number;
-  groupBase: number;
-  entries: string;
-  segmentChunks: number;
-  files: WrittenFile[];
-  /** --fast-first: where each chunk kept raw for the recovery pass is, as [chunk, segment, offset]. */
-  rawChunks: [number, number, number][];
-}
-
-interface Snapshot {
-  segment: number;
-  pos: number;
-  groupBase: number;
-  entries: number[];
-  count: number;
-  segmentChunks: number;
-  rawCount: number;
-}
-
-/** Blocks whose writer state is kept for a checkpoint (more than the pool can have in flight). */
+/** Blocks whose writer state is kept for a resume point (more than the pool can have in flight). */
 const SNAPSHOTS_KEPT = 300;
 
 /** What closes the image: the hashes for the digest and hash sections, and the unreadable sectors for error2. */
@@ -89,11 +66,6 @@ export interface EwfClosing {
   md5: Buffer;
   sha1: Buffer;
   badRuns: SectorRun[];
-}
-
-export interface WrittenFile {
-  file: string;
-  size: number;
 }
 
 /**
@@ -164,40 +136,20 @@ export class EwfWriter implements Consumer {
   }
 
   /**
-   * Reopens the segment the checkpoint stood in, cut back to where it stood,
-   * and removes later segment files (written after the checkpoint, never
+   * Reopens the segment the resume point stood in, cut back to where it stood,
+   * and removes later segment files (written after the resume point, never
    * recorded); earlier ones go to the file hasher as finished files.
    */
   private async reopen(state: EwfWriterState, onDiscard: (file: string, bytes: number) => void): Promise<void> {
-    for (let n = state.segment + 1; n <= 14971; n++) {
-      const later = path.join(this.dir, segmentFileName(this.o.name, n));
-      let size: number;
-      try {
-        size = (await stat(later)).size;
-      } catch {
-        break;
-      }
-      await unlink(later);
-      onDiscard(later, size);
-    }
+    await discardLaterSegments(this.dir, this.o.name, state.segment, onDiscard);
     this.files.push(...state.files.map((f) => ({ ...f })));
     this.segment = state.segment;
     for (const f of this.files.slice(0, -1)) this.hasher?.add(path.join(this.dir, f.file));
-    const file = this.file;
-    try {
-      this.fh = await open(file, 'r+');
-      const size = (await this.fh.stat()).size;
-      if (size < state.pos) throw Object.assign(new Error('shorter than the journal says'), { errno: -61 });
-      if (size > state.pos) onDiscard(file, size - state.pos);
-      await this.fh.truncate(state.pos);
-    } catch (e) {
-      throw new DeviceIoError(file, 'open', errnoOf(e) ?? 5, state.pos);
-    }
+    this.fh = await reopenAt(this.file, state.pos, onDiscard);
     this.pos = state.pos;
     this.pendingAt = state.pos;
     this.groupBase = state.groupBase;
-    const raw = Buffer.from(state.entries, 'base64');
-    this.entries = Array.from({ length: raw.length / 4 }, (_, i) => raw.readUInt32LE(i * 4));
+    this.entries = unpackEntries(state.entries);
     this.segmentChunks = state.segmentChunks;
     (this.files[this.files.length - 1] as WrittenFile).size = state.pos;
     for (const [c, segment, at] of state.rawChunks) this.rawChunks.set(c, { segment, at });
@@ -205,12 +157,13 @@ export class EwfWriter implements Consumer {
 
   consume(chunk: Chunk): Promise<void> {
     this.startResume();
-    // Resuming: what lies before the checkpoint is already in the segment files.
+    // Resuming: what lies before the resume point is already in the segment files.
     if (chunk.offset + chunk.length <= this.skipBelow) return this.tail;
     this.stats.queued++;
     const raw: number[] = [];
     if (this.o.keepRaw) {
-      for (let i = 0, at = 0; at < chunk.length; i++, at += EWF_CHUNK_SIZE) if (this.o.keepRaw(chunk.offset + at, Math.min(EWF_CHUNK_SIZE, chunk.length - at))) raw.push(i);
+      for (let i = 0, at = 0; at < chunk.length; i++, at += EWF_CHUNK_SIZE)
+        if (this.o.keepRaw(chunk.offset + at, Math.min(EWF_CHUNK_SIZE, chunk.length - at))) raw.push(i);
     }
     const stored = this.compressor.storedBlock(chunk.offset, chunk.index, chunk.length, this.o.writers, raw);
     // Awaited in turn below; a failure before then is not an unhandled rejection.
@@ -233,33 +186,42 @@ export class EwfWriter implements Consumer {
   }
 
   private snapshot(end: number): void {
-    this.snapshots.set(end, { segment: this.segment, pos: this.pos, groupBase: this.groupBase, entries: this.entries, count: this.entries.length, segmentChunks: this.segmentChunks, rawCount: this.rawChunks.size });
+    this.snapshots.set(end, {
+      segment: this.segment,
+      pos: this.pos,
+      groupBase: this.groupBase,
+      entries: this.entries,
+      count: this.entries.length,
+      segmentChunks: this.segmentChunks,
+      rawCount: this.rawChunks.size,
+    });
     if (this.snapshots.size > SNAPSHOTS_KEPT) this.snapshots.delete(this.snapshots.keys().next().value as number);
   }
 
   /**
    * Forces what is written to the medium and returns the writer's state
-   * after the block that ended at `end` (a checkpoint). Segment files before
+   * after the block that ended at `end` (a resume point). Segment files before
    * the open one were synced when they were closed.
    */
-  async checkpoint(end: number): Promise<EwfWriterState> {
+  async resumePoint(end: number): Promise<EwfWriterState> {
     this.startResume();
     const run = this.tail.then(async () => {
       const snap = this.snapshots.get(end);
       if (!snap) throw new Error(`no writer state kept for offset ${end}`);
-      if (this.fh) {
-        try {
-          await this.fh.datasync();
-        } catch (e) {
-          throw new DeviceIoError(this.file, 'fdatasync', errnoOf(e) ?? 5, null);
-        }
-      }
-      const entries = Buffer.alloc(snap.count * 4);
-      for (let i = 0; i < snap.count; i++) entries.writeUInt32LE(snap.entries[i] as number, i * 4);
+      if (this.fh) await syncFile(this.fh, this.file);
       const files = this.files.slice(0, snap.segment).map((f) => ({ ...f }));
       (files[files.length - 1] as WrittenFile).size = snap.pos;
       const rawChunks = [...this.rawChunks.entries()].slice(0, snap.rawCount).map(([c, r]): [number, number, number] => [c, r.segment, r.at]);
-      return { setIdentifier: this.o.setIdentifier.toString('hex'), segment: snap.segment, pos: snap.pos, groupBase: snap.groupBase, entries: entries.toString('base64'), segmentChunks: snap.segmentChunks, files, rawChunks };
+      return {
+        setIdentifier: this.o.setIdentifier.toString('hex'),
+        segment: snap.segment,
+        pos: snap.pos,
+        groupBase: snap.groupBase,
+        entries: packEntries(snap.entries, snap.count),
+        segmentChunks: snap.segmentChunks,
+        files,
+        rawChunks,
+      };
     });
     // A failed fdatasync fails the writes after it too, like a failed write.
     this.tail = run.then(() => undefined);
@@ -336,7 +298,12 @@ export class EwfWriter implements Consumer {
     this.push(fileHeader(this.segment));
     if (this.segment === 1) {
       const h2 = header2Body(this.o.caseInfo);
-      for (const [type, body] of [['header2', h2], ['header2', h2], ['header', headerBody(this.o.caseInfo)], ['volume', volumeBody(this.volume)]] as const) {
+      for (const [type, body] of [
+        ['header2', h2],
+        ['header2', h2],
+        ['header', headerBody(this.o.caseInfo)],
+        ['volume', volumeBody(this.volume)],
+      ] as const) {
         this.push(section(type, this.pos, body));
       }
     } else {
@@ -377,11 +344,7 @@ export class EwfWriter implements Consumer {
     }
     await this.flush();
     const fh = this.fh as FileHandle;
-    try {
-      await fh.datasync();
-    } catch (e) {
-      throw new DeviceIoError(this.file, 'fdatasync', errnoOf(e) ?? 5, null);
-    }
+    await syncFile(fh, this.file);
     await fh.close();
     this.fh = null;
     this.hasher?.add(this.file);
@@ -393,38 +356,13 @@ export class EwfWriter implements Consumer {
     this.pending = [];
     const at = this.pendingAt;
     this.pendingAt = this.pos;
-    const fh = this.fh as FileHandle;
-    let done = 0;
-    const total = bufs.reduce((n, b) => n + b.length, 0);
-    // writev takes at most IOV_MAX (1024) buffers at once.
-    for (let i = 0; i < bufs.length; i += 1024) {
-      const part = bufs.slice(i, i + 1024);
-      const len = part.reduce((n, b) => n + b.length, 0);
-      let written = 0;
-      while (written < len) {
-        try {
-          const rest = written === 0 ? part : remaining(part, written);
-          const { bytesWritten } = await fh.writev(rest, at + done + written);
-          if (bytesWritten === 0) throw Object.assign(new Error('no progress'), { errno: -28 });
-          written += bytesWritten;
-        } catch (e) {
-          throw new DeviceIoError(this.file, 'write', errnoOf(e) ?? 5, at + done + written);
-        }
-      }
-      done += len;
-    }
+    const total = await writeAllAt(this.fh as FileHandle, this.file, bufs, at);
     const f = this.files[this.files.length - 1] as WrittenFile;
     f.size = Math.max(f.size, at + total);
   }
 
   private async writeAt(b: Buffer, at: number): Promise<void> {
-    const fh = this.fh as FileHandle;
-    try {
-      const { bytesWritten } = await fh.write(b, 0, b.length, at);
-      if (bytesWritten !== b.length) throw Object.assign(new Error('short write'), { errno: -28 });
-    } catch (e) {
-      throw new DeviceIoError(this.file, 'write', errnoOf(e) ?? 5, at);
-    }
+    await writeAt(this.fh as FileHandle, this.file, b, at);
   }
 
   /**
@@ -484,23 +422,8 @@ export class EwfWriter implements Consumer {
 
   /** Reads `length` bytes at `at` of a segment file, and writes back what `change` makes of them, durably. */
   private async patch(segment: number, at: number, length: number, change: (stored: Buffer) => Buffer): Promise<void> {
-    const file = path.join(this.dir, segmentFileName(this.o.name, segment));
     const own = segment === this.segment && this.fh !== null;
-    let fh: FileHandle | null = own ? this.fh : null;
-    try {
-      fh ??= await open(file, 'r+');
-      const stored = Buffer.alloc(length);
-      const { bytesRead } = await fh.read(stored, 0, length, at);
-      if (bytesRead !== length) throw Object.assign(new Error('short read'), { errno: -5 });
-      const next = change(stored);
-      const { bytesWritten } = await fh.write(next, 0, next.length, at);
-      if (bytesWritten !== next.length) throw Object.assign(new Error('short write'), { errno: -28 });
-      if (!own) await fh.datasync();
-    } catch (e) {
-      throw new DeviceIoError(file, 'write', errnoOf(e) ?? 5, at);
-    } finally {
-      if (!own) await fh?.close().catch(() => undefined);
-    }
+    await patchFile(path.join(this.dir, segmentFileName(this.o.name, segment)), own ? this.fh : null, at, length, change);
   }
 
   /** Closes without finishing the image; used when the acquisition stopped. */
@@ -510,17 +433,4 @@ export class EwfWriter implements Consumer {
     if (this.fh) await this.fh.close().catch(() => undefined);
     this.fh = null;
   }
-}
-
-function remaining(bufs: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of bufs) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      continue;
-    }
-    out.push(skip > 0 ? b.subarray(skip) : b);
-    skip = 0;
-  }
-  return out;
 }

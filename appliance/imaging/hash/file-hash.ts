@@ -1,5 +1,9 @@
+// SHA-256 of whole image files (E01 segments), so sha256sum can check each
+// file, and the window per-file hashes use.
 import { Worker } from 'node:worker_threads';
 import { DeviceIoError } from '../../errors.js';
+import type { ImageFormat } from '../write/image-layout.js';
+import type { HashAlgorithm } from './hash-algorithms.js';
 
 const WORKER_URL = new URL('./file-hash-worker.js', import.meta.url);
 
@@ -26,7 +30,7 @@ export class FileHasher {
       if (a.sha256) w.resolve(a.sha256);
       else w.reject(new DeviceIoError(a.file, 'read', a.error?.errno ?? 5, null));
     });
-    this.worker.on('error', (e) => {
+    this.worker.on('error', (e: Error) => {
       for (const w of this.waiting.splice(0)) w.reject(e);
     });
   }
@@ -58,4 +62,12 @@ export async function hashFiles(paths: string[]): Promise<string[]> {
   const h = new FileHasher();
   for (const p of paths) h.add(p);
   return h.all();
+}
+
+/** Window for per-file SHA-256: one segment; 0 when a raw image's linear SHA-256 already is its file hash, or for E01. */
+export function fileHashWindow(o: { format: ImageFormat; splitSize: number | null; hashes: readonly HashAlgorithm[]; size: number }): number {
+  if (o.format === 'split') return o.splitSize ?? 0;
+  // E01 segment files are not windows of the image stream; they are hashed as written.
+  if (o.format === 'e01') return 0;
+  return o.hashes.includes('sha256') ? 0 : o.size;
 }

@@ -1,3 +1,4 @@
+// The hashes custos computes, the defaults, and the list parsed from --hash.
 import { UsageError } from '../../errors.js';
 
 /** Linear hashes custos computes; the names are also OpenSSL's. */

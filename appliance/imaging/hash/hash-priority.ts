@@ -1,3 +1,4 @@
+// Which selected hash sets the pace, so its worker gets the CPU first.
 import { createHash } from 'node:crypto';
 import type { HashAlgorithm } from './hash-algorithms.js';
 

@@ -1,3 +1,4 @@
+// Hashing: the messages between a hash stage and its worker thread.
 import type { HashAlgorithm } from './hash-algorithms.js';
 
 /** What a hash worker computes: one linear hash, or SHA-256 per fixed window. */
@@ -15,6 +16,4 @@ export type ToWorker = { type: 'chunk'; index: number; length: number } | { type
 
 export type FromWorker =
   /** A chunk is hashed; `pieces` are the windows it completed (piecewise jobs), so a journal can record them as they come. */
-  | { type: 'done'; busyMs: number; pieces?: string[] }
-  | { type: 'digest'; hex: string }
-  | { type: 'pieces'; hex: string[] };
+  { type: 'done'; busyMs: number; pieces?: string[] } | { type: 'digest'; hex: string } | { type: 'pieces'; hex: string[] };

@@ -1,3 +1,5 @@
+// Stage: hashed. Each hash (and the piecewise SHA-256) is a pipeline
+// consumer running on its own worker thread over the shared buffers.
 import { Worker } from 'node:worker_threads';
 import type { BufferPool } from '../pipeline/buffer-pool.js';
 import type { FromWorker, HashJob, HashWorkerData, ToWorker } from './hash-protocol.js';
@@ -44,7 +46,7 @@ export class HashStage implements Consumer {
   private readonly pending: Pending[] = [];
   private finishing: ((msg: FromWorker) => void) | null = null;
   private failure: Error | null = null;
-  /** Piecewise jobs: the digests of the windows completed so far, in order (a journal checkpoints them). */
+  /** Piecewise jobs: the digests of the windows completed so far, in order (the journal keeps them). */
   readonly completed: string[] = [];
 
   constructor(job: HashJob, pool: BufferPool, nice = 0, label?: string) {
@@ -57,7 +59,7 @@ export class HashStage implements Consumer {
     };
     this.worker = new Worker(WORKER_URL, { workerData });
     this.worker.on('message', (msg: FromWorker) => this.onMessage(msg));
-    this.worker.on('error', (e) => this.fail(e));
+    this.worker.on('error', (e: Error) => this.fail(e));
     this.worker.on('exit', (code) => {
       if (code !== 0) this.fail(new Error(`${this.stats.name} worker exited with code ${code}`));
     });

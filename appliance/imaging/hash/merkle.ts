@@ -1,3 +1,5 @@
+// The Merkle root over the piece hashes (RFC 6962 tree hash), one value
+// that stands for every window.
 import { createHash } from 'node:crypto';
 
 /**
@@ -12,10 +14,18 @@ export function merkleRoot(leaves: readonly Buffer[]): Buffer {
 }
 
 function subtree(leaves: readonly Buffer[], start: number, n: number): Buffer {
-  if (n === 1) return createHash('sha256').update(Buffer.from([0])).update(leaves[start] as Buffer).digest();
+  if (n === 1)
+    return createHash('sha256')
+      .update(Buffer.from([0]))
+      .update(leaves[start] as Buffer)
+      .digest();
   let k = 1;
   while (k * 2 < n) k *= 2;
   const left = subtree(leaves, start, k);
   const right = subtree(leaves, start + k, n - k);
-  return createHash('sha256').update(Buffer.from([1])).update(left).update(right).digest();
+  return createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(left)
+    .update(right)
+    .digest();
 }

@@ -1,3 +1,5 @@
+// Stage: pushed through the pipeline. A fixed set of page-aligned buffers:
+// memory stays block size x buffers whatever the disk.
 import { allocSharedAligned } from '../../disk/block-device.js';
 
 /**

@@ -1,5 +1,7 @@
+// Stage: pushed through the pipeline. Reads the source once, in order, and
+// hands each block to every hash and writer at once.
 import { BufferPool } from './buffer-pool.js';
-import { event, type EventSink } from './events.js';
+import { event, type EventSink } from '../../events.js';
 import { ProgressMeter, type ProgressReport } from './progress.js';
 import { readRecovering, mergeBadRanges, type BadRange, type ReadPolicy } from '../read/read-recovery.js';
 import type { SectorReader } from '../read/sector-reader.js';
@@ -54,7 +56,13 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     // A timer's error would escape every handler (and take the UI down): it stops this run instead, as any stage failure does.
     try {
       const wb = o.writeBlockTick ? o.writeBlockTick() : null;
-      o.onProgress?.(meter.report(stages, badRanges.reduce((n, r) => n + r.sectors, 0), wb));
+      o.onProgress?.(
+        meter.report(
+          stages,
+          badRanges.reduce((n, r) => n + r.sectors, 0),
+          wb,
+        ),
+      );
     } catch (e) {
       if (failure === null) failure = e;
     }
@@ -86,7 +94,9 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       readStats.busyMs += performance.now() - r0;
       readStats.bytes += length;
       for (const b of bad) {
-        o.onEvent(event('bad-range', `LBA ${b.firstLba}-${b.lastLba} (${b.sectors} sectors) unreadable after ${b.attempts} attempts: ${b.error}; filled`, { ...b }));
+        o.onEvent(
+          event('bad-range', `LBA ${b.firstLba}-${b.lastLba} (${b.sectors} sectors) unreadable after ${b.attempts} attempts: ${b.error}; filled`, { ...b }),
+        );
       }
       mergeBadRanges(badRanges, bad);
       const chunk = { index, buffer, length, offset };
@@ -121,7 +131,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   } finally {
     clearInterval(timer);
   }
-  if (failure !== null) throw failure;
+  if (failure !== null) throw failure instanceof Error ? failure : new Error(`pipeline failed: ${JSON.stringify(failure)}`);
   tick();
   return { bytes: reader.size, badRanges, elapsedMs: performance.now() - t0, stages };
 }

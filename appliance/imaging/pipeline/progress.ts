@@ -1,3 +1,4 @@
+// Progress of a running pipeline: rates, busy stages, the bottleneck, stalls.
 import type { StageStats } from './stage.js';
 
 export interface StageProgress {
@@ -58,14 +59,14 @@ export class ProgressMeter {
         name: s.name,
         kind: s.kind,
         bytes: s.bytes,
-        rateMiBs: round(((s.bytes - prev.bytes) / MiB) / (dt / 1000)),
+        rateMiBs: round((s.bytes - prev.bytes) / MiB / (dt / 1000)),
         busy: round(Math.min(1, (s.busyMs - prev.busyMs) / dt)),
         queueFill: round(s.queued / this.poolSize),
       };
     });
     const elapsedS = (now - this.started) / 1000;
     const average = elapsedS > 0 ? done / MiB / elapsedS : 0;
-    const rate = ((done - this.lastDone) / MiB) / (dt / 1000);
+    const rate = (done - this.lastDone) / MiB / (dt / 1000);
     if (done > this.lastDone || done >= this.total) this.lastAdvance = now;
     const stalled = (now - this.lastAdvance) / 1000;
     const top = rows.reduce<StageProgress | null>((a, b) => (a === null || b.busy > a.busy ? b : a), null);
@@ -93,4 +94,15 @@ export class ProgressMeter {
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
+}
+
+/** Where a phase's progress goes and how often (default every second). */
+export interface ProgressSink {
+  onProgress?: (p: ProgressReport) => void;
+  progressIntervalMs?: number;
+}
+
+/** A sink's settings as a read-back takes them, with the default interval filled in. */
+export function progressOptions(o: ProgressSink): { onProgress?: (p: ProgressReport) => void; progressIntervalMs: number } {
+  return { ...(o.onProgress ? { onProgress: o.onProgress } : {}), progressIntervalMs: o.progressIntervalMs ?? 1000 };
 }

@@ -2,7 +2,7 @@
 // and may be the drive's last, so the first pass copies everything that reads
 // at once and leaves the hard parts for a second, sector-by-sector pass.
 import { errnoName } from '../../errno.js';
-import { event, type EventSink } from '../pipeline/events.js';
+import { event, type EventSink } from '../../events.js';
 import { mediaErrorOrThrow, mergeBadRanges, readRecovering, truncated, type BadRange, type ReadPolicy } from './read-recovery.js';
 import type { SectorReader } from './sector-reader.js';
 
@@ -59,7 +59,7 @@ export class SkippingReader {
   async read(buffer: Buffer, length: number, offset: number): Promise<BadRange[]> {
     // The read-back copy of a resumed run: nothing there is skipped or deferred (a failure stops the run).
     if (offset < this.from) {
-      for (let pos = 0; pos < length; ) {
+      for (let pos = 0; pos < length;) {
         const n = await this.reader.read(buffer.subarray(pos), length - pos, offset + pos);
         if (n === 0) throw truncated(this.reader, offset + pos);
         pos += n;
@@ -85,14 +85,18 @@ export class SkippingReader {
         this.defer(offset + pos, length - pos, e.errno);
         this.jump(offset, length);
         this.onEvent(
-          event('read-error', `read of ${length - pos} B at offset ${offset + pos} failed: ${errnoName(e.errno)}; deferred to the recovery pass, skipping the next ${this.skipLeft} B`, {
-            offset: offset + pos,
-            length: length - pos,
-            errno: e.errno,
-            error: errnoName(e.errno),
-            deferred: true,
-            skipBytes: this.skipLeft,
-          }),
+          event(
+            'read-error',
+            `read of ${length - pos} B at offset ${offset + pos} failed: ${errnoName(e.errno)}; deferred to the recovery pass, skipping the next ${this.skipLeft} B`,
+            {
+              offset: offset + pos,
+              length: length - pos,
+              errno: e.errno,
+              error: errnoName(e.errno),
+              deferred: true,
+              skipBytes: this.skipLeft,
+            },
+          ),
         );
         return [];
       }
@@ -104,12 +108,16 @@ export class SkippingReader {
     }
     this.jump(offset, length);
     this.onEvent(
-      event('slow-area', `read of ${length} B at offset ${offset} took ${(ms / 1000).toFixed(1)} s; kept, and the next ${this.skipLeft} B are left for the recovery pass`, {
-        offset,
-        length,
-        seconds: Math.round(ms) / 1000,
-        skipBytes: this.skipLeft,
-      }),
+      event(
+        'slow-area',
+        `read of ${length} B at offset ${offset} took ${(ms / 1000).toFixed(1)} s; kept, and the next ${this.skipLeft} B are left for the recovery pass`,
+        {
+          offset,
+          length,
+          seconds: Math.round(ms) / 1000,
+          skipBytes: this.skipLeft,
+        },
+      ),
     );
     return [];
   }
@@ -149,15 +157,19 @@ export async function recoverDeferred(o: {
 }): Promise<RecoveryResult> {
   const ss = o.reader.sectorSize;
   const total = o.ranges.reduce((n, r) => n + r.length, 0);
-  o.onEvent(event('recovery-started', `recovery pass over ${o.ranges.length} deferred range(s), ${total} B`, { ranges: o.ranges.map((r) => ({ ...r })), bytes: total }));
+  o.onEvent(
+    event('recovery-started', `recovery pass over ${o.ranges.length} deferred range(s), ${total} B`, { ranges: o.ranges.map((r) => ({ ...r })), bytes: total }),
+  );
   const badRanges: BadRange[] = [];
   for (const r of o.ranges) {
-    for (let at = r.offset; at < r.offset + r.length; ) {
+    for (let at = r.offset; at < r.offset + r.length;) {
       if (o.signal?.aborted) throw o.signal.reason;
       const n = Math.min(o.buffer.length, r.offset + r.length - at);
       const bad = await readRecovering(o.reader, o.buffer, n, at, o.policy, o.onEvent);
       for (const b of bad) {
-        o.onEvent(event('bad-range', `LBA ${b.firstLba}-${b.lastLba} (${b.sectors} sectors) unreadable after ${b.attempts} attempts: ${b.error}; filled`, { ...b }));
+        o.onEvent(
+          event('bad-range', `LBA ${b.firstLba}-${b.lastLba} (${b.sectors} sectors) unreadable after ${b.attempts} attempts: ${b.error}; filled`, { ...b }),
+        );
       }
       mergeBadRanges(badRanges, bad);
       await o.write(at, o.buffer.subarray(0, n));
@@ -166,6 +178,11 @@ export async function recoverDeferred(o: {
   }
   const unreadable = badRanges.reduce((n, b) => n + b.sectors, 0);
   const recoveredSectors = total / ss - unreadable;
-  o.onEvent(event('recovery-finished', `recovery pass: ${recoveredSectors} sector(s) read, ${unreadable} unreadable`, { recoveredSectors, unreadableSectors: unreadable }));
+  o.onEvent(
+    event('recovery-finished', `recovery pass: ${recoveredSectors} sector(s) read, ${unreadable} unreadable`, {
+      recoveredSectors,
+      unreadableSectors: unreadable,
+    }),
+  );
   return { badRanges, recoveredSectors };
 }

@@ -1,6 +1,8 @@
+// Stage: read. What a failing read becomes: retries, then smaller reads down
+// to the sector, then a filled and recorded bad range.
 import { DeviceIoError, CustosError } from '../../errors.js';
 import { errnoName } from '../../errno.js';
-import { event, type EventSink } from '../pipeline/events.js';
+import { event, type EventSink } from '../../events.js';
 import type { SectorReader } from './sector-reader.js';
 
 /** How unreadable sectors are handled (NIST CFTT DI-RM-07/08). */
@@ -26,7 +28,9 @@ export interface BadRange {
 
 // These mean the device is gone or the request was wrong, not that a sector
 // is unreadable: filling would turn an unplugged disk into an image of zeros.
-const FATAL_ERRNOS = new Set([6 /* ENXIO */, 9 /* EBADF */, 19 /* ENODEV */, 22 /* EINVAL */, 123 /* ENOMEDIUM */, 108 /* ESHUTDOWN */, 67 /* ENOLINK: transport lost */]);
+const FATAL_ERRNOS = new Set([
+  6 /* ENXIO */, 9 /* EBADF */, 19 /* ENODEV */, 22 /* EINVAL */, 123 /* ENOMEDIUM */, 108 /* ESHUTDOWN */, 67 /* ENOLINK: transport lost */,
+]);
 
 export class SourceReadError extends CustosError {
   readonly device: string;
@@ -89,7 +93,12 @@ export async function readRecovering(
 }
 
 export function truncated(reader: SectorReader, at: number): SourceReadError {
-  return new SourceReadError(reader.name, at, null, `source ${reader.name} ended at offset ${at}, before its reported size ${reader.size}; was it removed or resized?`);
+  return new SourceReadError(
+    reader.name,
+    at,
+    null,
+    `source ${reader.name} ended at offset ${at}, before its reported size ${reader.size}; was it removed or resized?`,
+  );
 }
 
 async function readSectors(
@@ -129,7 +138,15 @@ async function readSectors(
       prev.lastLba = lba;
       prev.sectors++;
     } else {
-      bad.push({ firstLba: lba, lastLba: lba, sectors: 1, sectorSize: ss, errno: lastErr.errno, error: errnoName(lastErr.errno), attempts: policy.retries + 1 });
+      bad.push({
+        firstLba: lba,
+        lastLba: lba,
+        sectors: 1,
+        sectorSize: ss,
+        errno: lastErr.errno,
+        error: errnoName(lastErr.errno),
+        attempts: policy.retries + 1,
+      });
     }
   }
 }

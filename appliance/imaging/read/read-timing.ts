@@ -1,4 +1,5 @@
-import { event, type EventSink } from '../pipeline/events.js';
+// Stage: read. Times every source read and reports one that hangs.
+import { event, type EventSink } from '../../events.js';
 import type { SectorReader } from './sector-reader.js';
 
 /** How long reads took: what a failing drive looks like in the record. */
@@ -84,7 +85,13 @@ export class TimedReader implements SectorReader {
       if (r.announced || now - r.started < this.slowMs) continue;
       r.announced = true;
       const s = Math.round((now - r.started) / 100) / 10;
-      this.emit(event('read-stall', `read of ${r.length} bytes at offset ${r.offset} (LBA ${r.offset / this.sectorSize}) has not returned for ${s} s`, { offset: r.offset, length: r.length, waitingS: s }));
+      this.emit(
+        event('read-stall', `read of ${r.length} bytes at offset ${r.offset} (LBA ${r.offset / this.sectorSize}) has not returned for ${s} s`, {
+          offset: r.offset,
+          length: r.length,
+          waitingS: s,
+        }),
+      );
     }
   }
 
@@ -102,7 +109,8 @@ export class TimedReader implements SectorReader {
       this.slowest.sort((a, b) => b.seconds - a.seconds);
       this.slowest.length = Math.min(this.slowest.length, KEEP_SLOWEST);
     }
-    if (r.announced) this.emit(event('read-stall', `read at offset ${r.offset} returned after ${seconds} s`, { offset: r.offset, length: r.length, seconds, returned: true }));
+    if (r.announced)
+      this.emit(event('read-stall', `read at offset ${r.offset} returned after ${seconds} s`, { offset: r.offset, length: r.length, seconds, returned: true }));
   }
 
   timing(): ReadTiming {

@@ -1,7 +1,9 @@
+// Stage: read. The source reader that survives an unplug: pauses, and takes
+// the disk back only when identity and content prove it is the same.
 import { CustosError, DeviceIoError } from '../../errors.js';
 import type { WriteBlockGuardian } from '../../writeblock/guardian.js';
 import { listDisks, type Disk } from '../../disk/inventory.js';
-import { event } from '../pipeline/events.js';
+import { event } from '../../events.js';
 import { DeviceReader, type SectorReader } from './sector-reader.js';
 import type { SourceWriteBlock } from '../../writeblock/source-writeblock.js';
 import { compareContent, type ContentSample, type ContentWitness } from './source-content.js';
@@ -112,16 +114,23 @@ export class ReattachingSource implements SectorReader {
     const serial = this.disk.serial?.raw ?? '';
     const wb = this.o.writeBlock;
     if (serial === '') {
-      throw new CustosError('ESOURCELOST', `source ${this.disk.name} went away (${cause} at offset ${offset}); it has no serial number, so a disk that comes back could not be told from another: acquisition stopped`);
+      throw new CustosError(
+        'ESOURCELOST',
+        `source ${this.disk.name} went away (${cause} at offset ${offset}); it has no serial number, so a disk that comes back could not be told from another: acquisition stopped`,
+      );
     }
     wb.sourceLost();
     wb.report(
-      event('source-lost', `source ${this.disk.name} (serial ${this.disk.serial?.text}) went away at offset ${offset} (${cause}); paused: plug the same disk back in, or stop the acquisition`, {
-        disk: this.disk.name,
-        serial,
-        offset,
-        cause,
-      }),
+      event(
+        'source-lost',
+        `source ${this.disk.name} (serial ${this.disk.serial?.text}) went away at offset ${offset} (${cause}); paused: plug the same disk back in, or stop the acquisition`,
+        {
+          disk: this.disk.name,
+          serial,
+          offset,
+          cause,
+        },
+      ),
     );
     try {
       this.inner.close();
@@ -130,9 +139,14 @@ export class ReattachingSource implements SectorReader {
     }
     // Keyed by attachment: a disk refused once is not looked at again until it is plugged in anew.
     const sameIdentity = (d: Disk) => d.serial?.raw === serial && d.sizeBytes === this.size && d.logicalSectorSize === this.sectorSize;
-    const seen = new Set<string>(disksNow().filter((d) => !sameIdentity(d)).map((d) => d.attachment));
+    const seen = new Set<string>(
+      disksNow()
+        .filter((d) => !sameIdentity(d))
+        .map((d) => d.attachment),
+    );
     for (;;) {
-      if (this.o.signal?.aborted) throw this.o.signal.reason instanceof Error ? this.o.signal.reason : new CustosError('EINTR', 'interrupted while waiting for the source');
+      if (this.o.signal?.aborted)
+        throw this.o.signal.reason instanceof Error ? this.o.signal.reason : new CustosError('EINTR', 'interrupted while waiting for the source');
       await new Promise((r) => setTimeout(r, this.o.pollMs ?? 500));
       for (const d of disksNow()) {
         if (seen.has(d.attachment)) continue;
@@ -171,7 +185,8 @@ export class ReattachingSource implements SectorReader {
       compared = verdict.compared;
       const m = verdict.mismatch;
       if (m) {
-        const what = m.what === 'window' ? `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})` : `the ${m.length} bytes read before at offset ${m.offset}`;
+        const what =
+          m.what === 'window' ? `window ${m.index} (bytes ${m.offset}-${m.offset + m.length - 1})` : `the ${m.length} bytes read before at offset ${m.offset}`;
         refusal = { why: `${what} differ: SHA-256 ${m.found.slice(0, 16)}…, the acquisition read ${m.expected.slice(0, 16)}…`, data: { mismatch: m } };
       } else if (verdict.compared.length === 0 && offset > 0) {
         refusal = { why: 'nothing read before could be compared with it', data: {} };
@@ -184,14 +199,18 @@ export class ReattachingSource implements SectorReader {
       // Not the source: it stays write-blocked like any disk, but is no longer held as one.
       this.o.guardian.dropSource(held);
       this.o.writeBlock.report(
-        event('source-refused', `${held.name} appeared with the source's serial, size and sector size, but is not the same disk: ${refusal.why}; not used, still waiting for the source`, {
-          disk: held.name,
-          attachment: held.attachment,
-          serial: held.serial?.raw ?? null,
-          sizeBytes: held.sizeBytes,
-          reason: 'content',
-          ...refusal.data,
-        }),
+        event(
+          'source-refused',
+          `${held.name} appeared with the source's serial, size and sector size, but is not the same disk: ${refusal.why}; not used, still waiting for the source`,
+          {
+            disk: held.name,
+            attachment: held.attachment,
+            serial: held.serial?.raw ?? null,
+            sizeBytes: held.sizeBytes,
+            reason: 'content',
+            ...refusal.data,
+          },
+        ),
       );
       return false;
     }
@@ -199,13 +218,17 @@ export class ReattachingSource implements SectorReader {
     this.disk = held;
     this.o.writeBlock.rebind(held);
     this.o.writeBlock.report(
-      event('source-returned', `source is back as ${held.name} (same serial, size and sector size; ${compared.length} content comparison(s) match), write-blocked; continuing at offset ${offset}`, {
-        disk: held.name,
-        attachment: held.attachment,
-        stableId: held.stableId,
-        offset,
-        compared,
-      }),
+      event(
+        'source-returned',
+        `source is back as ${held.name} (same serial, size and sector size; ${compared.length} content comparison(s) match), write-blocked; continuing at offset ${offset}`,
+        {
+          disk: held.name,
+          attachment: held.attachment,
+          stableId: held.stableId,
+          offset,
+          compared,
+        },
+      ),
     );
     return true;
   }

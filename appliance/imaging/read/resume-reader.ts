@@ -1,3 +1,4 @@
+// Stage: read, on resume: the copy read back up to the resume point, then the source.
 import { DeviceIoError } from '../../errors.js';
 import { ReadBackError } from '../verify/read-back.js';
 import type { SectorReader } from './sector-reader.js';
@@ -25,7 +26,7 @@ export class ResumeReader implements SectorReader {
 
   async read(buffer: Buffer, length: number, offset: number): Promise<number> {
     if (offset >= this.position) return this.source.read(buffer, length, offset);
-    // A request that crosses the checkpoint returns short; the caller reads on from the source.
+    // A request that crosses the resume point returns short; the caller reads on from the source.
     const n = Math.min(length, this.position - offset);
     let done = 0;
     try {
@@ -36,7 +37,12 @@ export class ResumeReader implements SectorReader {
       }
     } catch (e) {
       // Not a source read error: nothing may be filled in for it.
-      throw new ReadBackError(this.written.name, offset + done, e instanceof DeviceIoError ? e.errno : null, `reading back ${this.written.name} at offset ${offset + done} to resume: ${e instanceof Error ? e.message : String(e)}`);
+      throw new ReadBackError(
+        this.written.name,
+        offset + done,
+        e instanceof DeviceIoError ? e.errno : null,
+        `reading back ${this.written.name} at offset ${offset + done} to resume: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     return n;
   }

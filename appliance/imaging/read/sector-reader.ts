@@ -1,3 +1,5 @@
+// Stage: read. The reader interface every source implements, the O_DIRECT
+// device reader, and the reader of an image's files.
 import { BlockDevice } from '../../disk/block-device.js';
 import { DeviceIoError, isNativeError } from '../../errors.js';
 import { native } from '../../native.js';

@@ -61,7 +61,10 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  * acquisition read before. A read error here throws: the disk is then not
  * proven, and the caller refuses it.
  */
-export async function compareContent(reader: SectorReader, o: { before: number; samples: ContentSample[]; witness: ContentWitness | null }): Promise<ContentVerdict> {
+export async function compareContent(
+  reader: SectorReader,
+  o: { before: number; samples: ContentSample[]; witness: ContentWitness | null },
+): Promise<ContentVerdict> {
   const compared: ContentComparison[] = [];
   const ss = reader.sectorSize;
   for (const s of o.samples) {
@@ -80,7 +83,7 @@ export async function compareContent(reader: SectorReader, o: { before: number; 
     const buffer = allocAligned(CHUNK);
     for (const i of windowsToCompare(o.witness, o.before)) {
       const hash = createHash('sha256');
-      for (let at = i * ps; at < (i + 1) * ps; ) {
+      for (let at = i * ps; at < (i + 1) * ps;) {
         const n = Math.min(CHUNK, (i + 1) * ps - at);
         await readExactly(reader, buffer, n, at);
         hash.update(buffer.subarray(0, n));

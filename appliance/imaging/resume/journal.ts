@@ -1,5 +1,5 @@
 // The resume journal: NAME.journal.json in every destination, replaced
-// atomically at each checkpoint once the image files are on the medium up to
+// atomically at each resume point once the image files are on the medium up to
 // `position`. It says what the next run needs to go on from there: which
 // source, which settings, the piece hashes of everything before `position`
 // (to check what is on the destination before trusting it), the unreadable
@@ -9,9 +9,9 @@ import path from 'node:path';
 import { CustosError } from '../../errors.js';
 import { CASE_FIELDS, caseData, type CaseData } from '../../custody/case-data.js';
 import { writeFileAtomic } from '../../custody/event-log.js';
-import { HASH_ALGORITHMS, type HashAlgorithm } from '../hash/hash-algorithms.js';
 import type { BadRange } from '../read/read-recovery.js';
-import { EWF_COMPRESSIONS } from '../ewf/chunk-store.js';
+import { EWF_CHUNK_SIZE } from '../ewf/ewf-plan.js';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { AcquireSettings } from '../settings.js';
 import type { EwfWriterState } from '../ewf/ewf-writer.js';
 import type { DeferredRange } from '../read/fast-first.js';
@@ -99,149 +99,64 @@ export function readJournal(file: string): AcquisitionJournal {
   return checkJournal(raw, file);
 }
 
-type Obj = Record<string, unknown>;
+/** The journal's JSON Schema (schema/journal.schema.json), compiled on first use: only a resume reads a journal. */
+let validator: ValidateFunction | null = null;
+function journalValidator(): ValidateFunction {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(new URL('../../../../schema/journal.schema.json', import.meta.url), 'utf8')) as object;
+    validator = new Ajv2020({ strict: true, allErrors: false }).compile(schema);
+  }
+  return validator;
+}
+
+/** The journal as the schema describes it, before the checks between fields. */
+type StoredJournal = Omit<AcquisitionJournal, 'badRanges'> & { badRanges: Omit<BadRange, 'sectors' | 'sectorSize'>[] };
 
 function checkJournal(raw: unknown, file: string): AcquisitionJournal {
   const bad = (what: string) => new JournalError(file, what);
-  const obj = (v: unknown, what: string): Obj => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`${what} is not an object`);
-    return v as Obj;
-  };
-  const int = (v: unknown, what: string, min = 0): number => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(`${what} is not an integer >= ${min}`);
-    return v;
-  };
-  const str = (v: unknown, what: string, max = 4096): string => {
-    if (typeof v !== 'string' || v.length > max) throw bad(`${what} is not a string of at most ${max} characters`);
-    return v;
-  };
-  const strOrNull = (v: unknown, what: string, max = 4096): string | null => (v === null ? null : str(v, what, max));
-  const bool = (v: unknown, what: string): boolean => {
-    if (typeof v !== 'boolean') throw bad(`${what} is not true or false`);
-    return v;
-  };
-  const arr = (v: unknown, what: string): unknown[] => {
-    if (!Array.isArray(v)) throw bad(`${what} is not a list`);
-    return v;
-  };
-  const hex = (v: unknown, what: string, length: number): string => {
-    const s = str(v, what, length);
-    if (!new RegExp(`^[0-9a-f]{${length}}$`).test(s)) throw bad(`${what} is not ${length} hex digits`);
-    return s;
-  };
-
-  const j = obj(raw, 'the journal');
-  if (j.schema !== JOURNAL_SCHEMA) throw bad(`schema is not ${JOURNAL_SCHEMA}`);
-  const src = obj(j.source, 'source');
-  const source: JournalSource = {
-    path: str(src.path, 'source.path'),
-    stableId: strOrNull(src.stableId, 'source.stableId'),
-    serialRaw: strOrNull(src.serialRaw, 'source.serialRaw', 64 * 1024),
-    sizeBytes: int(src.sizeBytes, 'source.sizeBytes', 1),
-    sectorSize: int(src.sectorSize, 'source.sectorSize', 512),
-  };
-  const s = obj(j.settings, 'settings');
-  const format = str(s.format, 'settings.format');
-  if (format !== 'raw' && format !== 'split' && format !== 'e01') throw bad('settings.format is not raw, split or e01');
-  const hashes = arr(s.hashes, 'settings.hashes').map((h, i) => {
-    const a = HASH_ALGORITHMS.find((x) => x === h);
-    if (!a) throw bad(`settings.hashes[${i}] is not a known hash`);
-    return a as HashAlgorithm;
-  });
-  const policy = obj(s.policy, 'settings.policy');
-  let ewfSettings: AcquireSettings['ewf'];
-  if (s.ewf !== undefined && s.ewf !== null) {
-    const e = obj(s.ewf, 'settings.ewf');
-    const compression = EWF_COMPRESSIONS.find((c) => c === e.compression);
-    if (!compression) throw bad('settings.ewf.compression is not known');
-    ewfSettings = { compression, segmentSize: int(e.segmentSize, 'settings.ewf.segmentSize', 1) };
+  const validate = journalValidator();
+  if (!validate(raw)) {
+    const e = validate.errors?.[0];
+    throw bad(
+      `${e?.instancePath ? `${e.instancePath.slice(1).replaceAll('/', '.')} ` : ''}${e?.message ?? 'does not match the journal schema'} (${JOURNAL_SCHEMA})`,
+    );
   }
-  const settings: AcquireSettings = {
-    name: str(s.name, 'settings.name', 255),
-    format,
-    splitSize: int(s.splitSize, 'settings.splitSize'),
-    hashes,
-    pieceSize: int(s.pieceSize, 'settings.pieceSize', 1),
-    blockSize: int(s.blockSize, 'settings.blockSize', 4096),
-    buffers: int(s.buffers, 'settings.buffers', 2),
-    policy: { retries: int(policy.retries, 'settings.policy.retries'), fill: int(policy.fill, 'settings.policy.fill') },
-    fastFirst: bool(s.fastFirst, 'settings.fastFirst'),
-    verify: bool(s.verify, 'settings.verify'),
-    verifySource: bool(s.verifySource, 'settings.verifySource'),
-    ...(ewfSettings ? { ewf: ewfSettings } : {}),
-  };
-  const c = obj(j.case, 'case');
-  const caseValues: Record<string, string | null> = {};
-  for (const f of CASE_FIELDS) caseValues[f] = strOrNull(c[f] ?? null, `case.${f}`);
-  const position = int(j.position, 'position');
+  const j = raw as StoredJournal;
+  const { position, source, settings } = j;
   if (position > source.sizeBytes) throw bad('position is past the end of the source');
-  const pieces = arr(j.pieces, 'pieces').map((p, i) => hex(p, `pieces[${i}]`, 64));
-  if (pieces.length !== Math.ceil(position / settings.pieceSize)) throw bad(`holds ${pieces.length} piece hashes; position ${position} needs ${Math.ceil(position / settings.pieceSize)}`);
-  const badRanges = arr(j.badRanges, 'badRanges').map((r, i): BadRange => {
-    const b = obj(r, `badRanges[${i}]`);
-    const firstLba = int(b.firstLba, `badRanges[${i}].firstLba`);
-    const lastLba = int(b.lastLba, `badRanges[${i}].lastLba`);
-    if (lastLba < firstLba || (lastLba + 1) * source.sectorSize > position) throw bad(`badRanges[${i}] is not a range before position`);
-    return { firstLba, lastLba, sectors: lastLba - firstLba + 1, sectorSize: source.sectorSize, errno: int(b.errno, `badRanges[${i}].errno`), error: str(b.error, `badRanges[${i}].error`, 200), attempts: int(b.attempts, `badRanges[${i}].attempts`) };
-  });
-  const deferred = arr(j.deferred, 'deferred').map((r, i): DeferredRange => {
-    const d = obj(r, `deferred[${i}]`);
-    const offset = int(d.offset, `deferred[${i}].offset`);
-    const length = int(d.length, `deferred[${i}].length`, 1);
-    if (offset % source.sectorSize !== 0 || length % source.sectorSize !== 0 || offset + length > position) throw bad(`deferred[${i}] is not a sector range before position`);
-    return { offset, length, errno: d.errno === null ? null : int(d.errno, `deferred[${i}].errno`) };
-  });
-  if (deferred.length > 0 && !settings.fastFirst) throw bad('deferred ranges without --fast-first');
-  let ewf: EwfWriterState | null = null;
-  if (j.ewf !== null && j.ewf !== undefined) {
-    const e = obj(j.ewf, 'ewf');
-    const entries = str(e.entries, 'ewf.entries', 1024 * 1024);
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(entries) || Buffer.from(entries, 'base64').length % 4 !== 0) throw bad('ewf.entries is not base64 of 32-bit entries');
-    const state: EwfWriterState = {
-      setIdentifier: hex(e.setIdentifier, 'ewf.setIdentifier', 32),
-      segment: int(e.segment, 'ewf.segment', 1),
-      pos: int(e.pos, 'ewf.pos'),
-      groupBase: int(e.groupBase, 'ewf.groupBase'),
-      entries,
-      segmentChunks: int(e.segmentChunks, 'ewf.segmentChunks'),
-      files: arr(e.files, 'ewf.files').map((f, i) => {
-        const o = obj(f, `ewf.files[${i}]`);
-        const name = str(o.file, `ewf.files[${i}].file`, 255);
-        if (name.includes('/') || name.startsWith('.')) throw bad(`ewf.files[${i}].file is not a plain file name`);
-        return { file: name, size: int(o.size, `ewf.files[${i}].size`) };
-      }),
-      rawChunks: arr(e.rawChunks, 'ewf.rawChunks').map((r, i): [number, number, number] => {
-        const t = arr(r, `ewf.rawChunks[${i}]`);
-        if (t.length !== 3) throw bad(`ewf.rawChunks[${i}] is not [chunk, segment, offset]`);
-        const [c, seg, at] = [int(t[0], `ewf.rawChunks[${i}][0]`), int(t[1], `ewf.rawChunks[${i}][1]`, 1), int(t[2], `ewf.rawChunks[${i}][2]`)];
-        if (c * 32768 >= position || seg > (e.segment as number)) throw bad(`ewf.rawChunks[${i}] is not a chunk before the checkpoint`);
-        return [c, seg, at];
-      }),
+  const windows = Math.ceil(position / settings.pieceSize);
+  if (j.pieces.length !== windows) throw bad(`holds ${j.pieces.length} piece hashes; position ${position} needs ${windows}`);
+  const badRanges = j.badRanges.map((r, i): BadRange => {
+    if (r.lastLba < r.firstLba || (r.lastLba + 1) * source.sectorSize > position) throw bad(`badRanges[${i}] is not a range before position`);
+    return {
+      firstLba: r.firstLba,
+      lastLba: r.lastLba,
+      sectors: r.lastLba - r.firstLba + 1,
+      sectorSize: source.sectorSize,
+      errno: r.errno,
+      error: r.error,
+      attempts: r.attempts,
     };
-    if (state.files.length !== state.segment) throw bad('ewf.files does not match ewf.segment');
-    if (state.groupBase > state.pos) throw bad('ewf.groupBase is past ewf.pos');
-    if (state.rawChunks.length > 0 && !settings.fastFirst) throw bad('raw chunks kept without --fast-first');
-    ewf = state;
+  });
+  for (const [i, d] of j.deferred.entries()) {
+    if (d.offset % source.sectorSize !== 0 || d.length % source.sectorSize !== 0 || d.offset + d.length > position)
+      throw bad(`deferred[${i}] is not a sector range before position`);
+  }
+  if (j.deferred.length > 0 && !settings.fastFirst) throw bad('deferred ranges without --fast-first');
+  const ewf = j.ewf;
+  if (ewf) {
+    if (Buffer.from(ewf.entries, 'base64').length % 4 !== 0) throw bad('ewf.entries is not base64 of 32-bit entries');
+    for (const [i, [c, seg]] of ewf.rawChunks.entries()) {
+      if (c * EWF_CHUNK_SIZE >= position || seg > ewf.segment) throw bad(`ewf.rawChunks[${i}] is not a chunk before the resume point`);
+    }
+    if (ewf.files.length !== ewf.segment) throw bad('ewf.files does not match ewf.segment');
+    if (ewf.groupBase > ewf.pos) throw bad('ewf.groupBase is past ewf.pos');
+    if (ewf.rawChunks.length > 0 && !settings.fastFirst) throw bad('raw chunks kept without --fast-first');
   }
   if ((settings.format === 'e01') !== (ewf !== null)) throw bad('E01 writer state is missing or does not belong');
-  const destinations = arr(j.destinations, 'destinations').map((d, i) => str(d, `destinations[${i}]`));
-  return {
-    schema: JOURNAL_SCHEMA,
-    acquisitionId: hex(j.acquisitionId, 'acquisitionId', 32),
-    written: str(j.written, 'written', 64),
-    checkpoint: int(j.checkpoint, 'checkpoint'),
-    position,
-    started: str(j.started, 'started', 64),
-    resumes: int(j.resumes, 'resumes'),
-    source,
-    settings,
-    case: caseValues,
-    destinations,
-    pieces,
-    badRanges,
-    deferred,
-    ewf,
-  };
+  const caseValues: Record<string, string | null> = {};
+  for (const f of CASE_FIELDS) caseValues[f] = j.case[f] ?? null;
+  return { ...j, case: caseValues, badRanges };
 }
 
 /** The case details of a journal in the form the record takes (checked and display-escaped again). */
@@ -257,10 +172,15 @@ export function journalCase(j: AcquisitionJournal): CaseData {
  * have one; null when it may be. Its content is compared when the resume starts
  * (resume-plan.ts). The one check the CLI, the UI and the engine share.
  */
-export function journalSourceProblem(j: AcquisitionJournal, source: { path: string; sizeBytes: number; sectorSize: number; serial: { raw: string; text: string } | null }): string | null {
+export function journalSourceProblem(
+  j: AcquisitionJournal,
+  source: { path: string; sizeBytes: number; sectorSize: number; serial: { raw: string; text: string } | null },
+): string | null {
   const s = j.source;
-  if (s.sizeBytes !== source.sizeBytes || s.sectorSize !== source.sectorSize) return `${source.path} has ${source.sizeBytes} bytes in ${source.sectorSize}-byte sectors; the interrupted acquisition's source had ${s.sizeBytes} in ${s.sectorSize}-byte sectors`;
+  if (s.sizeBytes !== source.sizeBytes || s.sectorSize !== source.sectorSize)
+    return `${source.path} has ${source.sizeBytes} bytes in ${source.sectorSize}-byte sectors; the interrupted acquisition's source had ${s.sizeBytes} in ${s.sectorSize}-byte sectors`;
   const serial = source.serial?.raw ?? null;
-  if (s.serialRaw !== null && serial !== null && s.serialRaw !== serial) return `${source.path} has serial ${source.serial?.text ?? ''}; the interrupted acquisition's source had another`;
+  if (s.serialRaw !== null && serial !== null && s.serialRaw !== serial)
+    return `${source.path} has serial ${source.serial?.text ?? ''}; the interrupted acquisition's source had another`;
   return null;
 }

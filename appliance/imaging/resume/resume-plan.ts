@@ -8,7 +8,7 @@ import { recordStatus } from '../../custody/log-resume.js';
 import { CustosError } from '../../errors.js';
 import type { BufferPool } from '../pipeline/buffer-pool.js';
 import type { HashStage } from '../hash/hash-stage.js';
-import { event, type EventSink } from '../pipeline/events.js';
+import { event, type EventSink } from '../../events.js';
 import { EwfImageReader } from '../ewf/ewf-reader.js';
 import type { Segment } from '../write/image-layout.js';
 import { JOURNAL_SUFFIX, journalsIn, readJournal, type AcquisitionJournal } from './journal.js';
@@ -40,18 +40,35 @@ export function writtenImageReader(dir: string, j: AcquisitionJournal, segments:
 }
 
 /**
- * Hashes the windows of one copy before the checkpoint and compares them
+ * Hashes the windows of one copy before the resume point and compares them
  * with the journal's; throws saying which differ. (The first copy is checked
  * on the way instead, as the resumed run reads it.)
  */
-export async function checkCopy(dir: string, j: AcquisitionJournal, segments: Segment[], o: { bufferCount: number; onEvent: EventSink; signal?: AbortSignal }): Promise<void> {
+export async function checkCopy(
+  dir: string,
+  j: AcquisitionJournal,
+  segments: Segment[],
+  o: { bufferCount: number; onEvent: EventSink; signal?: AbortSignal },
+): Promise<void> {
   const reader = writtenImageReader(dir, j, segments);
   try {
-    const run = await hashReader({ phase: `resume-check ${dir}`, reader, algorithms: [], pieceSize: j.settings.pieceSize, blockSize: j.settings.blockSize, bufferCount: o.bufferCount, onEvent: o.onEvent });
+    const run = await hashReader({
+      phase: `resume-check ${dir}`,
+      reader,
+      algorithms: [],
+      pieceSize: j.settings.pieceSize,
+      blockSize: j.settings.blockSize,
+      bufferCount: o.bufferCount,
+      onEvent: o.onEvent,
+    });
     const bad = j.pieces.map((h, i) => (run.pieces[i] === h ? -1 : i)).filter((i) => i >= 0);
     const problems = reader instanceof EwfImageReader ? reader.problems : [];
-    if (bad.length > 0 || problems.length > 0) throw new CustosError('ERESUMEMISMATCH', `${dir}: the image written before the checkpoint no longer matches the journal (${[...problems, ...bad.slice(0, 8).map((i) => `window ${i}`)].join(', ')}${bad.length > 8 ? ', …' : ''}); it cannot be resumed`);
-    o.onEvent(event('resume-checked', `${dir}: ${j.pieces.length} window(s) before the checkpoint match the journal`, { dir, windows: j.pieces.length }));
+    if (bad.length > 0 || problems.length > 0)
+      throw new CustosError(
+        'ERESUMEMISMATCH',
+        `${dir}: the image written before the resume point no longer matches the journal (${[...problems, ...bad.slice(0, 8).map((i) => `window ${i}`)].join(', ')}${bad.length > 8 ? ', …' : ''}); it cannot be resumed`,
+      );
+    o.onEvent(event('resume-checked', `${dir}: ${j.pieces.length} window(s) before the resume point match the journal`, { dir, windows: j.pieces.length }));
   } finally {
     reader.close();
   }
@@ -59,7 +76,7 @@ export async function checkCopy(dir: string, j: AcquisitionJournal, segments: Se
 
 /**
  * The source must be the disk the journal was made from, unchanged: its
- * first and last windows before the checkpoint that hold no unreadable or
+ * first and last windows before the resume point that hold no unreadable or
  * deferred sector are read again and hashed; they must match the journal (so
  * a disk without a serial number is told apart too). A window that turns out
  * unreadable now proves nothing and is passed over.
@@ -81,7 +98,7 @@ export async function checkSourceWindows(source: SectorReader, j: AcquisitionJou
     const end = Math.min(start + ps, j.position);
     const hash = createHash('sha256');
     let unreadable = false;
-    for (let at = start; at < end; ) {
+    for (let at = start; at < end;) {
       const n = Math.min(pool.size, end - at);
       unreadable ||= (await readRecovering(source, buffer, n, at, policy, onEvent)).length > 0;
       hash.update(buffer.subarray(0, n));
@@ -90,22 +107,34 @@ export async function checkSourceWindows(source: SectorReader, j: AcquisitionJou
     if (unreadable) continue;
     const hex = hash.digest('hex');
     if (hex !== j.pieces[w]) {
-      throw new CustosError('ERESUMESOURCE', `source ${source.name}: bytes ${start}-${end - 1} hash ${hex.slice(0, 16)}…, the journal has ${j.pieces[w]?.slice(0, 16)}…: not the disk (or not the content) this acquisition started from`);
+      throw new CustosError(
+        'ERESUMESOURCE',
+        `source ${source.name}: bytes ${start}-${end - 1} hash ${hex.slice(0, 16)}…, the journal has ${j.pieces[w]?.slice(0, 16)}…: not the disk (or not the content) this acquisition started from`,
+      );
     }
     compared.push(w);
   }
   if (compared.length === 0 && j.source.serialRaw === null) {
-    throw new CustosError('ERESUMESOURCE', `source ${source.name}: no window before the checkpoint reads cleanly to compare, and the disk has no serial number: it cannot be told to be the same disk`);
+    throw new CustosError(
+      'ERESUMESOURCE',
+      `source ${source.name}: no window before the resume point reads cleanly to compare, and the disk has no serial number: it cannot be told to be the same disk`,
+    );
   }
   onEvent(
-    event('resume-source-checked', compared.length > 0 ? `source ${source.name}: window(s) ${compared.join(', ')} read again and match the journal` : `source ${source.name}: no clean window to compare; recognised by serial number and size only`, { windows: compared }),
+    event(
+      'resume-source-checked',
+      compared.length > 0
+        ? `source ${source.name}: window(s) ${compared.join(', ')} read again and match the journal`
+        : `source ${source.name}: no clean window to compare; recognised by serial number and size only`,
+      { windows: compared },
+    ),
   );
 }
 
 /**
  * Finds the interrupted acquisition in `dirs` (each must hold one journal of
  * the same acquisition and no finished record). Copies whose journals stand
- * at different checkpoints (a crash between writing them) go on from the
+ * at different resume points (a crash between writing them) go on from the
  * earlier one: every copy holds the image at least that far.
  */
 export function planResume(dirs: string[]): ResumePlan {
@@ -116,7 +145,8 @@ export function planResume(dirs: string[]): ResumePlan {
     if (journals.length > 1) throw new CustosError('ERESUME', `${dir} holds ${journals.length} journals; move all but the one to resume elsewhere`);
     const journal = readJournal(journals[0] as string);
     const status = recordStatus(dir);
-    if (status !== null && status !== 'aborted') throw new CustosError('ERESUME', `${dir} holds a ${CUSTODY_FILE} with status ${status}: that acquisition finished; it is not resumed`);
+    if (status !== null && status !== 'aborted')
+      throw new CustosError('ERESUME', `${dir} holds a ${CUSTODY_FILE} with status ${status}: that acquisition finished; it is not resumed`);
     return journal;
   });
   const first = found[0] as AcquisitionJournal;
@@ -128,7 +158,7 @@ export function planResume(dirs: string[]): ResumePlan {
 }
 
 /**
- * A resumed run reads the first copy back before the checkpoint: each of
+ * A resumed run reads the first copy back before the resume point: each of
  * those windows must hash as the journal says, or the run stops there.
  */
 export function writtenWindowCheck(expected: string[], pieces: HashStage | null, dir: string, stop: AbortController): (end: number) => void {
@@ -137,7 +167,12 @@ export function writtenWindowCheck(expected: string[], pieces: HashStage | null,
     if (!pieces) return;
     while (checked < expected.length && checked < pieces.completed.length) {
       if (pieces.completed[checked] !== expected[checked]) {
-        stop.abort(new CustosError('ERESUMEMISMATCH', `${dir}: window ${checked} of the image written before the checkpoint no longer matches the journal; it cannot be resumed`));
+        stop.abort(
+          new CustosError(
+            'ERESUMEMISMATCH',
+            `${dir}: window ${checked} of the image written before the resume point no longer matches the journal; it cannot be resumed`,
+          ),
+        );
         return;
       }
       checked++;

@@ -1,3 +1,4 @@
+// Stage: verified. Reading a copy back is strict: its first error stops it.
 import { CustosError, DeviceIoError } from '../../errors.js';
 import type { BadRange } from '../read/read-recovery.js';
 import type { SectorReader } from '../read/sector-reader.js';
@@ -32,7 +33,13 @@ export function readBackBlock(reader: SectorReader): (buffer: Buffer, length: nu
         if (e instanceof DeviceIoError) throw new ReadBackError(e.device, e.offset ?? offset + pos, e.errno, `reading back ${e.message}`);
         throw e;
       }
-      if (n === 0) throw new ReadBackError(reader.name, offset + pos, null, `reading back ${reader.name}: the image ends at byte ${offset + pos}, before its recorded size ${reader.size}`);
+      if (n === 0)
+        throw new ReadBackError(
+          reader.name,
+          offset + pos,
+          null,
+          `reading back ${reader.name}: the image ends at byte ${offset + pos}, before its recorded size ${reader.size}`,
+        );
       pos += n;
     }
     return [];

@@ -1,5 +1,7 @@
+// Stage: verified. Hashes a reader end to end and compares the result with
+// the acquisition's hashes, windows and Merkle root.
 import { BufferPool } from '../pipeline/buffer-pool.js';
-import type { EventSink } from '../pipeline/events.js';
+import type { EventSink } from '../../events.js';
 import type { HashAlgorithm } from '../hash/hash-algorithms.js';
 import { hashStages, type HashStage } from '../hash/hash-stage.js';
 import { merkleRoot } from '../hash/merkle.js';
@@ -139,7 +141,12 @@ export function compareHashes(expected: HashSet, actual: HashSet, size: number, 
 }
 
 /** Adds the per-file SHA-256 comparison; `actual` holds one digest per file window (or none, see fileHashWindow). */
-export function compareFiles(cmp: HashComparison, expected: { file: string; sha256: string | null }[], actual: string[], wholeSha256: string | null): HashComparison {
+export function compareFiles(
+  cmp: HashComparison,
+  expected: { file: string; sha256: string | null }[],
+  actual: string[],
+  wholeSha256: string | null,
+): HashComparison {
   const files = expected
     .filter((f): f is { file: string; sha256: string } => f.sha256 !== null)
     .map((f, i) => {

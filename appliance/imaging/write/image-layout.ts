@@ -1,3 +1,4 @@
+// Stage: written. Which files an image goes into (raw, split, E01 segments).
 import path from 'node:path';
 import { e01WorstCase } from '../ewf/ewf-plan.js';
 

@@ -1,3 +1,4 @@
+// Stage: written. The raw and split writer, a pipeline consumer per destination.
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceIoError, errnoOf } from '../../errors.js';
@@ -44,7 +45,7 @@ export class ImageWriter implements Consumer {
   /**
    * Resuming at `position`: the files before it must be whole, the one it
    * falls in is cut back to it and reopened, later ones (written after the
-   * checkpoint) are removed and written again.
+   * resume point) are removed and written again.
    */
   private async reopen(position: number, onDiscard: (file: string, bytes: number) => void): Promise<void> {
     for (const [i, seg] of this.segments.entries()) {
@@ -81,7 +82,7 @@ export class ImageWriter implements Consumer {
 
   consume(chunk: Chunk): Promise<void> {
     this.startResume();
-    // Resuming: what lies before the checkpoint is on the medium already.
+    // Resuming: what lies before the resume point is on the medium already.
     if (chunk.offset + chunk.length <= this.skipBelow) return this.tail;
     const skip = Math.max(0, this.skipBelow - chunk.offset);
     this.stats.queued++;
@@ -152,8 +153,8 @@ export class ImageWriter implements Consumer {
     }
   }
 
-  /** Forces everything written so far to the medium (a checkpoint); resolves after the writes queued before it. */
-  async checkpoint(_end?: number): Promise<void> {
+  /** Forces everything written so far to the medium (a resume point); resolves after the writes queued before it. */
+  async resumePoint(_end?: number): Promise<void> {
     this.startResume();
     const run = this.tail.then(() => this.sync());
     this.tail = run;

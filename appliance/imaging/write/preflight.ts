@@ -1,3 +1,5 @@
+// Stage: written, before anything is read: each destination checked (not on
+// the source, writable, room, file-size limits, no files in the way).
 import { accessSync, constants, existsSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { Sysfs } from '../../disk/sysfs.js';
@@ -87,8 +89,11 @@ export function preflightDestinations(input: PreflightInput): DestinationFacts[]
     const type = FS_TYPES[Number(sf.type)] ?? { name: `0x${sf.type.toString(16)}`, maxFile: null };
     facts.push({ dir: real, fsDevice, disks, fsType: type.name, freeBytes: Number(sf.bavail * sf.bsize), maxFileBytes: type.maxFile });
   }
-  // Resuming, the files there already hold part of the image (even past the checkpoint: it is written over).
-  const there = (dir: string) => (input.resumingAt === undefined ? 0 : input.segments.reduce((n, s) => n + (existsSync(path.join(dir, s.file)) ? statSync(path.join(dir, s.file)).size : 0), 0));
+  // Resuming, the files there already hold part of the image (even past the resume point: it is written over).
+  const there = (dir: string) =>
+    input.resumingAt === undefined
+      ? 0
+      : input.segments.reduce((n, s) => n + (existsSync(path.join(dir, s.file)) ? statSync(path.join(dir, s.file)).size : 0), 0);
   const need = (dir: string) => Math.max(0, input.segments.reduce((n, s) => n + s.size, 0) - there(dir)) + RECORD_RESERVE;
   const largest = Math.max(...input.segments.map((s) => s.size));
   // Destinations sharing a file system share its free space.
@@ -101,7 +106,10 @@ export function preflightDestinations(input: PreflightInput): DestinationFacts[]
       throw new PreflightError('ENOSPC', `destination ${group.map((g) => g.dir).join(' and ')}: ${first.freeBytes} bytes free, ${total} needed`);
     }
     if (first.maxFileBytes !== null && largest > first.maxFileBytes) {
-      throw new PreflightError('EFBIG', `destination ${first.dir} is ${first.fsType}: files are limited to ${first.maxFileBytes} bytes; use --format split with a smaller --split-size, or --format e01 with a smaller --segment-size`);
+      throw new PreflightError(
+        'EFBIG',
+        `destination ${first.dir} is ${first.fsType}: files are limited to ${first.maxFileBytes} bytes; use --format split with a smaller --split-size, or --format e01 with a smaller --segment-size`,
+      );
     }
   }
   return facts;

@@ -1,6 +1,7 @@
 /**
- * Everything that happens during an acquisition or verification, in order.
- * These become the custody log: nothing that affects the image is left out.
+ * The custody log's events: everything that happens during an acquisition
+ * or verification, in order, from every stage (write-block, read, write,
+ * verify, custody). Nothing that affects the image is left out.
  */
 export type ImagingEventType =
   | 'preflight'
