@@ -64,18 +64,44 @@ cp rootfs/modules "$root/etc/custos/modules"
 # ISO 9660 /boot/vmlinuz hashes to this (a disk that merely carries a custos image is an ordinary disk).
 printf '%s %s\n' "$(sha256sum "$x/boot/vmlinuz-$kver" | cut -d' ' -f1)" "$(stat -c %s "$x/boot/vmlinuz-$kver")" > "$root/etc/custos/boot-kernel"
 
-# Kernel modules: the listed ones and what they depend on, exactly as Debian
-# signed them (never stripped or recompressed: Secure Boot lockdown checks them).
+# Kernel modules: every module under the directories in rootfs/module-dirs and
+# those in rootfs/modules, with what they depend on, exactly as Debian signed
+# them (never stripped or recompressed: Secure Boot lockdown checks them). A
+# module that needs the network stack stays out, and so does what it needs.
 depmod -b "$x" "$kver"
-for m in $(cat rootfs/modules); do
-  modprobe -d "$x" -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
-done | sort -u | while read -r ko; do
+mods=$x/lib/modules/$kver
+never=$(sed -n 's/^!//p' rootfs/module-dirs)
+{
+  for d in $(grep -v -e '^#' -e '^!' -e '^$' rootfs/module-dirs); do
+    [ -e "$mods/$d" ] && find "$mods/$d" -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' | sed 's|.*/||; s|\.ko.*$||'
+  done
+  cat rootfs/modules
+} | sort -u > "$work/wanted"
+: > "$work/left-out"
+for m in $(cat "$work/wanted"); do
+  case " $(echo $never) " in *" $m "*) echo "$m (never)" >> "$work/left-out"; continue ;; esac
+  deps=$(modprobe -d "$x" -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}')
+  # rfkill (net/rfkill) is no network stack: laptop keyboard drivers (hid-asus) need it.
+  if echo "$deps" | grep -v '/kernel/net/rfkill/' | grep -q -E '/kernel/(net|drivers/net|drivers/infiniband|drivers/md)/'; then echo "$m (needs the network stack or device-mapper)" >> "$work/left-out"; continue; fi
+  echo "$deps"
+done | sort -u | grep . | while read -r ko; do
   rel=${ko#"$x"/}
   mkdir -p "$root/$(dirname "$rel")"
   cp "$ko" "$root/$rel"
 done
 cp "$x/lib/modules/$kver/modules.order" "$x/lib/modules/$kver/modules.builtin" "$x/lib/modules/$kver/modules.builtin.modinfo" "$root/lib/modules/$kver/" 2>/dev/null || true
 depmod -b "$root" "$kver"
+# What a device plugged in after boot can ask for (USB, HID, Thunderbolt, FireWire, card readers,
+# NVMe and AHCI in a dock, virtio in a VM), with what it needs: init keeps these and frees the
+# other modules that did not load at boot.
+for d in kernel/drivers/usb kernel/drivers/hid kernel/drivers/thunderbolt kernel/drivers/firewire kernel/drivers/mmc \
+  kernel/drivers/memstick kernel/drivers/misc/cardreader kernel/drivers/nvme kernel/drivers/virtio kernel/drivers/ata/ahci.ko \
+  kernel/drivers/block/virtio_blk.ko kernel/drivers/scsi/sd_mod.ko kernel/drivers/scsi/sr_mod.ko kernel/fs; do
+  [ -e "$root/lib/modules/$kver/$d" ] || continue
+  find "$root/lib/modules/$kver/$d" -name '*.ko*' | sed 's|.*/||; s|\.ko.*$||' | while read -r m; do
+    modprobe -d "$root" -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
+  done
+done | sed "s|^$root/lib/modules/$kver/||" | sort -u > "$root/etc/custos/hotplug-modules"
 
 # The initramfs: same files, same order, same times, same bytes.
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
@@ -113,4 +139,5 @@ xorriso -as mkisofs -o "$iso" -V CUSTOS -R -J \
   --grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img --protective-msdos-label \
   -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \
   -eltorito-alt-boot -e efi.img -no-emul-boot -efi-boot-part --efi-boot-image "$sbt" >/dev/null 2>&1
-echo "$iso: $(du -m "$iso" | cut -f1) MB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, kernel $kver), built in $(($(date +%s) - started)) s"
+modules=$(find "$root/lib/modules" -name '*.ko*' | wc -l)
+echo "$iso: $(du -m "$iso" | cut -f1) MB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, $(du -sm "$root" | cut -f1) MB unpacked in RAM, $modules kernel modules, $(wc -l < "$work/left-out") left out: $work/left-out; kernel $kver), built in $(($(date +%s) - started)) s"

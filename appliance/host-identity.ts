@@ -1,9 +1,11 @@
 // The machine's identity for the custody record's host section (DMI, CPU,
-// memory, kernel command line), read alongside an acquisition.
+// memory, kernel command line, storage controllers), read alongside an acquisition.
 import si from 'systeminformation';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readdirSync } from 'node:fs';
 import { sanitizeText, type DeviceString } from './sanitize.js';
+import { listStorageControllers, type StorageInventory } from './disk/storage-controllers.js';
 
 /**
  * Identity of the machine custos runs on, for the custody record. Every value
@@ -18,13 +20,15 @@ export interface HostIdentity {
   memoryBytes: number;
   clock: { rtcUtc: string; timezone: DeviceString; uptimeSeconds: number };
   os: { kernel: DeviceString; platform: string; arch: string; cmdline: DeviceString | null };
+  /** The storage controllers, their drivers and disks, and what hides disks; read fresh (hot-plug changes it). */
+  storage: StorageInventory;
   /** 'cache': the firmware, CPU, memory and OS facts were read earlier in this boot (same boot_id). */
   from: 'computed' | 'cache';
 }
 
 const s = (v: unknown) => sanitizeText(typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '', 128);
 
-type StaticPart = Omit<HostIdentity, 'clock' | 'from'>;
+type StaticPart = Omit<HostIdentity, 'clock' | 'storage' | 'from'>;
 
 async function readStatic(): Promise<StaticPart> {
   const [system, board, bios, cpu, mem, os] = await Promise.all([si.system(), si.baseboard(), si.bios(), si.cpu(), si.mem(), si.osInfo()]);
@@ -94,5 +98,20 @@ export async function hostIdentity(cacheDir: string | null = null): Promise<Host
     }
   }
   const time = si.time();
-  return { ...part, clock: { rtcUtc: new Date(time.current).toISOString(), timezone: s(time.timezone), uptimeSeconds: time.uptime }, from };
+  return {
+    ...part,
+    clock: { rtcUtc: new Date(time.current).toISOString(), timezone: s(time.timezone), uptimeSeconds: time.uptime },
+    storage: storageNow(),
+    from,
+  };
+}
+
+function storageNow(): StorageInventory {
+  let disks: string[] = [];
+  try {
+    disks = readdirSync('/sys/block');
+  } catch {
+    // No sysfs: no controllers either.
+  }
+  return listStorageControllers(disks);
 }

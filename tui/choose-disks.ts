@@ -31,6 +31,16 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
     style: { selected: { inverse: true } },
   });
   const detail = textBox(ui, { top: '50%', height: '50%', label: 'details' });
+  // What hides disks (a controller without a driver, RAID/VMD mode) stands between the list and the details, in red.
+  const hidden = blessed.box({ parent: ui.body, left: 1, width: '100%-2', height: 0, tags: false, style: { fg: 'red', bold: true } });
+  const showHidden = () => {
+    const lines = watch.storage.warnings.map((w) => `! ${w.short}`);
+    const shown = lines.length > 3 ? [...lines.slice(0, 2), `! and ${lines.length - 2} more (see custos disks)`] : lines;
+    list.height = `50%-${1 + shown.length}`;
+    hidden.top = `50%-${shown.length}`;
+    hidden.height = shown.length;
+    hidden.setContent(shown.join('\n'));
+  };
   let names: string[] = [];
   const hasFs = (d: Disk) => {
     const f = watch.fileSystems(d);
@@ -45,6 +55,7 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
   const draw = () => {
     const selected = names[(list as unknown as { selected: number }).selected];
     names = watch.disks.map((d) => d.name);
+    showHidden();
     list.setItems(watch.disks.map((d) => diskRow(d, o.sourceName, hasFs(d))));
     const at = Math.max(0, selected ? names.indexOf(selected) : 0);
     list.select(at);

@@ -4,10 +4,13 @@ import { EventEmitter } from 'node:events';
 import { WriteBlockGuardian, type GuardianEvent } from '../appliance/writeblock/guardian.js';
 import { appendEvents, FileStateStore } from '../appliance/writeblock/guardian-state.js';
 import { listDisks, type Disk } from '../appliance/disk/inventory.js';
+import { listStorageControllers, type StorageInventory } from '../appliance/disk/storage-controllers.js';
 import { findFileSystems, type FileSystemProbe } from '../appliance/disk/destination-mount.js';
 
 export class DiskWatch extends EventEmitter {
   disks: Disk[] = [];
+  /** The machine's storage controllers, and what hides disks (the first screen shows it). */
+  storage: StorageInventory = { controllers: [], warnings: [] };
   readonly guardian: WriteBlockGuardian;
   /** When the guardian last re-checked the flags. */
   lastCheck: Date | null = null;
@@ -36,7 +39,9 @@ export class DiskWatch extends EventEmitter {
 
   refresh(): void {
     try {
-      this.disks = listDisks().filter(this.include);
+      const all = listDisks();
+      this.disks = all.filter(this.include);
+      this.storage = listStorageControllers(all.map((d) => d.name));
       this.lastCheck = new Date();
     } catch {
       // A device vanishing mid-scan: keep the last list; the next tick reads again.

@@ -1,5 +1,6 @@
 // `custos disks`: the inventory (disk/inventory.ts) as a table or JSON.
 import { listDisks, type Disk } from '../disk/inventory.js';
+import { listStorageControllers, type StorageInventory } from '../disk/storage-controllers.js';
 import { humanSize, table } from '../format.js';
 
 export const DISKS_SCHEMA = 'custos.disks/1';
@@ -52,9 +53,29 @@ export function formatDisks(disks: Disk[]): string {
   return out.join('\n');
 }
 
+/** The controllers behind the disks, and first what hides disks: a controller without a driver shows none of them. */
+export function formatStorage(s: StorageInventory): string {
+  const lines = s.warnings.map((w) => `! ${w.message}`);
+  lines.push(
+    'controllers: ' +
+      (s.controllers.length
+        ? s.controllers
+            .map((c) =>
+              `${c.bus} ${c.address} ${c.id ?? ''} ${c.kind} [${c.driver ?? 'NO DRIVER'}]${c.disks.length ? ` ${c.disks.join(' ')}` : ''}`.replace(
+                / {2,}/g,
+                ' ',
+              ),
+            )
+            .join('; ')
+        : 'none found'),
+  );
+  return lines.join('\n');
+}
+
 export function disksCommand(json: boolean): number {
   const disks = listDisks();
-  if (json) process.stdout.write(JSON.stringify({ schema: DISKS_SCHEMA, disks }, null, 2) + '\n');
-  else process.stdout.write(formatDisks(disks) + '\n');
+  const storage = listStorageControllers(disks.map((d) => d.name));
+  if (json) process.stdout.write(JSON.stringify({ schema: DISKS_SCHEMA, disks, storage }, null, 2) + '\n');
+  else process.stdout.write(formatDisks(disks) + '\n' + formatStorage(storage) + '\n');
   return 0;
 }

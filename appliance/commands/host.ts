@@ -1,6 +1,7 @@
 // `custos host`: the machine's identity as the custody record carries it.
 import { hostIdentity } from '../host-identity.js';
 import { humanSize } from '../format.js';
+import { formatStorage } from './disks.js';
 
 export async function hostCommand(json: boolean): Promise<number> {
   const h = await hostIdentity();
@@ -16,6 +17,7 @@ export async function hostCommand(json: boolean): Promise<number> {
     `memory     ${h.memoryBytes} (${humanSize(h.memoryBytes)})`,
     `clock      ${h.clock.rtcUtc} (timezone ${h.clock.timezone.text}, up ${Math.round(h.clock.uptimeSeconds)} s)`,
     `kernel     ${h.os.kernel.text} ${h.os.arch}`,
+    formatStorage(h.storage),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

@@ -100,6 +100,16 @@ function sections(r: CustodyRecord): Section[] {
         ['Code SHA-256', r.tool.code?.sha256 ?? '-'],
         ['Kernel', safeText(r.kernel.release)],
         ['Host', r.host ? `${r.host.system.manufacturer.text} ${r.host.system.model.text}, serial ${r.host.system.serial.text}` : 'not recorded'],
+        // Records written before controllers were listed have no storage section.
+        ...(r.host?.storage
+          ? [
+              [
+                'Storage controllers',
+                r.host.storage.controllers.map((c) => `${c.id ?? c.address} ${c.kind} (${c.driver ?? 'NO DRIVER'})`).join('; ') || 'none found',
+              ] as [string, string],
+              ...r.host.storage.warnings.map((w): [string, string] => ['WARNING', w.message]),
+            ]
+          : []),
       ],
     },
   ];

@@ -1,4 +1,5 @@
 import test from 'ava';
+import type { StorageInventory } from '../../appliance/disk/storage-controllers.js';
 import { execa } from 'execa';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,8 +33,15 @@ test('disks --json: stable schema with exact sizes, sectors and partitions', asy
   const state = tempDir();
   const r = await custos(['disks', '--json'], state);
   t.is(r.exitCode, 0);
-  const parsed = JSON.parse(String(r.stdout)) as { schema: string; disks: Disk[] };
+  const parsed = JSON.parse(String(r.stdout)) as { schema: string; disks: Disk[]; storage: StorageInventory };
   t.is(parsed.schema, 'custos.disks/1');
+  // Every disk of this machine behind a PCI device is behind a listed controller, which names its driver.
+  for (const disk of parsed.disks.filter((x) => /\/pci[0-9a-f]{4}:/.test(x.kernelPath)))
+    t.true(
+      parsed.storage.controllers.some((c) => c.disks.includes(disk.name) && c.driver !== null),
+      `${disk.name} is behind a listed controller with a driver`,
+    );
+  t.true(Array.isArray(parsed.storage.warnings));
   const d = parsed.disks.find((x) => x.name === loop.name);
   t.is(d?.sizeBytes, 20481 * 512);
   t.is(d?.devicePath, loop.dev);

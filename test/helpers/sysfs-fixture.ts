@@ -61,7 +61,16 @@ process.once('exit', () => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
-export function buildFixture(disks: FixtureDisk[], extra: { mountinfo?: string; swaps?: string; files?: Record<string, string | Buffer> } = {}): Fixture {
+export function buildFixture(
+  disks: FixtureDisk[],
+  extra: {
+    mountinfo?: string;
+    swaps?: string;
+    files?: Record<string, string | Buffer>;
+    /** Symlinks below the sysfs root: link path -> target path, both relative to the root (bus/pci/devices/X -> devices/...). */
+    links?: Record<string, string>;
+  } = {},
+): Fixture {
   const root = tempDir('custos-sysfs-');
   made.push(root);
   const sys = path.join(root, 'sys');
@@ -111,6 +120,10 @@ export function buildFixture(disks: FixtureDisk[], extra: { mountinfo?: string; 
   write(path.join(proc, 'self/mountinfo'), extra.mountinfo ?? '');
   write(path.join(proc, 'swaps'), `Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n${extra.swaps ?? ''}`);
   for (const [k, v] of Object.entries(extra.files ?? {})) write(path.join(sys, k), v);
+  for (const [from, to] of Object.entries(extra.links ?? {})) {
+    mkdirSync(path.join(sys, to), { recursive: true });
+    link(path.join(sys, to), path.join(sys, from));
+  }
   return { root, sysfsRoot: sys, procRoot: proc, devRoot: dev };
 }
 

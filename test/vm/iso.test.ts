@@ -50,6 +50,56 @@ test.serial('two builds from the same commit hold the same files, byte for byte'
   t.deepEqual(b, a);
 });
 
+/** Devices QEMU cannot emulate, by a real modalias of each, and the module that must claim it from the initramfs. */
+const UNEMULATED: [string, string, string][] = [
+  ['Intel VMD (Tiger Lake)', 'pci:v00008086d00009A0Bsv00001028sd00000A5Fbc01sc04i00', 'vmd'],
+  ['Intel SATA in RAID mode', 'pci:v00008086d0000A0D3sv00001028sd00000A2Dbc01sc06i01', 'ahci'],
+  ['Hyper-V SCSI (storvsc)', 'vmbus:d96361baa104294db60572e2ffb1dc7f', 'hv_storvsc'],
+  ['Xen virtual disk', 'xen:vbd', 'xen_blkfront'],
+  ['HPE Smart Array P420', 'pci:v0000103Cd0000323Asv0000103Csd00003351bc01sc04i00', 'hpsa'],
+  ['Microchip SmartPQI', 'pci:v00009005d0000028Fsv00009005sd00001100bc01sc07i00', 'smartpqi'],
+  ['Broadcom SAS3008', 'pci:v00001000d00000097sv00001000sd00003090bc01sc07i00', 'mpt3sas'],
+  ['MegaRAID SAS 3108', 'pci:v00001000d00000016sv00001000sd00009361bc01sc04i00', 'megaraid_sas'],
+  ['Adaptec RAID', 'pci:v00009005d00000285sv00009005sd000002A4bc01sc04i00', 'aacraid'],
+  ['VMware LSI Logic parallel', 'pci:v00001000d00000030sv000015ADsd00001976bc01sc00i00', 'mptspi'],
+  ['VMware PVSCSI', 'pci:v000015ADd000007C0sv000015ADsd000007C0bc01sc00i00', 'vmw_pvscsi'],
+  ['Intel UFS', 'pci:v00008086d00007E47sv00008086sd00007270bc01sc09i00', 'ufshcd_pci'],
+  ['Realtek PCI card reader', 'pci:v000010ECd0000525Asv00001028sd00000A2DbcFFsc00i00', 'rtsx_pci'],
+  ['Realtek USB card reader', 'usb:v0BDAp0129d3960dc00dsc00dp00icFFisc00ip00in00', 'rtsx_usb'],
+  ['SD host on ACPI', 'acpi:PNP0D40:', 'sdhci_acpi'],
+  ['Thunderbolt 4 (Tiger Lake)', 'pci:v00008086d00009A1Bsv00008086sd00000000bc0Csc03i40', 'thunderbolt'],
+  ['FireWire OHCI', 'pci:v0000104Cd00008023sv00001043sd0000808Bbc0Csc00i10', 'firewire_ohci'],
+  ['FireWire SBP-2 disk', 'ieee1394:ven00000000mo00000000sp0000609Ever00010483', 'firewire_sbp2'],
+  ['I2C HID laptop keyboard', 'acpi:PNP0C50:', 'i2c_hid_acpi'],
+  ['Intel LPSS I2C', 'pci:v00008086d0000A0E8sv00001028sd00000A2DbcFFsc80i00', 'intel_lpss_pci'],
+  ['Apple keyboard', 'hid:b0003g0001v000005ACp0000024F', 'hid_apple'],
+  ['Logitech Unifying receiver', 'hid:b0003g0001v0000046Dp0000C52B', 'hid_logitech_dj'],
+];
+
+test.serial(
+  'the initramfs holds every storage and keyboard driver: the aliases of hardware QEMU cannot emulate resolve to a module inside it; nothing that needs the network',
+  async (t) => {
+    const root = tempDir();
+    t.teardown(() => rmSync(root, { recursive: true, force: true }));
+    await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/boot/initrd.img', path.join(root, 'initrd.img')]);
+    await execa('sh', ['-c', 'mkdir tree && cd tree && zstd -dc ../initrd.img | cpio -idm --quiet'], { cwd: root });
+    const tree = path.join(root, 'tree');
+    const [kver] = readdirSync(path.join(tree, 'lib/modules'));
+    const modules = (await execa('find', [path.join(tree, 'lib/modules'), '-name', '*.ko*'])).stdout.split('\n');
+    t.log(`${modules.length} kernel modules in the initramfs`);
+    t.true(modules.length > 500, `${modules.length} modules`);
+    for (const [what, alias, module] of UNEMULATED) {
+      const r = await execa('modprobe', ['-d', tree, '-S', kver ?? '', '-R', alias], { reject: false });
+      t.true(r.stdout.split('\n').includes(module), `${what}: ${alias} resolves to ${module} (got ${r.stdout || r.stderr})`);
+    }
+    for (const net of ['e1000e', 'iscsi_tcp', 'nbd', 'fcoe', 'dm_mod', 'scsi_debug', 'null_blk', 'floppy'])
+      t.false(
+        modules.some((m) => path.basename(m).replace(/\.ko.*$/, '') === net),
+        `${net} is not in the initramfs`,
+      );
+  },
+);
+
 function randomDisk(file: string, bytes: number): void {
   const fd = openSync(file, 'w');
   const chunk = Buffer.alloc(MiB);
@@ -441,6 +491,106 @@ test("identity in QEMU: twins (three USB disks with one fixed serial) held per a
   t.is(await sha256File(path.join(susEv, 'image.raw')), before['suspect.img'] ?? '');
   const v = await custos(['verify', twinEv], tempDir());
   t.is(v.exitCode, 0, String(v.stdout));
+});
+
+/** One disk behind each storage controller family QEMU emulates: [QEMU device(s), the disk's device, the Linux driver expected]. */
+const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, serial: string) => string; driver: string }[] = [
+  { id: 'lsi', controller: '-device lsi53c895a,id=lsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=lsi.0,serial=${s}`, driver: 'sym53c8xx' },
+  { id: 'mega', controller: '-device megasas,id=mega', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mega.0,serial=${s}`, driver: 'megaraid_sas' },
+  { id: 'mega2', controller: '-device megasas-gen2,id=mega2', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mega2.0,serial=${s}`, driver: 'megaraid_sas' },
+  { id: 'vscsi', controller: '-device virtio-scsi-pci,id=vscsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=vscsi.0,serial=${s}`, driver: 'virtio-pci' },
+  { id: 'ahci', controller: '-device ich9-ahci,id=ahcx', disk: (d, s) => `-device ide-hd,drive=${d},bus=ahcx.0,serial=${s}`, driver: 'ahci' },
+  { id: 'ide', controller: '', disk: (d, s) => `-device ide-hd,drive=${d},bus=ide.0,serial=${s}`, driver: 'ata_piix' },
+  { id: 'nvme', controller: '', disk: (d, s) => `-device nvme,drive=${d},serial=${s}`, driver: 'nvme' },
+  { id: 'uhci', controller: '-device piix3-usb-uhci,id=uhci', disk: (d, s) => `-device usb-storage,drive=${d},bus=uhci.0,serial=${s}`, driver: 'usb-storage' },
+  { id: 'ohci', controller: '-device pci-ohci,id=ohci', disk: (d, s) => `-device usb-storage,drive=${d},bus=ohci.0,serial=${s}`, driver: 'usb-storage' },
+  { id: 'ehci', controller: '-device usb-ehci,id=ehci', disk: (d, s) => `-device usb-storage,drive=${d},bus=ehci.0,serial=${s}`, driver: 'usb-storage' },
+  {
+    id: 'uas',
+    controller: '-device qemu-xhci,id=xhci,streams=on -device usb-uas,id=uasx,bus=xhci.0',
+    disk: (d, s) => `-device scsi-hd,drive=${d},bus=uasx.0,serial=${s}`,
+    driver: 'uas',
+  },
+  { id: 'sd', controller: '-device sdhci-pci,id=sdhci', disk: (d) => `-device sd-card,drive=${d}`, driver: 'sdhci-pci' },
+];
+
+test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
+  t.timeout(15 * 60_000);
+  const f = scratchDir(t);
+  const before: Record<string, string> = {};
+  const args: string[] = [];
+  for (const c of [
+    ...CONTROLLER_DISKS,
+    { id: 'pvscsi', controller: '-device pvscsi,id=pvs', disk: (d: string, s: string) => `-device scsi-hd,drive=${d},bus=pvs.0,serial=${s}`, driver: '' },
+  ]) {
+    randomDisk(f(`${c.id}.img`), 4 * MiB);
+    before[c.id] = await sha256File(f(`${c.id}.img`));
+    if (c.controller) args.push(c.controller);
+    args.push(`-drive if=none,id=d${c.id},file=${f(`${c.id}.img`)},format=raw`, c.disk(`d${c.id}`, `SER-${c.id.toUpperCase()}`));
+  }
+  const sock = f('qmp.sock');
+  const term = await bootDirect(t, sock, f('shell.sock'), 'custos.shell=ttyS1 modprobe.blacklist=vmw_pvscsi', args, f);
+  const shell = await GuestShell.connect(f('shell.sock'));
+  t.teardown(() => shell.close());
+  // The first screen says what it cannot see, in red between the list and the details.
+  const screen = await term.waitFor((s) => s.includes('choose the SOURCE disk') && s.includes('15ad:07c0 SCSI controller: NO DRIVER'), 180_000);
+  t.regex(screen, /! 15ad:07c0 SCSI controller: NO DRIVER, disks behind it are not listed/);
+  t.notRegex(screen, /RW /);
+  await shell.ready();
+  // Every disk is there, read-only, with its serial; the one behind the driverless controller is not (and is said to be missing).
+  const wanted = CONTROLLER_DISKS.length + 1;
+  let listing = '';
+  for (let i = 0; i < 60; i++) {
+    listing = await shell.run('custos disks');
+    if ((listing.match(/^\S+ .* RO /gm) ?? []).length >= wanted) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const row = (serial: string) => listing.split('\n').find((l) => l.includes(serial)) ?? '';
+  for (const c of CONTROLLER_DISKS) {
+    if (c.id === 'sd') continue;
+    t.regex(row(`SER-${c.id.toUpperCase()}`), / RO /, `the disk behind ${c.id} is listed read-only with its serial:\n${listing}`);
+  }
+  t.regex(listing, /^mmcblk0 +mmc .* RO /m, 'the SD card is listed read-only');
+  t.false(listing.includes('SER-PVSCSI'), 'no disk behind the driverless controller');
+  t.regex(
+    listing,
+    /! storage controller 15ad:07c0 \(SCSI controller\) at pci \S+ has no driver \(its driver vmw_pvscsi is not loaded\): disks behind it are not listed/,
+  );
+  // Each controller's driver is bound, found in sysfs by the guest's custos.
+  const controllers = await shell.run('custos disks --json | grep -o \'"driver": "[^"]*"\' | sort -u');
+  for (const d of new Set(CONTROLLER_DISKS.map((c) => c.driver)))
+    t.true(controllers.includes(`"driver": "${d}"`), `${d} drives its controller: ${controllers}`);
+  // A SCSI HBA plugged in after boot (its driver not loaded so far): the uevent rule loads am53c974 from its modalias, its disk comes up read-only.
+  randomDisk(f('am.img'), 4 * MiB);
+  before['am'] = await sha256File(f('am.img'));
+  t.is(await shell.run('test -d /sys/module/am53c974 && echo loaded || echo absent'), 'absent', 'no Am53c974 at boot, so its driver is not loaded');
+  await qmp(sock, [
+    { execute: 'blockdev-add', arguments: { 'node-name': 'dam', driver: 'raw', file: { driver: 'file', filename: f('am.img') } } },
+    { execute: 'device_add', arguments: { driver: 'am53c974', id: 'amhba' } },
+    { execute: 'device_add', arguments: { driver: 'scsi-hd', id: 'amdisk', drive: 'dam', bus: 'amhba.0', serial: 'SER-AM' } },
+  ]);
+  let hot = '';
+  for (let i = 0; i < 90 && !/ RO /.test(hot); i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    hot = (await shell.run('custos disks')).split('\n').find((l) => l.includes('SER-AM')) ?? '';
+  }
+  t.regex(hot, / RO /, 'the disk behind the hot-plugged HBA is listed read-only');
+  t.is(await shell.run('test -d /sys/module/am53c974 && echo loaded || echo absent'), 'loaded', 'its driver came from its modalias');
+  // One of them acquired, behind the MegaRAID: the image hashes as the host's file; the record's host section names the missing driver.
+  const mega = /^(\S+) /.exec(row('SER-MEGA'))?.[1] ?? '';
+  const out = await shell.run(
+    `custos acquire --source /dev/${mega} --out /tmp --hash sha256 --piece-size 0 --examiner QEMU 2>&1 | grep -E '^(status|sha256) '`,
+    5 * 60_000,
+  );
+  t.regex(out, /^status +complete/m, out);
+  t.regex(out, new RegExp(`^sha256 +${before['mega']}`, 'm'), out);
+  t.is(await shell.run('grep -o \'"code":"controller-no-driver"\' /tmp/custody.json | wc -l'), '1', 'the record says which controller had no driver');
+  const writes = await writeOps(sock);
+  for (const c of [...CONTROLLER_DISKS, { id: 'pvscsi' }])
+    t.is(writes[`d${c.id}`] ?? 0, 0, `QEMU counted no write to the disk behind ${c.id} (${JSON.stringify(writes)})`);
+  const hotWrites = Object.entries(writes).filter(([k]) => k.includes('amdisk'));
+  t.true(hotWrites.length > 0 && hotWrites.every(([, n]) => n === 0), `QEMU counted no write to the hot-plugged disk (${JSON.stringify(writes)})`);
+  for (const [n, h] of Object.entries(before)) t.is(await sha256File(f(`${n}.img`)), h, `${n}.img unchanged`);
 });
 
 test('a USB source unplugged mid-acquisition: paused and said so, another disk refused, the same disk back under a new name protected and continued; the image is exact', async (t) => {

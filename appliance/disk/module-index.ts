@@ -1,0 +1,93 @@
+// Stage 1: which kernel module claims a device, from the kernel's own index
+// (modules.alias, as modprobe uses it), and whether that module is in the
+// running kernel. Says why a controller has no driver.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Sysfs } from './sysfs.js';
+
+export interface ModuleIndex {
+  /** Modules whose alias pattern matches `modalias`, in index order, without repeats. */
+  forAlias(modalias: string): string[];
+  /** Loaded or built into the kernel. */
+  isLoaded(module: string): boolean;
+}
+
+/** modules.alias is a few MiB on a full system: read at most this much. */
+const INDEX_MAX_BYTES = 32 * 1024 * 1024;
+
+interface Alias {
+  pattern: RegExp;
+  module: string;
+}
+
+/** A modprobe alias pattern (shell glob: * ? [...]) as an anchored regular expression. */
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        const set = glob
+          .slice(i + 1, end)
+          .replace(/\\/g, '\\\\')
+          .replace(/^!/, '^');
+        re += `[${set}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function readSmall(file: string): string | null {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.length <= INDEX_MAX_BYTES ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+const normal = (m: string) => m.replace(/-/g, '_');
+
+/** The index of the kernel whose modules are in `moduleDir`; empty answers when it has none. */
+/** Parsed alias lists by module directory: the index of a running kernel does not change. */
+const parsed = new Map<string, Alias[]>();
+
+function aliasesIn(moduleDir: string): Alias[] {
+  let list = parsed.get(moduleDir);
+  if (!list) {
+    list = (readSmall(path.join(moduleDir, 'modules.alias')) ?? '')
+      .split('\n')
+      .map((l) => /^alias\s+(\S+)\s+(\S+)$/.exec(l.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ pattern: globToRegExp(m[1] as string), module: m[2] as string }));
+    parsed.set(moduleDir, list);
+  }
+  return list;
+}
+
+export function driverModules(moduleDir: string, sysfs: Sysfs): ModuleIndex {
+  const load = () => aliasesIn(moduleDir);
+  const builtin = new Set(
+    (readSmall(path.join(moduleDir, 'modules.builtin')) ?? '')
+      .split('\n')
+      .filter((l) => l.endsWith('.ko'))
+      .map((l) => normal(path.basename(l, '.ko'))),
+  );
+  return {
+    forAlias(modalias) {
+      const found: string[] = [];
+      for (const a of load()) if (a.pattern.test(modalias) && !found.includes(a.module)) found.push(a.module);
+      return found;
+    },
+    isLoaded(module) {
+      const m = normal(module);
+      return builtin.has(m) || sysfs.exists(`module/${m}/initstate`) || sysfs.exists(`module/${m}/refcnt`);
+    },
+  };
+}
