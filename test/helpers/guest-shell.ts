@@ -50,7 +50,8 @@ export class GuestShell {
       if (m) {
         // Drop everything up to the end of the echoed command line (it holds the split marker), and the marker.
         const body = out.slice(0, m.index);
-        const echoed = body.indexOf(`"__E""ND_${n}__`);
+        // The last echo: the line editor may draw the command line twice (typed before the prompt, then redrawn).
+        const echoed = body.lastIndexOf(`"__E""ND_${n}__`);
         const lineEnd = echoed >= 0 ? body.indexOf('\n', echoed) : -1;
         return (lineEnd >= 0 ? body.slice(lineEnd + 1) : '').replace(/\r/g, '').trim();
       }
