@@ -562,7 +562,7 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   // A SCSI HBA plugged in after boot (its driver not loaded so far): the uevent rule loads am53c974 from its modalias, its disk comes up read-only.
   randomDisk(f('am.img'), 4 * MiB);
   before['am'] = await sha256File(f('am.img'));
-  t.is(await shell.run('test -d /sys/module/am53c974 && echo loaded || echo absent'), 'absent', 'no Am53c974 at boot, so its driver is not loaded');
+  t.is(await shell.run('ls /sys/module | grep -c am53c974'), '0', 'no Am53c974 at boot, so its driver is not loaded');
   await qmp(sock, [
     { execute: 'blockdev-add', arguments: { 'node-name': 'dam', driver: 'raw', file: { driver: 'file', filename: f('am.img') } } },
     { execute: 'device_add', arguments: { driver: 'am53c974', id: 'amhba' } },
@@ -574,7 +574,7 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
     hot = (await shell.run('custos disks')).split('\n').find((l) => l.includes('SER-AM')) ?? '';
   }
   t.regex(hot, / RO /, 'the disk behind the hot-plugged HBA is listed read-only');
-  t.is(await shell.run('test -d /sys/module/am53c974 && echo loaded || echo absent'), 'loaded', 'its driver came from its modalias');
+  t.is(await shell.run('ls /sys/module | grep -c am53c974'), '1', 'its driver came from its modalias');
   // One of them acquired, behind the MegaRAID: the image hashes as the host's file; the record's host section names the missing driver.
   const mega = /^(\S+) /.exec(row('SER-MEGA'))?.[1] ?? '';
   const out = await shell.run(
@@ -583,7 +583,8 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   );
   t.regex(out, /^status +complete/m, out);
   t.regex(out, new RegExp(`^sha256 +${before['mega']}`, 'm'), out);
-  t.is(await shell.run('grep -o \'"code":"controller-no-driver"\' /tmp/custody.json | wc -l'), '1', 'the record says which controller had no driver');
+  // Short commands: a line longer than the serial terminal is redrawn by the shell's line editor. custody.json is one line of canonical JSON.
+  t.is(await shell.run('grep -c controller-no-driver /tmp/custody.json'), '1', 'the record says which controller had no driver');
   const writes = await writeOps(sock);
   for (const c of [...CONTROLLER_DISKS, { id: 'pvscsi' }])
     t.is(writes[`d${c.id}`] ?? 0, 0, `QEMU counted no write to the disk behind ${c.id} (${JSON.stringify(writes)})`);
