@@ -5,6 +5,7 @@
  */
 export type ImagingEventType =
   | 'preflight'
+  | 'memory-plan'
   | 'started'
   | 'read-error'
   | 'read-recovered'

@@ -8,7 +8,7 @@ import { safeText } from '../appliance/sanitize.js';
 import { DISK_HEADER, diskDetail, diskRow } from './disk-rows.js';
 import type { DiskWatch } from './disk-watch.js';
 import { WriteBlockGuardian } from '../appliance/writeblock/guardian.js';
-import { askText, textBox, waitKey, type Ui } from './ui.js';
+import { askText, setText, textBox, waitKey, type Ui } from './ui.js';
 import { imageBytesIn, journalFits, unfinishedIn } from './resume-screen.js';
 
 /**
@@ -60,13 +60,13 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
     const at = Math.max(0, selected ? names.indexOf(selected) : 0);
     list.select(at);
     const d = watch.disks[at];
-    detail.setContent(d ? `${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}` : 'no disks');
+    setText(detail, d ? `${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}` : 'no disks');
     ui.screen.render();
   };
   watch.on('change', draw);
   list.on('select item', () => {
     const d = watch.disks[(list as unknown as { selected: number }).selected];
-    if (d) detail.setContent(`${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}`);
+    if (d) setText(detail, `${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}`);
     ui.screen.render();
   });
   draw();

@@ -3,7 +3,7 @@
 // 1.4 GiB segments (they fit FAT), with MD5 and SHA-1 added for its sections.
 import blessed from 'blessed';
 import { hashesFor, type HashAlgorithm } from '../appliance/imaging/hash/hash-algorithms.js';
-import { textBox, waitKey, type Ui } from './ui.js';
+import { setText, textBox, waitKey, type Ui } from './ui.js';
 
 export interface Options {
   format: 'raw' | 'split' | 'e01';
@@ -42,7 +42,7 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     const at = (list as unknown as { selected: number }).selected ?? 0;
     list.setItems(rows.map(([k, label]) => `[${o[k] ? 'x' : ' '}] ${label}`));
     list.select(at);
-    note.setContent(problem() ?? '');
+    setText(note, problem() ?? '');
     ui.screen.render();
   };
   const problem = (): string | null => {

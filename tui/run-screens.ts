@@ -1,6 +1,7 @@
 // Summary, live acquisition, and result: the part of the flow that runs the
 // acquisition through the same core path as `custos acquire`.
 import blessed from 'blessed';
+import path from 'node:path';
 import { humanSize } from '../appliance/format.js';
 import type { Disk } from '../appliance/disk/inventory.js';
 import type { ImagingEvent } from '../appliance/events.js';
@@ -11,7 +12,7 @@ import { CustosError } from '../appliance/errors.js';
 import { safeText } from '../appliance/sanitize.js';
 import type { Details } from './details-screen.js';
 import type { Options } from './options-screen.js';
-import { textBox, waitKey, type Ui } from './ui.js';
+import { fitText, innerWidth, setText, textBox, waitKey, type Ui } from './ui.js';
 
 export async function confirmSummary(ui: Ui, source: Disk, mounts: MountedDestination[], d: Details, o: Options): Promise<boolean> {
   ui.page('check and start', 'Enter: start the acquisition  Esc: start over');
@@ -36,6 +37,13 @@ function bar(percent: number, width: number): string {
   return '#'.repeat(n) + '.'.repeat(width - n);
 }
 
+/** A phase as one short word or two: `verify /long/mount/dir` shows as `verify dir`; the full path is in the events. */
+function phaseLabel(phase: string): string {
+  const [verb = '', ...rest] = phase.split(' ');
+  const where = rest.join(' ');
+  return where ? `${verb} ${safeText(path.basename(where), 16)}` : verb;
+}
+
 function hms(s: number | null): string {
   if (s === null || !Number.isFinite(s)) return '--:--:--';
   const t = Math.round(s);
@@ -53,14 +61,17 @@ export async function acquisitionScreen(
   start: (sinks: { onEvent: (e: ImagingEvent) => void; onProgress: (p: ProgressReport) => void; signal: AbortSignal }) => Promise<AcquisitionOutcome>,
 ): Promise<{ outcome: AcquisitionOutcome | null; error: Error | null }> {
   ui.page(`acquiring ${source.name}`, 'a: abort (asks first)');
-  const status = textBox(ui, { top: 0, height: 12, label: 'progress' });
+  // Ten fields, and a row for the stages to go on (two copies, compression).
+  const status = textBox(ui, { top: 0, height: 13, label: 'progress' });
   // A plain box holding the newest lines (blessed's log widget scrolls on a timer, which outlives the screen).
-  const log = textBox(ui, { top: 12, height: '100%-12', label: 'events' });
+  const log = textBox(ui, { top: 13, height: '100%-13', label: 'events' });
   const events: string[] = [];
   const addEvent = (line: string) => {
-    events.push(line.slice(0, 76));
+    events.push(line);
     if (events.length > 200) events.shift();
-    log.setContent(events.slice(-Math.max(1, Number(log.height) - 2)).join('\n'));
+    // The newest rows that fit, a long event continued on indented rows.
+    const rows = events.slice(-40).flatMap((e) => fitText(e, innerWidth(log)).split('\n'));
+    log.setContent(rows.slice(-Math.max(1, Number(log.height) - 2)).join('\n'));
     ui.screen.render();
   };
   let last: ProgressReport | null = null;
@@ -76,12 +87,16 @@ export async function acquisitionScreen(
       lastCheck = new Date();
     }
     const stages = p.stages.map((s) => `${s.name} ${s.rateMiBs.toFixed(0)}`).join('  ');
-    status.setContent(
+    const width = innerWidth(status);
+    const phase = phaseLabel(p.phase);
+    const percent = `${p.percent.toFixed(1)}%`;
+    setText(
+      status,
       [
-        `${p.phase}  [${bar(p.percent, 50)}] ${p.percent.toFixed(1)}%`,
+        `${phase}  [${bar(p.percent, Math.min(50, width - phase.length - percent.length - 5))}] ${percent}`,
         `${humanSize(p.bytesDone, true)} of ${humanSize(p.bytesTotal, true)}  (${p.bytesDone} of ${p.bytesTotal} bytes)`,
         `now ${p.rateMiBs.toFixed(0)} MiB/s  average ${p.averageMiBs.toFixed(0)} MiB/s  elapsed ${hms(p.elapsedS)}  ETA ${hms(p.etaS)}`,
-        `stages MiB/s: ${stages}`.slice(0, 76),
+        `stages MiB/s: ${stages}`,
         `bottleneck: ${p.bottleneck ?? '-'}`,
         `unreadable sectors: ${p.badSectors}${lastBad ? `  last: ${lastBad}` : ''}`,
         `write-block: ${p.writeBlock ? (p.writeBlock.intact ? 'intact' : 'FLAG WAS RESET, put back') : '-'}, ${p.writeBlock?.checks ?? 0} checks, last ${lastCheck ? lastCheck.toISOString().slice(11, 19) : '-'}`,

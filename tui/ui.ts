@@ -33,23 +33,57 @@ export function createUi(): Ui {
   };
 }
 
-/** A framed text box in the body. */
+/**
+ * Lines longer than `width` broken at a space (or hard, for a word longer
+ * than half the width), each continuation indented two spaces more than its
+ * line. blessed's own wrap starts a continuation at the frame, where it reads
+ * as a line of its own (a progress bar split in two, a half value).
+ */
+export function fitText(text: string, width: number): string {
+  const w = Math.max(8, width);
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const indent = ' '.repeat(Math.min(Math.floor(w / 2), (/^ */.exec(line)?.[0].length ?? 0) + 2));
+    let rest = line;
+    while (rest.length > w) {
+      const space = rest.lastIndexOf(' ', w);
+      const cut = space > w / 2 ? space : w;
+      out.push(rest.slice(0, cut).trimEnd());
+      rest = indent + rest.slice(cut).trimStart();
+    }
+    out.push(rest);
+  }
+  return out.join('\n');
+}
+
+/** What fits inside a framed box, in columns. */
+export function innerWidth(box: blessed.Widgets.BoxElement): number {
+  return Number(box.width) - 2;
+}
+
+/** Sets a framed box's text, fitted to its width. */
+export function setText(box: blessed.Widgets.BoxElement, text: string): void {
+  box.setContent(fitText(text, innerWidth(box)));
+}
+
+/** A framed text box in the body; its text is fitted to its width (see fitText). */
 export function textBox(
   ui: Ui,
   o: { top: number | string; height: number | string; label?: string; content?: string; left?: number | string; width?: number | string },
 ): blessed.Widgets.BoxElement {
-  return blessed.box({
+  const box = blessed.box({
     parent: ui.body,
     top: o.top,
     left: o.left ?? 0,
     width: o.width ?? '100%',
     height: o.height,
     ...(o.label ? { label: ` ${o.label} ` } : {}),
-    content: o.content ?? '',
     border: { type: 'line' },
     tags: false,
     scrollable: true,
   });
+  setText(box, o.content ?? '');
+  return box;
 }
 
 /** Resolves with the first of `keys` pressed (names as blessed gives them: 'enter', 'escape', 'y', ...). */

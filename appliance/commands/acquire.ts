@@ -218,7 +218,8 @@ function settingsFromArgs(a: AcquireArgs): AcquireSettings {
   const blockSize = a.blockSize ? parseSize(a.blockSize, '--block-size') : DEFAULT_BLOCK_SIZE;
   const ewfProblem = ewf ? ewfSettingsProblem({ ewf, blockSize, hashes }) : null;
   if (ewfProblem) throw new UsageError(ewfProblem);
-  const buffers = intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
+  // Absent: sized from the memory left when the run starts (0).
+  const buffers = a.buffers === undefined ? DEFAULT_BUFFERS : intArg(a.buffers, DEFAULT_BUFFERS, 2, 256, '--buffers');
   const retries = intArg(a.retries, DEFAULT_READ_POLICY.retries, 0, 100, '--retries');
   const fill = intArg(a.fill, DEFAULT_READ_POLICY.fill, 0, 255, '--fill');
   return acquireSettings({

@@ -1,6 +1,7 @@
 // What acquire() is given and what it throws when it stops early: the
 // settings, the source and its write-block, the destinations, and the hooks
 // the CLI and the UI watch it through.
+import type { MemoryPlan } from './memory-plan.js';
 import { CustosError } from '../errors.js';
 import type { CaseData } from '../custody/case-data.js';
 import type { SourceWriteBlock } from '../writeblock/source-writeblock.js';
@@ -48,6 +49,8 @@ export interface AcquireOptions extends AcquireSettings {
   journalIntervalMs?: number;
   /** Go on with an interrupted acquisition from its journal (the settings must be the journal's). */
   resume?: ResumePlan;
+  /** Buffers and compression workers for the memory there is; planned from /proc and the cgroup when absent. */
+  memory?: MemoryPlan;
 }
 
 /** The acquisition stopped before a complete image; `record` says how far it got. */

@@ -34,6 +34,7 @@ import { rehashFromDestination, restoreEwfHashes } from './verify/rehash-after-r
 import { DestinationWatch, destinationGone, UNPLUG_ERRNOS } from './write/destination-gone.js';
 import { bytesWritten, copyReader, destinationWriters, filesSoFar, type DestinationWriter } from './write/destination-writers.js';
 import { baseRecord, closeRecord, completeRecord } from './record-assembly.js';
+import { describePlan, planMemory, readMemoryFacts, type MemoryPlan } from './memory-plan.js';
 
 /**
  * Images `reader` into every destination at once, hashing on the way, then
@@ -42,7 +43,22 @@ import { baseRecord, closeRecord, completeRecord } from './record-assembly.js';
  * the acquisition was aborted.
  */
 export async function acquire(o: AcquireOptions): Promise<ImageRecord> {
-  return new Acquisition(o).run();
+  return new Acquisition(withMemoryPlan(o)).run();
+}
+
+/** The settings with the pool and the compression workers sized for the memory left (the examiner's --buffers kept). */
+function withMemoryPlan(o: AcquireOptions): AcquireOptions & { memory: MemoryPlan } {
+  const fileWindow = fileHashWindow({ ...o, size: o.reader.size });
+  const memory =
+    o.memory ??
+    planMemory(readMemoryFacts(), {
+      format: o.format,
+      compression: o.format === 'e01' ? ewfSettingsOf(o).compression : null,
+      blockSize: o.blockSize,
+      buffers: o.buffers,
+      hashWorkers: o.hashes.length + (o.pieceSize > 0 ? 1 : 0) + (fileWindow > 0 ? 1 : 0),
+    });
+  return { ...o, buffers: memory.buffers, memory };
 }
 
 type Hashes = Partial<Record<HashAlgorithm, string>>;
@@ -76,7 +92,7 @@ class Acquisition {
   private skipping: SkippingReader | null = null;
   private recovered = 0;
 
-  constructor(private readonly o: AcquireOptions) {
+  constructor(private readonly o: AcquireOptions & { memory: MemoryPlan }) {
     this.emit = (e) => {
       this.events.push(e);
       o.recorder?.event(e);
@@ -104,6 +120,7 @@ class Acquisition {
       }),
     );
     o.recorder?.open(this.facts.map((f) => f.dir));
+    this.emit(event('memory-plan', describePlan(o.memory, o.blockSize), { ...o.memory }));
 
     this.pool = new BufferPool(o.buffers, o.blockSize);
     this.destinations = new DestinationWatch(this.facts);
@@ -115,7 +132,9 @@ class Acquisition {
     this.fileWindow = fileHashWindow({ ...o, size: o.reader.size });
     ({ linear: this.linear, pieces: this.pieces, files: this.files } = hashStages(o.hashes, o.pieceSize, this.pool, this.fileWindow));
     this.setIdentifier = this.journal?.ewf ? Buffer.from(this.journal.ewf.setIdentifier, 'hex') : randomBytes(16);
-    this.compressor = this.ewf ? new CompressPool(this.ewf.compression, EWF_CHUNK_SIZE, this.pool) : null;
+    this.compressor = this.ewf
+      ? new CompressPool(this.ewf.compression, EWF_CHUNK_SIZE, this.pool, o.memory.compressWorkers, o.memory.compressGarbageBytes)
+      : null;
     this.writers = this.makeWriters();
     this.keeper = journalKeeperFor(
       o,
@@ -213,7 +232,7 @@ class Acquisition {
         expected: { hashes: r.hashes, pieceSize: o.pieceSize, pieces: r.pieces.sha256, merkleRoot: r.pieces.merkleRoot },
         record: r,
         writers: this.writers,
-        settings: o,
+        settings: { ...o, writeBlockTick: this.sourceWriteBlockTick },
         fileWindow: this.fileWindow,
         pool: this.pool,
         destinations: this.destinations,
@@ -307,7 +326,7 @@ class Acquisition {
           this.emit(event('write-error', err.message, { code: err.code, dir: gone.dir, disks: gone.disks }));
           stop.abort(err);
         }
-        return o.writeBlock ? o.writeBlock.tick() : null;
+        return this.sourceWriteBlockTick();
       },
       ...(firstPass ? { readBlock: (b: Buffer, n: number, at: number) => firstPass.read(b, n, at) } : {}),
     });
@@ -352,6 +371,9 @@ class Acquisition {
     return { run, hashes, pieces, files };
   }
 
+  /** The source's write-block, checked on every progress tick of every phase. */
+  private readonly sourceWriteBlockTick = () => (this.o.writeBlock ? this.o.writeBlock.tick() : null);
+
   /** --fast-first: when the recovery pass replaced fill with data, the stream's hashes are replaced by a re-read of the first copy. */
   private async rehashIfRecovered(stream: { hashes: Hashes; pieces: string[]; files: string[] }): Promise<void> {
     const skipping = this.skipping;
@@ -369,7 +391,7 @@ class Acquisition {
     const again = await rehashFromDestination(
       copyReader(first),
       first.dir,
-      { ...this.o, fileWindow: this.fileWindow },
+      { ...this.o, fileWindow: this.fileWindow, writeBlockTick: this.sourceWriteBlockTick },
       this.record.recovery,
       stream.pieces,
       this.emit,

@@ -1,5 +1,6 @@
 // What an acquisition records (the custody record's `acquisition`): the types;
 // record-assembly.ts fills them in.
+import type { MemoryPlan } from './memory-plan.js';
 import type { EwfCompression } from './ewf/chunk-store.js';
 import type { ReadTiming } from './read/read-timing.js';
 import type { EwfSettings } from './ewf/ewf-plan.js';
@@ -62,6 +63,8 @@ export interface ImageRecord {
     verify: boolean;
     verifySource: boolean;
     ewf?: EwfSettings;
+    /** How the buffers and compression workers were sized for the memory left. */
+    memory?: MemoryPlan;
   };
   /** --fast-first only: what the first pass left, what the recovery pass got, and where the hashes come from. */
   recovery: RecoveryRecord | null;

@@ -1,6 +1,7 @@
 // The image record of one acquisition, assembled in three steps: what is
 // known before reading (base), what the stream gave (completed), and how the
 // run ended (closed; also for an aborted run).
+import type { MemoryPlan } from './memory-plan.js';
 import type { CustosError } from '../errors.js';
 import { custosVersion } from '../version.js';
 import type { HashAlgorithm } from './hash/hash-algorithms.js';
@@ -16,7 +17,7 @@ import type { WriteBlockSummary } from '../writeblock/source-writeblock.js';
 
 /** The record before anything is read: source, image layout, settings, destinations; status aborted until the end says otherwise. */
 export function baseRecord(
-  o: AcquireSettings & { source: SourceInfo },
+  o: AcquireSettings & { source: SourceInfo; memory?: MemoryPlan },
   size: number,
   sectorSize: number,
   started: Date,
@@ -49,6 +50,7 @@ export function baseRecord(
       verify: o.verify,
       verifySource: o.verifySource,
       ...(o.format === 'e01' ? { ewf: ewfSettingsOf(o) } : {}),
+      ...(o.memory ? { memory: o.memory } : {}),
     },
     hashes: {},
     pieces: { size: o.pieceSize, count: 0, sha256: [], merkleRoot: '', merkle: MERKLE_DESCRIPTION },

@@ -13,6 +13,7 @@ export interface AcquireSettings {
   hashes: HashAlgorithm[];
   pieceSize: number;
   blockSize: number;
+  /** Buffers in the pool; 0: as many as the memory left allows (memory-plan.ts), at most 12. */
   buffers: number;
   policy: ReadPolicy;
   /** Skip past read errors first and come back to them at the end (ddrescue style). */
@@ -24,7 +25,8 @@ export interface AcquireSettings {
 }
 
 export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
-export const DEFAULT_BUFFERS = 12;
+/** Buffers sized from the memory left (see memory-plan.ts). */
+export const DEFAULT_BUFFERS = 0;
 export const DEFAULT_PIECE_SIZE = 64 * 1024 * 1024;
 
 /**
@@ -66,7 +68,7 @@ export function checkSettings(o: AcquireSettings, source: SourceShape): void {
     throw bad('--block-size must be a multiple of 4096 and of the sector size, at most 256M');
   if (o.pieceSize % ss !== 0) throw bad(`--piece-size must be a multiple of the ${ss}-byte sector`);
   if (o.format === 'split' && (o.splitSize % 4096 !== 0 || o.splitSize < 1024 * 1024)) throw bad('--split-size must be a multiple of 4096 and at least 1M');
-  if (o.buffers < 2 || o.buffers > 256) throw bad('--buffers must be 2..256');
+  if (o.buffers !== DEFAULT_BUFFERS && (o.buffers < 2 || o.buffers > 256)) throw bad('--buffers must be 2..256');
   if (o.hashes.length === 0) throw bad('at least one hash is needed');
   if (o.format === 'e01') {
     const problem = ewfSettingsProblem({ ...o, ewf: ewfSettingsOf(o) });

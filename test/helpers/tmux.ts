@@ -48,6 +48,8 @@ export class Terminal {
 
   async screen(withAttributes = false): Promise<string> {
     const r = await execa('tmux', ['capture-pane', '-p', ...(withAttributes ? ['-e'] : []), '-t', this.session]);
+    const seen = this.recorded;
+    if (seen && !withAttributes && seen[seen.length - 1] !== r.stdout) seen.push(r.stdout);
     return r.stdout;
   }
 
@@ -63,6 +65,29 @@ export class Terminal {
     throw new Error(
       `screen never showed ${String(text)}; last screen:\n${last}${reported ? `\nerrors the program printed earlier (${this.transcriptFile}):\n${reported}` : ''}`,
     );
+  }
+
+  /** Screens kept while recording: every distinct one read, by the caller's waits and by a poll every 100 ms. */
+  private recorded: string[] | null = null;
+
+  recordScreens(): { stop(): Promise<string[]> } {
+    const seen: string[] = [];
+    this.recorded = seen;
+    const loop = (async () => {
+      while (this.recorded === seen) {
+        await this.screen();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    return {
+      stop: async () => {
+        // The screen the caller last waited for, and whatever came after it.
+        await this.screen();
+        this.recorded = null;
+        await loop;
+        return seen;
+      },
+    };
   }
 
   async keys(...keys: string[]): Promise<void> {

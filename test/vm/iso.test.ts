@@ -711,7 +711,7 @@ for (const when of ['while the image is written', 'while the image is verified']
     const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
     const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
       // Unplugged once a resume point is on the drive, or once the flushed image is being read back.
-      await term.waitFor(writing ? /resume point: \d+\.\d% \(#\d/ : new RegExp(`verify /run/custos/mnt/${evName} `), 5 * 60_000);
+      await term.waitFor(writing ? /resume point: \d+\.\d% \(#\d/ : new RegExp(`verify ${evName}  \\[`), 5 * 60_000);
       await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
     });
     t.regex(screen, /result: aborted/);

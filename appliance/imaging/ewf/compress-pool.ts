@@ -31,9 +31,10 @@ export class CompressPool {
   private seq = 0;
   private failure: Error | null = null;
 
-  constructor(mode: EwfCompression, chunkSize: number, pool: BufferPool, threads = availableParallelism()) {
+  /** `garbageBytes`: each worker collects its garbage once it holds this much (null: left to V8); see the memory plan. */
+  constructor(mode: EwfCompression, chunkSize: number, pool: BufferPool, threads = availableParallelism(), garbageBytes: number | null = null) {
     this.threads = Math.max(1, threads);
-    const workerData: CompressWorkerData = { mode, chunkSize, buffers: pool.shared().map((s) => ({ ...s, size: pool.size })) };
+    const workerData: CompressWorkerData = { mode, chunkSize, buffers: pool.shared().map((s) => ({ ...s, size: pool.size })), garbageBytes };
     for (let i = 0; i < this.threads; i++) {
       const w = new Worker(WORKER_URL, { workerData });
       w.on('message', (r: CompressResult) => this.onResult(i, r));

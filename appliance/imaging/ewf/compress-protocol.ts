@@ -5,6 +5,8 @@ export interface CompressWorkerData {
   mode: EwfCompression;
   chunkSize: number;
   buffers: { sab: SharedArrayBuffer; offset: number; size: number }[];
+  /** Collect garbage once the worker holds this many bytes outside its heap (null: when V8 decides, some 64 MiB). */
+  garbageBytes: number | null;
 }
 
 /** Store the chunks of pool buffer `index` (its first `length` bytes). */

@@ -1,5 +1,6 @@
 // Runs in a worker thread: stores the chunks of one pool buffer at a time.
 // The block is read from shared memory; only the zlib streams come back.
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ChunkStore } from './chunk-store.js';
 import type { CompressJob, CompressResult, CompressWorkerData } from './compress-protocol.js';
@@ -9,6 +10,13 @@ const port = parentPort;
 if (!port) throw new Error('compress-worker must run as a worker thread');
 const views = data.buffers.map((b) => Buffer.from(b.sab, b.offset, b.size));
 const store = new ChunkStore(data.mode);
+// Every zlib stream is a fresh Buffer outside the heap, garbage once copied below. V8 collects it only
+// when some 64 MiB of it piles up, per worker; where memory is short, the plan asks for a collection
+// sooner. gc exists when the runtime started with --expose-gc (scripts/node-flags).
+const collect = (globalThis as { gc?: () => void }).gc;
+function collectGarbage(): void {
+  if (data.garbageBytes !== null && collect && getHeapStatistics().external_memory > data.garbageBytes) collect();
+}
 
 port.on('message', (job: CompressJob) => {
   const t0 = performance.now();
@@ -39,4 +47,6 @@ port.on('message', (job: CompressJob) => {
   }
   const msg: CompressResult = { seq: job.seq, packed: out, sizes, adlers, busyMs: performance.now() - t0 };
   port.postMessage(msg, [out, sizes.buffer, adlers.buffer]);
+  streams.length = 0;
+  collectGarbage();
 });

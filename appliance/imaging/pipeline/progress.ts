@@ -100,9 +100,15 @@ function round(n: number): number {
 export interface ProgressSink {
   onProgress?: (p: ProgressReport) => void;
   progressIntervalMs?: number;
+  /** The source's write-block check, run on each tick of every phase (a verify too: the guard does not pause while copies are read). */
+  writeBlockTick?: () => ProgressReport['writeBlock'];
 }
 
 /** A sink's settings as a read-back takes them, with the default interval filled in. */
-export function progressOptions(o: ProgressSink): { onProgress?: (p: ProgressReport) => void; progressIntervalMs: number } {
-  return { ...(o.onProgress ? { onProgress: o.onProgress } : {}), progressIntervalMs: o.progressIntervalMs ?? 1000 };
+export function progressOptions(o: ProgressSink): ProgressSink & { progressIntervalMs: number } {
+  return {
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    progressIntervalMs: o.progressIntervalMs ?? 1000,
+    ...(o.writeBlockTick ? { writeBlockTick: o.writeBlockTick } : {}),
+  };
 }

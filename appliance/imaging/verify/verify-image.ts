@@ -6,7 +6,7 @@ import type { HashAlgorithm } from '../hash/hash-algorithms.js';
 import { hashStages, type HashStage } from '../hash/hash-stage.js';
 import { merkleRoot } from '../hash/merkle.js';
 import { runPipeline } from '../pipeline/pipeline.js';
-import type { ProgressReport } from '../pipeline/progress.js';
+import { progressOptions, type ProgressSink } from '../pipeline/progress.js';
 import { readBackBlock } from './read-back.js';
 import type { BadRange, ReadPolicy } from '../read/read-recovery.js';
 import type { SectorReader } from '../read/sector-reader.js';
@@ -49,7 +49,7 @@ export interface HashComparison {
   unreadable?: { file: string; offset: number; error: string };
 }
 
-export interface ReadBackOptions {
+export interface ReadBackOptions extends ProgressSink {
   phase: string;
   reader: SectorReader;
   algorithms: HashAlgorithm[];
@@ -57,8 +57,6 @@ export interface ReadBackOptions {
   blockSize: number;
   bufferCount: number;
   onEvent: EventSink;
-  onProgress?: (p: ProgressReport) => void;
-  progressIntervalMs?: number;
   /** Also SHA-256 per window of this size (one per image file); 0 or absent: none. */
   fileWindow?: number;
   /** Buffers to read into (an acquisition's, all free again): a verify after it then needs no memory of its own. */
@@ -83,8 +81,7 @@ export async function hashReader(o: ReadBackOptions): Promise<HashRun> {
       policy: o.recover ?? NO_RECOVERY,
       ...(o.recover ? {} : { readBlock: readBackBlock(o.reader) }),
       onEvent: o.onEvent,
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      progressIntervalMs: o.progressIntervalMs ?? 1000,
+      ...progressOptions(o),
     });
     const hashes: Partial<Record<HashAlgorithm, string>> = {};
     for (const [i, a] of o.algorithms.entries()) hashes[a] = await (linear[i] as HashStage).digest();
