@@ -34,7 +34,7 @@ mkdir -p "$work/debs" "$work/x" "$work/root" "$work/tree/boot/grub" dist
 # Debian packages, pinned by what the archive serves for this release; the kernel follows Debian's ABI name.
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 kver=${kernel_pkg#linux-image-}
-(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed 2>/dev/null)
+(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed ntfs-3g libntfs-3g89 2>/dev/null)
 for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
 x=$work/x
 root=$work/root
@@ -49,6 +49,9 @@ for applet in $("$x/bin/busybox" --list); do
 done
 ln -sf ../bin/busybox "$root/sbin/modprobe"
 cp "$x/sbin/blkid" "$root/sbin/blkid"
+# NTFS evidence drives are written through ntfs-3g (its own FUSE code, no libfuse).
+cp "$x/bin/ntfs-3g" "$root/bin/ntfs-3g"
+cp -L "$x/lib/x86_64-linux-gnu/libntfs-3g.so.89" "$root/lib/x86_64-linux-gnu/" 2>/dev/null || cp -L "$x/usr/lib/x86_64-linux-gnu/libntfs-3g.so.89" "$root/lib/x86_64-linux-gnu/"
 for lib in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1 libblkid.so.1 libuuid.so.1; do
   cp -L "$x/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib" 2>/dev/null || cp -L "$x/usr/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib"
 done

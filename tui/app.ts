@@ -9,6 +9,7 @@ import { powerOffNow } from '../appliance/power.js';
 import type { Disk } from '../appliance/disk/inventory.js';
 import { unmountDestination, type MountedDestination } from '../appliance/disk/destination-mount.js';
 import { acquireSettings } from '../appliance/imaging/settings.js';
+import { DEFAULT_EWF_SETTINGS } from '../appliance/imaging/ewf/ewf-plan.js';
 import { runAcquisition } from '../appliance/run-acquisition.js';
 import { chooseDestinations, chooseSource, chooseWritableDisk } from './choose-disks.js';
 import { askDetails } from './details-screen.js';
@@ -87,6 +88,7 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
             hashes: options?.hashes ?? [],
             fastFirst: options?.fastFirst ?? false,
             verify: options?.verify ?? false,
+            ...(options?.format === 'e01' ? { ewf: { ...DEFAULT_EWF_SETTINGS, compression: options.compression } } : {}),
           }),
       ...(resume ? { resume } : {}),
       ...(o.journalIntervalMs ? { journalIntervalMs: o.journalIntervalMs } : {}),

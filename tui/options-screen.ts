@@ -1,22 +1,26 @@
 // Acquisition options with safe defaults: raw (split on FAT), MD5 + SHA-256,
 // verify after, no fast-first. E01 is one switch: fast compression in
-// 1.4 GiB segments (they fit FAT), with MD5 and SHA-1 added for its sections.
+// 1.4 GiB segments (they fit FAT), with MD5 and SHA-1 added for its sections;
+// a second one asks for best compression (and implies E01).
 import blessed from 'blessed';
 import { hashesFor, type HashAlgorithm } from '../appliance/imaging/hash/hash-algorithms.js';
 import { setText, textBox, waitKey, type Ui } from './ui.js';
 
 export interface Options {
   format: 'raw' | 'split' | 'e01';
+  /** E01 only. */
+  compression: 'fast' | 'best';
   hashes: HashAlgorithm[];
   verify: boolean;
   fastFirst: boolean;
 }
 
 export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options | null> {
-  const o = { e01: false, split: needsSplit, md5: true, sha1: false, sha256: true, sha512: false, verify: true, fastFirst: false };
+  const o = { e01: false, e01Best: false, split: needsSplit, md5: true, sha1: false, sha256: true, sha512: false, verify: true, fastFirst: false };
   type Key = keyof typeof o;
   const rows: [Key, string][] = [
     ['e01', 'E01 (EnCase 6), compressed, 1.4 GiB segments; adds MD5 + SHA-1'],
+    ['e01Best', 'E01 at best compression: a little smaller, several times slower'],
     ['split', 'split raw image into 4000 MiB files (needed on FAT)'],
     ['md5', 'MD5'],
     ['sha1', 'SHA-1'],
@@ -46,7 +50,7 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     ui.screen.render();
   };
   const problem = (): string | null => {
-    if (needsSplit && !o.split && !o.e01) return 'The destination is FAT: a single image file over 4 GiB cannot be written there.';
+    if (needsSplit && !o.split && !o.e01 && !o.e01Best) return 'The destination is FAT: a single image file over 4 GiB cannot be written there.';
     if (!(o.md5 || o.sha1 || o.sha256 || o.sha512)) return 'Choose at least one hash.';
     return null;
   };
@@ -61,9 +65,10 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     const k = await waitKey(ui, ['enter', 'escape']);
     if (k === 'escape') return null;
     if (problem()) continue;
-    const format = o.e01 ? 'e01' : o.split ? 'split' : 'raw';
+    const format = o.e01 || o.e01Best ? 'e01' : o.split ? 'split' : 'raw';
     return {
       format,
+      compression: o.e01Best ? 'best' : 'fast',
       hashes: hashesFor(
         format,
         (['md5', 'sha1', 'sha256', 'sha512'] as const).filter((h) => o[h]),

@@ -25,7 +25,7 @@ export async function confirmSummary(ui: Ui, source: Disk, mounts: MountedDestin
     `examiner     ${d.case.examiner?.text ?? '-'}`,
     `clock        examiner time ${d.examinerTime?.toISOString() ?? 'not confirmed'}`,
     `signing key  ${d.signer.kind === 'one-time' ? 'one-time key' : d.signer.principal} ${d.signer.fingerprint}`,
-    `image        ${o.format}${o.format === 'split' ? ' (4000 MiB files)' : o.format === 'e01' ? ' (fast compression, 1.4 GiB segments)' : ''}, ${o.hashes.join(' + ')}${o.verify ? ', verify after' : ''}${o.fastFirst ? ', fast-first' : ''}`,
+    `image        ${o.format}${o.format === 'split' ? ' (4000 MiB files)' : o.format === 'e01' ? ` (${o.compression} compression, 1.4 GiB segments)` : ''}, ${o.hashes.join(' + ')}${o.verify ? ', verify after' : ''}${o.fastFirst ? ', fast-first' : ''}`,
   ];
   textBox(ui, { top: 0, height: '100%', content: lines.join('\n') });
   ui.screen.render();

@@ -15,8 +15,8 @@ export interface FileSystemProbe {
   label: string | null;
 }
 
-/** File systems the appliance writes images onto. */
-const WRITABLE = new Set(['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'exfat', 'vfat', 'ntfs', 'ntfs3']);
+/** File systems the appliance writes images onto (blkid's names; NTFS is written through ntfs-3g). */
+const WRITABLE = new Set(['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'exfat', 'vfat', 'ntfs']);
 
 async function probe(device: string): Promise<FileSystemProbe | null> {
   // -p: read the device itself (no cache, no udev), as the live system has neither.
@@ -56,13 +56,25 @@ export function mountRoot(): string {
 export async function mountDestination(fs: FileSystemProbe): Promise<MountedDestination> {
   const dir = path.join(mountRoot(), path.basename(fs.device));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const r = await execa('mount', ['-t', fs.fsType, '-o', 'rw,nosuid,nodev,noexec', fs.device, dir], { reject: false });
+  const r = await mountReadWrite(fs, dir);
   if (r.exitCode !== 0) {
     rmdirSync(dir);
     throw new CustosError('EMOUNT', `cannot mount ${fs.device} (${fs.fsType}) read-write: ${String(r.stderr).split('\n')[0] ?? ''}`);
   }
   const st = statfsSync(dir);
   return { device: fs.device, fsType: fs.fsType, dir, freeBytes: Number(st.bavail) * Number(st.bsize) };
+}
+
+/**
+ * NTFS goes through ntfs-3g (FUSE), the driver Windows labs' drives are written with on Linux:
+ * it refuses a volume Windows left unclean or hibernated (fast startup) instead of replaying
+ * it, and says so. It needs /dev/fuse, which appears once the fuse module is in.
+ */
+async function mountReadWrite(fs: FileSystemProbe, dir: string) {
+  const options = 'rw,nosuid,nodev,noexec';
+  if (fs.fsType !== 'ntfs') return execa('mount', ['-t', fs.fsType, '-o', options, fs.device, dir], { reject: false });
+  await execa('modprobe', ['-q', 'fuse'], { reject: false });
+  return execa('ntfs-3g', ['-o', options, fs.device, dir], { reject: false });
 }
 
 /** Flushes and unmounts; the evidence drive can then be unplugged. */

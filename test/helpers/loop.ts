@@ -198,3 +198,26 @@ export async function ext4Loop(t: { teardown(fn: () => Promise<void>): void }, m
   });
   return loop;
 }
+
+/** An empty NTFS evidence drive (mkntfs, quick format) of `mib` MiB on its own loop device, detached and removed after the test. */
+export async function ntfsLoop(t: { teardown(fn: () => Promise<void>): void }, mib: number): Promise<Loop> {
+  const dir = tempDir();
+  const file = path.join(dir, 'evidence-ntfs.img');
+  await execa('truncate', ['-s', `${mib}M`, file]);
+  await execa('mkntfs', ['-Q', '-F', '-q', '-L', 'EVIDENCE', file]);
+  const loop = await attachLoop(file);
+  t.teardown(async () => {
+    await loop.detach();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return loop;
+}
+
+/** Mounts an NTFS device read-only with ntfs-3g, for the test's duration. */
+export async function mountNtfsReadOnly(t: { teardown(fn: () => Promise<void>): void }, dev: string): Promise<string> {
+  const mnt = path.join(tempDir(), 'mnt');
+  mkdirSync(mnt);
+  await execa('ntfs-3g', ['-o', 'ro', dev, mnt]);
+  t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
+  return mnt;
+}

@@ -364,7 +364,7 @@ test('E01 and fast-first chosen in the options: the summary says so, the evidenc
   // The first row is E01; fast-first goes with it too.
   await term.keys('Space');
   await term.waitFor('[x] E01');
-  for (let i = 0; i < 7; i++) await term.keys('Down');
+  for (let i = 0; i < 8; i++) await term.keys('Down');
   await term.keys('Space');
   await term.waitFor(/\[x\] fast-first/);
   await term.keys('Enter');

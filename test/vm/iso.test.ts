@@ -7,7 +7,8 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { custos, REPO_ROOT } from '../helpers/cli.js';
-import { mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
+import { mountNtfsReadOnly, mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
+import { writeMixedImage } from '../helpers/mixed-content.js';
 import { qmp } from '../helpers/qmp.js';
 import { GuestShell } from '../helpers/guest-shell.js';
 import { caseFieldsToSigningKey, oneTimeKeyAndStart } from '../helpers/ui-script.js';
@@ -591,6 +592,81 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   const hotWrites = Object.entries(writes).filter(([k]) => k.includes('amdisk'));
   t.true(hotWrites.length > 0 && hotWrites.every(([, n]) => n === 0), `QEMU counted no write to the hot-plugged disk (${JSON.stringify(writes)})`);
   for (const [n, h] of Object.entries(before)) t.is(await sha256File(f(`${n}.img`)), h, `${n}.img unchanged`);
+});
+
+test('512 MiB: E01 at best compression into two evidence drives, ext4 and NTFS, with verify through the UI; the memory plan fits what the appliance has left, the kernel logs no OOM, and the host reads both images back (ntfs-3g for NTFS) to the source', async (t) => {
+  t.timeout(15 * 60_000);
+  const f = scratchDir(t);
+  writeMixedImage(f('suspect.img'), 48 * MiB, 29);
+  const sourceHash = await sha256File(f('suspect.img'));
+  await execa('truncate', ['-s', '160M', f('ext4.img')]);
+  await execa('mkfs.ext4', ['-q', '-F', '-m', '0', f('ext4.img')]);
+  await execa('truncate', ['-s', '160M', f('ntfs.img')]);
+  await execa('mkntfs', ['-Q', '-F', '-q', '-L', 'EVIDENCE', f('ntfs.img')]);
+  const disks = [
+    ['suspect', 'SRC512'],
+    ['ext4', 'EVEXT4'],
+    ['ntfs', 'EVNTFS'],
+  ].flatMap(([n, serial]) => [`-drive if=none,id=${n},file=${f(`${n}.img`)},format=raw`, `-device virtio-blk-pci,drive=${n},serial=${serial}`]);
+  const sock = f('qmp.sock');
+  const term = await bootDirect(t, sock, f('shell.sock'), 'custos.shell=ttyS1', disks, f);
+  const shell = await GuestShell.connect(f('shell.sock'));
+  t.teardown(() => shell.close());
+
+  await term.waitFor((s) => s.includes('choose the SOURCE disk') && /RO vdc /.test(s), 180_000);
+  await term.pick('vda');
+  await term.waitFor('choose destination 1');
+  await term.pick('vdb');
+  await term.waitFor('Type its serial number exactly to confirm');
+  await term.type('EVEXT4');
+  await term.waitFor('destination ready', 60_000);
+  await term.keys('a');
+  await term.waitFor('choose destination 2');
+  await term.pick('vdc');
+  await term.waitFor('Type its serial number exactly to confirm');
+  await term.type('EVNTFS');
+  const ready = await term.waitFor((s) => s.includes('destination ready') && s.includes('(ntfs) mounted at'), 60_000);
+  t.regex(ready, /\(ext4\) mounted at/);
+  await term.keys('Enter');
+  await caseFieldsToSigningKey(term, ['2026-512', 'E-512', 'Jane Examiner', 'E01 best, two drives', '512 MiB']);
+  await term.keys('Enter');
+  await term.waitFor('options');
+  await term.keys('Down', 'Space');
+  await term.waitFor('[x] E01 at best');
+  await term.keys('Enter');
+  t.regex(await term.waitFor('check and start'), /e01 \(best compression/);
+  await term.keys('Enter');
+  const screen = await term.waitFor(RESULT, 10 * 60_000);
+  t.regex(screen, /result: complete/);
+  t.is((screen.match(/copy .*: verified/g) ?? []).length, 2, screen);
+  await shell.ready();
+  t.is(await shell.run('dmesg | grep -ciE "out of memory|oom-kill"'), '0', 'no OOM line in the kernel log');
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  // On the host: each drive holds an E01 libewf verifies, whose stream is the source.
+  const ext4 = await mountReadOnly(t, f('ext4.img'));
+  const rec = JSON.parse(readFileSync(path.join(ext4, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.is(rec.acquisition.hashes.sha256, sourceHash);
+  t.is(rec.acquisition.settings.ewf?.compression, 'best');
+  const plan = rec.acquisition.settings.memory;
+  t.true(plan !== undefined && !plan.short && plan.estimatedNeedBytes <= plan.budgetBytes, JSON.stringify(plan));
+  t.true((plan?.availableBytes ?? Infinity) < 512 * MiB, 'planned for what the appliance has left');
+  const ntfsLoopDev = (await execa('losetup', ['-f', '--show', '-r', f('ntfs.img')])).stdout.trim();
+  t.teardown(() => execa('losetup', ['-d', ntfsLoopDev], { reject: false }).then(() => undefined));
+  const ntfs = await mountNtfsReadOnly(t, ntfsLoopDev);
+  for (const dir of [ext4, ntfs]) {
+    const v = await execa('ewfverify', ['-q', path.join(dir, 'image.E01')], { reject: false });
+    t.is(v.exitCode, 0, v.stdout + v.stderr);
+    // To a file: on stdout ewfexport ends with a line of its own.
+    const target = f(`export-${path.basename(path.dirname(dir))}`);
+    const x = await execa('ewfexport', ['-q', '-u', '-f', 'raw', '-t', target, path.join(dir, 'image.E01')], { reject: false });
+    t.is(x.exitCode, 0, x.stderr);
+    t.is(await sha256File(`${target}.raw`), sourceHash, `the image on ${dir} is the source`);
+  }
+  t.is(await sha256File(f('suspect.img')), sourceHash, 'the source unchanged');
+  t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0, 'the kernel counted no write to the source');
 });
 
 test('a USB source unplugged mid-acquisition: paused and said so, another disk refused, the same disk back under a new name protected and continued; the image is exact', async (t) => {

@@ -4,6 +4,7 @@ import { accessSync, constants, existsSync, realpathSync, statSync, statfsSync }
 import path from 'node:path';
 import { Sysfs } from '../../disk/sysfs.js';
 import { disksUnder } from '../../disk/system-disks.js';
+import { readMountinfo } from '../../disk/mountinfo.js';
 import type { Segment } from './segment.js';
 import { PreflightError } from '../../errors.js';
 
@@ -34,6 +35,20 @@ const FS_TYPES: Record<number, { name: string; maxFile: number | null }> = {
   0x5346544e: { name: 'ntfs', maxFile: null },
   0x7366746e: { name: 'ntfs3', maxFile: null },
 };
+
+const FUSE_SUPER_MAGIC = 0x65735546;
+
+/**
+ * A FUSE file system. custos mounts NTFS with ntfs-3g, a `fuseblk` mount of a
+ * block device; NTFS as Windows reads it holds at most 2^32 - 1 clusters less
+ * 64 KiB per file (16 TiB with 4 KiB clusters), and ntfs-3g reports the
+ * cluster as its block size. Another fuseblk file system (exfat-fuse) allows
+ * more, so the limit is never too loose. Other FUSE mounts: unknown limits.
+ */
+function fuseType(fsDevice: string, bsize: bigint): { name: string; maxFile: number | null } {
+  const blockBacked = readMountinfo().some((m) => m.majMin === fsDevice && m.fsType === 'fuseblk');
+  return blockBacked ? { name: 'fuseblk (ntfs-3g)', maxFile: (2 ** 32 - 1) * Number(bsize) - 64 * 1024 } : { name: 'fuse', maxFile: null };
+}
 
 /** Room kept for the acquisition record next to the image. */
 export const RECORD_RESERVE = 4 * 1024 * 1024;
@@ -86,7 +101,8 @@ export function preflightDestinations(input: PreflightInput): DestinationFacts[]
       if (existsSync(path.join(real, f))) throw new PreflightError('EEXIST', `${path.join(dir, f)} already exists; custos never overwrites an image`);
     }
     const sf = statfsSync(real, { bigint: true });
-    const type = FS_TYPES[Number(sf.type)] ?? { name: `0x${sf.type.toString(16)}`, maxFile: null };
+    const type =
+      Number(sf.type) === FUSE_SUPER_MAGIC ? fuseType(fsDevice, sf.bsize) : (FS_TYPES[Number(sf.type)] ?? { name: `0x${sf.type.toString(16)}`, maxFile: null });
     facts.push({ dir: real, fsDevice, disks, fsType: type.name, freeBytes: Number(sf.bavail * sf.bsize), maxFileBytes: type.maxFile });
   }
   // Resuming, the files there already hold part of the image (even past the resume point: it is written over).
