@@ -34,7 +34,7 @@ mkdir -p "$work/debs" "$work/x" "$work/root" "$work/tree/boot/grub" dist
 # Debian packages, pinned by what the archive serves for this release; the kernel follows Debian's ABI name.
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 kver=${kernel_pkg#linux-image-}
-(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed ntfs-3g libntfs-3g89 2>/dev/null)
+(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed ntfs-3g libntfs-3g89 firmware-linux-free 2>/dev/null)
 for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
 x=$work/x
 root=$work/root
@@ -94,6 +94,19 @@ done | sort -u | grep . | while read -r ko; do
 done
 cp "$x/lib/modules/$kver/modules.order" "$x/lib/modules/$kver/modules.builtin" "$x/lib/modules/$kver/modules.builtin.modinfo" "$root/lib/modules/$kver/" 2>/dev/null || true
 depmod -b "$root" "$kver"
+# Firmware the included drivers name (modinfo), where Debian main ships it (firmware-linux-free:
+# isci for Intel C600 SAS, among others); the rest is listed in build/iso/firmware-absent, and a
+# driver that asks for one of those at run time is reported by custos from the kernel log.
+: > "$work/firmware-absent"
+find "$root/lib/modules/$kver" -name '*.ko*' | sort | while read -r ko; do modinfo -F firmware "$ko" 2>/dev/null; done | sort -u | while read -r fw; do
+  if [ -f "$x/lib/firmware/$fw" ]; then
+    mkdir -p "$root/lib/firmware/$(dirname "$fw")"
+    cp "$x/lib/firmware/$fw" "$root/lib/firmware/$fw"
+  else
+    echo "$fw" >> "$work/firmware-absent"
+  fi
+done
+firmware=$(find "$root/lib/firmware" -type f 2>/dev/null | wc -l)
 # What a device plugged in after boot can ask for (USB, HID, Thunderbolt, FireWire, card readers,
 # NVMe and AHCI in a dock, virtio in a VM), with what it needs: init keeps these and frees the
 # other modules that did not load at boot.
@@ -143,4 +156,4 @@ xorriso -as mkisofs -o "$iso" -V CUSTOS -R -J \
   -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \
   -eltorito-alt-boot -e efi.img -no-emul-boot -efi-boot-part --efi-boot-image "$sbt" >/dev/null 2>&1
 modules=$(find "$root/lib/modules" -name '*.ko*' | wc -l)
-echo "$iso: $(du -m "$iso" | cut -f1) MB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, $(du -sm "$root" | cut -f1) MB unpacked in RAM, $modules kernel modules, $(wc -l < "$work/left-out") left out: $work/left-out; kernel $kver), built in $(($(date +%s) - started)) s"
+echo "$iso: $(du -m "$iso" | cut -f1) MB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, $(du -sm "$root" | cut -f1) MB unpacked in RAM, $modules kernel modules, $(wc -l < "$work/left-out") left out: $work/left-out; $firmware firmware files, $(wc -l < "$work/firmware-absent") named but not in Debian main: $work/firmware-absent; kernel $kver), built in $(($(date +%s) - started)) s"

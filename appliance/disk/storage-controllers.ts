@@ -8,6 +8,7 @@ import path from 'node:path';
 import { sanitizeText, type DeviceString } from '../sanitize.js';
 import { driverModules, type ModuleIndex } from './module-index.js';
 import { Sysfs } from './sysfs.js';
+import { firmwareFailures, readKernelLog, type FirmwareFailure } from './firmware-log.js';
 
 export type ControllerBus = 'pci' | 'usb' | 'mmc' | 'vmbus' | 'xen';
 
@@ -29,9 +30,11 @@ export interface StorageController {
   disks: string[];
   /** The device's own modalias, as sysfs gives it (sanitized). */
   modalias: DeviceString | null;
+  /** Firmware files its driver asked for and the system did not have (from the kernel log). */
+  firmwareMissing: DeviceString[];
 }
 
-export type ControllerWarningCode = 'controller-no-driver' | 'controller-hides-disks';
+export type ControllerWarningCode = 'controller-no-driver' | 'controller-hides-disks' | 'controller-firmware-missing';
 
 export interface ControllerWarning {
   code: ControllerWarningCode;
@@ -50,6 +53,8 @@ export interface StorageOptions {
   sysfsRoot?: string;
   /** modules.alias and modules.builtin of the running kernel; default /lib/modules/$(uname -r). */
   moduleDir?: string;
+  /** Failed firmware loads; default: those in the kernel log (/dev/kmsg). */
+  firmwareFailures?: readonly FirmwareFailure[];
 }
 
 /** PCI class 01 subclasses (PCI Code and ID Assignment, base class 01h). */
@@ -88,16 +93,20 @@ export function listStorageControllers(disks: readonly string[], o: StorageOptio
   const diskPaths = disks.map((d) => ({ name: d, at: sysfs.resolve(`block/${d}`) }));
   const behind = (devicePath: string | null) =>
     devicePath === null ? [] : diskPaths.filter((d) => d.at !== null && d.at.startsWith(devicePath + '/')).map((d) => d.name);
+  const failures = o.firmwareFailures ?? firmwareFailures(readKernelLog());
+  // A USB driver may name the device (2-1) rather than its interface (2-1:1.0).
+  const askedBy = (address: string) => failures.filter((f) => f.device === address || address.startsWith(`${f.device}:`)).map((f) => f.file);
   const controllers = [...pciControllers(sysfs), ...usbStorage(sysfs), ...mmcHosts(sysfs), ...virtualControllers(sysfs)].map((c) => ({
     ...c.controller,
     modules: c.controller.modalias ? modules.forAlias(c.controller.modalias.raw) : [],
     disks: behind(c.path),
+    firmwareMissing: [...new Map(askedBy(c.controller.address).map((f) => [f.text, f])).values()],
   }));
   return { controllers, warnings: controllers.flatMap((c) => controllerWarnings(c, modules)) };
 }
 
 interface Found {
-  controller: Omit<StorageController, 'modules' | 'disks'>;
+  controller: Omit<StorageController, 'modules' | 'disks' | 'firmwareMissing'>;
   /** Its device directory relative to the sysfs root, to find the disks below it. */
   path: string | null;
 }
@@ -232,6 +241,25 @@ function label(c: StorageController): string {
 /** What the examiner must be told about one controller. */
 export function controllerWarnings(c: StorageController, modules: ModuleIndex): ControllerWarning[] {
   const at = `${c.bus} ${c.address}`;
+  // Said whatever else is true of it: a driver without its firmware may bind and still show nothing, or only part.
+  const firmware: ControllerWarning[] =
+    c.firmwareMissing.length === 0
+      ? []
+      : [
+          {
+            code: 'controller-firmware-missing',
+            controller: at,
+            message: `${label(c)} at ${at}: its driver${c.driver ? ` ${c.driver}` : ''} asked for firmware this system does not have (${c.firmwareMissing
+              .slice(0, 3)
+              .map((f) => f.text.slice(0, 64))
+              .join(', ')}${c.firmwareMissing.length > 3 ? ` and ${c.firmwareMissing.length - 3} more` : ''}): disks behind it may be missing`,
+            short: fit(`${c.id ?? c.address} ${c.kind}: FIRMWARE MISSING (${c.firmwareMissing[0]?.text ?? ''})`),
+          },
+        ];
+  return [...firmware, ...driverWarnings(c, modules, at)];
+}
+
+function driverWarnings(c: StorageController, modules: ModuleIndex, at: string): ControllerWarning[] {
   if (c.driver === null) {
     const known = c.modules;
     const why =

@@ -6,6 +6,7 @@ import test from 'ava';
 import { mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { listStorageControllers } from '../../appliance/disk/storage-controllers.js';
+import { sanitizeText } from '../../appliance/sanitize.js';
 import { buildFixture, type FixtureDisk } from '../helpers/sysfs-fixture.js';
 import { tempDir } from '../helpers/loop.js';
 
@@ -139,6 +140,41 @@ test('a controller without a driver is a warning that says why: no module knows 
     moduleDir: tempDir('custos-nomods-'),
   });
   t.regex(noIndex.warnings[0]?.message ?? '', /has no driver \(no driver in this system knows it\)/);
+});
+
+test('a controller whose driver asked for firmware the system lacks is a warning besides any other, matched by PCI address or by its USB device', (t) => {
+  const f = machine({ vmdDriver: 'vmd', raidDriver: 'megaraid_sas' });
+  const file = (text: string) => sanitizeText(text, 128);
+  const r = listStorageControllers(['sda', 'sdb'], {
+    sysfsRoot: f.sysfsRoot,
+    moduleDir: moduleDir(),
+    firmwareFailures: [
+      { device: '0000:3b:00.0', driver: 'megaraid_sas', file: file('megaraid/fw.bin'), errno: 2 },
+      { device: '2-1', driver: 'usb-storage', file: file('bridge.fw'), errno: 2 },
+      { device: '0000:00:99.0', driver: 'other', file: file('not-storage.fw'), errno: 2 },
+    ],
+  });
+  t.deepEqual(
+    r.controllers.find((c) => c.address === '0000:3b:00.0')?.firmwareMissing.map((x) => x.text),
+    ['megaraid/fw.bin'],
+  );
+  t.deepEqual(
+    r.controllers.find((c) => c.address === '2-1:1.0')?.firmwareMissing.map((x) => x.text),
+    ['bridge.fw'],
+  );
+  t.deepEqual(r.controllers.find((c) => c.address === '0000:00:17.0')?.firmwareMissing, []);
+  const fw = r.warnings.filter((w) => w.code === 'controller-firmware-missing');
+  t.deepEqual(
+    fw.map((w) => w.controller),
+    ['pci 0000:3b:00.0', 'usb 2-1:1.0'],
+  );
+  t.regex(
+    fw[0]?.message ?? '',
+    /^storage controller 1000:10e2 \(RAID controller\) at pci 0000:3b:00\.0: its driver megaraid_sas asked for firmware this system does not have \(megaraid\/fw\.bin\): disks behind it may be missing$/,
+  );
+  t.true(fw.every((w) => w.short.length <= 76 && /FIRMWARE MISSING/.test(w.short)));
+  // The RAID controller still also shows no disks: both are said.
+  t.true(r.warnings.some((w) => w.code === 'controller-hides-disks' && w.controller === 'pci 0000:3b:00.0'));
 });
 
 test('hostile sysfs strings: addresses and drivers that are not plain names are not repeated, the modalias is escaped', (t) => {
