@@ -71,23 +71,41 @@ function aliasesIn(moduleDir: string): Alias[] {
   return list;
 }
 
+/** modules.builtin by module directory, and each modalias's answer: the disk list asks every second, and under a slow CPU matching thousands of patterns each time starved the acquisition sharing the process. */
+const builtins = new Map<string, Set<string>>();
+const answers = new Map<string, Map<string, string[]>>();
+
 export function driverModules(moduleDir: string, sysfs: Sysfs): ModuleIndex {
   const load = () => aliasesIn(moduleDir);
-  const builtin = new Set(
-    (readSmall(path.join(moduleDir, 'modules.builtin')) ?? '')
-      .split('\n')
-      .filter((l) => l.endsWith('.ko'))
-      .map((l) => normal(path.basename(l, '.ko'))),
-  );
+  let builtin = builtins.get(moduleDir);
+  if (!builtin) {
+    builtin = new Set(
+      (readSmall(path.join(moduleDir, 'modules.builtin')) ?? '')
+        .split('\n')
+        .filter((l) => l.endsWith('.ko'))
+        .map((l) => normal(path.basename(l, '.ko'))),
+    );
+    builtins.set(moduleDir, builtin);
+  }
+  const known = builtin;
+  let answered = answers.get(moduleDir);
+  if (!answered) {
+    answered = new Map();
+    answers.set(moduleDir, answered);
+  }
+  const cache = answered;
   return {
     forAlias(modalias) {
+      const hit = cache.get(modalias);
+      if (hit) return [...hit];
       const found: string[] = [];
       for (const a of load()) if (a.pattern.test(modalias) && !found.includes(a.module)) found.push(a.module);
-      return found;
+      if (cache.size < 4096) cache.set(modalias, found);
+      return [...found];
     },
     isLoaded(module) {
       const m = normal(module);
-      return builtin.has(m) || sysfs.exists(`module/${m}/initstate`) || sysfs.exists(`module/${m}/refcnt`);
+      return known.has(m) || sysfs.exists(`module/${m}/initstate`) || sysfs.exists(`module/${m}/refcnt`);
     },
   };
 }
