@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 
-/** What native/src exports; every call here maps to one syscall or ioctl, except adler32 (zlib's). */
+/** What native/src exports; every call here maps to one syscall or ioctl, except adler32 and storeChunks (zlib's). */
 export interface NativeAddon {
   openReadOnly(path: string, direct: boolean, exclusive: boolean): number;
   close(fd: number): void;
@@ -22,6 +22,16 @@ export interface NativeAddon {
   flushBuffers(fd: number): Promise<number>;
   /** zlib's Adler-32 of view[start, end), continuing from `seed` (1 for a new sum). */
   adler32(view: Uint8Array, start: number, end: number, seed: number): number;
+  /** Stores the E01 chunks of block[0, length) on the thread pool (appliance/imaging/ewf/chunk-store.ts); mode 0 none, 1 empty, 2 fast, 3 best. */
+  storeChunks(
+    block: Uint8Array,
+    length: number,
+    chunkSize: number,
+    mode: number,
+    raw: Uint8Array,
+    sizes: Uint32Array,
+    adlers: Uint32Array,
+  ): Promise<{ packed: Buffer; busyMs: number }>;
   /** flock(LOCK_EX), waiting; only on custos's own state files. */
   lockExclusive(fd: number): void;
   unlock(fd: number): void;

@@ -132,9 +132,7 @@ class Acquisition {
     this.fileWindow = fileHashWindow({ ...o, size: o.reader.size });
     ({ linear: this.linear, pieces: this.pieces, files: this.files } = hashStages(o.hashes, o.pieceSize, this.pool, this.fileWindow));
     this.setIdentifier = this.journal?.ewf ? Buffer.from(this.journal.ewf.setIdentifier, 'hex') : randomBytes(16);
-    this.compressor = this.ewf
-      ? new CompressPool(this.ewf.compression, EWF_CHUNK_SIZE, this.pool, o.memory.compressWorkers, o.memory.compressGarbageBytes)
-      : null;
+    this.compressor = this.ewf ? new CompressPool(this.ewf.compression, EWF_CHUNK_SIZE, this.pool, o.memory.compressWorkers) : null;
     this.writers = this.makeWriters();
     this.keeper = journalKeeperFor(
       o,
@@ -360,7 +358,6 @@ class Acquisition {
       const runs = ewfErrorRuns(run.badRanges, this.emit);
       const closing = { md5: Buffer.from(hashes.md5 ?? '', 'hex'), sha1: Buffer.from(hashes.sha1 ?? '', 'hex'), badRuns: runs };
       // The segment files are not the image stream: the first copy's are hashed as they are finished, for sha256sum and to compare the copies.
-      await this.compressor?.terminate();
       const [sums] = await Promise.all(this.writers.map((w) => (w as EwfWriter).finish(closing)));
       this.record.image.ewf = ewfRecord(this.ewf, EWF_CHUNK_SIZE, this.setIdentifier, hashes.md5 ?? '', hashes.sha1 ?? '', runs.length);
       const first = this.writers[0] as EwfWriter;
@@ -408,7 +405,6 @@ class Acquisition {
     if (this.keeper) await settledOrGiveUp([this.keeper.stop()]);
     this.written?.close();
     await settledOrGiveUp(this.writers.map((w) => w.close()));
-    await this.compressor?.terminate();
     await Promise.all(this.hashers.map((s) => s.terminate()));
     let err = e instanceof CustosError ? e : new CustosError('EINTERNAL', e instanceof Error ? e.message : String(e));
     if (e instanceof CustosError && e.code === 'ENOSPC') this.emit(event('write-error', e.message, { code: e.code }));

@@ -97,9 +97,8 @@ export interface MemoryPlan {
   /** The part of it the plan allows itself: the rest stays for the page cache, the UI and the kernel. */
   budgetBytes: number;
   buffers: number;
+  /** Blocks stored (compressed) at once on the thread pool. */
   compressWorkers: number;
-  /** A compression worker collects its garbage once this much is held (null: left to V8, which lets each hold about 64 MiB). */
-  compressGarbageBytes: number | null;
   /** Memory the run takes beyond what is already in use: anonymous memory, the executable's pages aside. */
   estimatedNeedBytes: number;
   /** The peak RSS to expect: the need plus the executable's pages (a page cache the kernel already holds). */
@@ -115,52 +114,50 @@ export const MEMORY_MODEL = {
   /** The executable's pages in RSS: file pages, already in memory (the appliance's initramfs, a workstation's page cache). */
   executable: 70 * MiB,
   isolate: 10 * MiB,
-  ewfWriter: 20 * MiB,
-  garbageLeftToV8: 80 * MiB,
-  /** Held by a worker that collects at 16 MiB: the threshold and what it allocates before the next check. */
-  garbageCollected: 20 * MiB,
+  /** Segment-file hasher (an isolate and two 4 MiB buffers), pending writes, tables. */
+  ewfWriter: 30 * MiB,
+  /** A thread storing a block: its deflate states. */
+  compressThread: 1 * MiB,
+  /** With fast and best, each thread's scratch, its result and the result's copy on its way to the writers, in blocks. */
+  deflateBlocks: 2.5,
   budgetShare: 0.8,
 } as const;
 
 const DEFAULT_BUFFERS = 12;
 const MIN_BUFFERS = 4;
 
-function estimate(d: MemoryDemand, buffers: number, workers: number, garbage: number | null): number {
+function estimate(d: MemoryDemand, buffers: number, workers: number): number {
   const m = MEMORY_MODEL;
   let bytes = m.runtime + d.hashWorkers * m.isolate + buffers * d.blockSize;
   if (d.format === 'e01') {
-    // none and empty deflate only one-byte chunks (once per value): next to no garbage.
     const deflating = d.compression === 'fast' || d.compression === 'best';
-    bytes += m.ewfWriter + workers * (m.isolate + (deflating ? (garbage === null ? m.garbageLeftToV8 : m.garbageCollected) : 0));
+    bytes += m.ewfWriter + workers * (m.compressThread + (deflating ? m.deflateBlocks * d.blockSize : 0));
   }
   return bytes;
 }
 
-/** The fastest plan within the budget: fewer buffers first, then garbage collected sooner, then fewer compression workers. */
+/** The fastest plan within the budget: fewer buffers first, then fewer compression threads. */
 export function planMemory(facts: MemoryFacts, d: MemoryDemand): MemoryPlan {
   const budgetBytes = Math.floor(facts.availableBytes * MEMORY_MODEL.budgetShare);
   const cores = Math.max(1, d.cores ?? availableParallelism());
   const fixedBuffers = d.buffers > 0;
   const e01 = d.format === 'e01';
-  type Candidate = { buffers: number; workers: number; garbage: number | null };
+  type Candidate = { buffers: number; workers: number };
   const candidates: Candidate[] = [];
   const bufferSteps = fixedBuffers ? [d.buffers] : [DEFAULT_BUFFERS, 8, 6, MIN_BUFFERS];
   const workerSteps = e01 ? [...new Set([cores, Math.max(1, Math.floor(cores / 2)), 1])] : [0];
-  // The fastest first. A collection costs a worker about 27 ms, so at 16 MiB it costs some 5% of its time; fewer workers cost far more.
-  for (const workers of workerSteps) {
-    for (const garbage of e01 ? [null, 16 * MiB] : [null]) for (const buffers of bufferSteps) candidates.push({ buffers, workers, garbage });
-  }
-  const fits = candidates.find((c) => estimate(d, c.buffers, c.workers, c.garbage) <= budgetBytes);
-  const smallest: Candidate = { buffers: bufferSteps[bufferSteps.length - 1] ?? MIN_BUFFERS, workers: e01 ? 1 : 0, garbage: e01 ? 16 * MiB : null };
+  // The fastest first: fewer compression threads cost far more than fewer buffers.
+  for (const workers of workerSteps) for (const buffers of bufferSteps) candidates.push({ buffers, workers });
+  const fits = candidates.find((c) => estimate(d, c.buffers, c.workers) <= budgetBytes);
+  const smallest: Candidate = { buffers: bufferSteps[bufferSteps.length - 1] ?? MIN_BUFFERS, workers: e01 ? 1 : 0 };
   const chosen = fits ?? smallest;
   return {
     availableBytes: facts.availableBytes,
     budgetBytes,
     buffers: chosen.buffers,
     compressWorkers: chosen.workers,
-    compressGarbageBytes: chosen.garbage,
-    estimatedNeedBytes: estimate(d, chosen.buffers, chosen.workers, chosen.garbage),
-    estimatedPeakRssBytes: estimate(d, chosen.buffers, chosen.workers, chosen.garbage) + MEMORY_MODEL.executable,
+    estimatedNeedBytes: estimate(d, chosen.buffers, chosen.workers),
+    estimatedPeakRssBytes: estimate(d, chosen.buffers, chosen.workers) + MEMORY_MODEL.executable,
     short: !fits,
   };
 }
@@ -170,8 +167,7 @@ export function describePlan(p: MemoryPlan, blockSize: number): string {
   const mib = (b: number) => `${Math.round(b / MiB)} MiB`;
   return (
     `memory: ${mib(p.availableBytes)} available; ${p.buffers} buffers of ${mib(blockSize)}` +
-    (p.compressWorkers > 0 ? `, ${p.compressWorkers} compression worker(s)` : '') +
-    (p.compressGarbageBytes !== null ? `, each collecting its garbage at ${mib(p.compressGarbageBytes)}` : '') +
+    (p.compressWorkers > 0 ? `, ${p.compressWorkers} compression thread(s)` : '') +
     `; needs about ${mib(p.estimatedNeedBytes)} (peak RSS about ${mib(p.estimatedPeakRssBytes)})` +
     (p.short ? ': MORE THAN THE MACHINE HAS LEFT, the run may be stopped for lack of memory' : '')
   );

@@ -1,10 +1,10 @@
-// The E01 building blocks on their own: checksum, names, header text, the
-// incompressibility pre-test and the limits of the error2 section.
+// The E01 building blocks on their own: checksum, names, header text, how
+// chunks are stored in each mode and the limits of the error2 section.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { adler32 } from '../../appliance/imaging/ewf/adler32.js';
-import { looksIncompressible, ChunkStore } from '../../appliance/imaging/ewf/chunk-store.js';
+import { storeChunks, EWF_COMPRESSIONS } from '../../appliance/imaging/ewf/chunk-store.js';
 import { asciiValue, fieldValue, header2Text, headerText, type EwfCaseInfo } from '../../appliance/imaging/ewf/ewf-header.js';
 import { MAX_SEGMENTS, segmentExtension } from '../../appliance/imaging/ewf/ewf-names.js';
 import { ewfErrorRuns } from '../../appliance/imaging/ewf/ewf-acquisition.js';
@@ -96,22 +96,38 @@ test('header texts: one line per record, no tab or line break inside a value, En
   t.is(asciiValue('Ærø'), '?r?');
 });
 
-test('incompressibility pre-test: random data is skipped, text and repeated data are not', (t) => {
-  t.true(looksIncompressible(randomBytes(32768)));
-  t.false(looksIncompressible(Buffer.from('the quick brown fox jumps over the lazy dog '.repeat(800)).subarray(0, 32768)));
-  t.false(looksIncompressible(Buffer.alloc(32768, 7)));
-  const half = Buffer.concat([randomBytes(16384), Buffer.alloc(16384)]);
-  t.false(looksIncompressible(half), 'half zeros compresses');
-  // What the modes store: a stored chunk always reads back as the chunk.
-  for (const mode of ['none', 'empty', 'fast', 'best'] as const) {
-    const store = new ChunkStore(mode);
-    for (const chunk of [randomBytes(32768), Buffer.alloc(32768), Buffer.alloc(512, 0xee), half]) {
-      const s = store.store(chunk);
-      if (s.zlib) t.deepEqual(inflateSync(s.zlib), chunk, mode);
-      else t.is(s.adler, zlibAdler(chunk), mode);
-      if (mode === 'none') t.is(s.zlib, null);
+test('stored chunks: each mode keeps what it should raw, its streams are node:zlib’s byte for byte and read back, forced-raw chunks stay raw, random data is not tried in fast mode', async (t) => {
+  const cs = EWF_CHUNK_SIZE;
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog '.repeat(800)).subarray(0, cs);
+  const half = Buffer.concat([randomBytes(cs / 2), Buffer.alloc(cs / 2)]);
+  // Random, zeros, text, one byte 0xee, half random half zeros, text again (forced raw), and a short last chunk of 0x11.
+  const chunks = [randomBytes(cs), Buffer.alloc(cs), text, Buffer.alloc(cs, 0xee), half, text, Buffer.alloc(512, 0x11)];
+  const block = Buffer.concat(chunks);
+  const forced = 5;
+  for (const mode of EWF_COMPRESSIONS) {
+    const r = await storeChunks(block, block.length, cs, mode, [forced]);
+    t.is(r.sizes.length, chunks.length);
+    let at = 0;
+    const zipped: number[] = [];
+    for (const [i, chunk] of chunks.entries()) {
+      const size = r.sizes[i] as number;
+      if (size === 0) {
+        t.is(r.adlers[i], zlibAdler(chunk), `${mode} chunk ${i}: raw with its Adler-32`);
+        continue;
+      }
+      zipped.push(i);
+      const z = r.packed.subarray(at, at + size);
+      at += size;
+      t.true(size < chunk.length);
+      t.deepEqual(z, deflateSync(chunk, { level: mode === 'best' ? 9 : 1 }), `${mode} chunk ${i}: node:zlib's stream`);
+      t.deepEqual(inflateSync(z), chunk);
     }
+    t.is(at, r.packed.length);
+    const expected = { none: [], empty: [1, 3, 6], fast: [1, 2, 3, 4, 6], best: [1, 2, 3, 4, 6] }[mode];
+    t.deepEqual(zipped, expected, `${mode}: the chunks stored as streams`);
   }
+  // Bad input is refused before any work is queued.
+  await t.throwsAsync(() => storeChunks(block, block.length + 1, cs, 'fast'), { message: /out of range/ });
 });
 
 test('bad sectors past sector 2^32 cannot go into error2: said in an event, kept for the record', (t) => {

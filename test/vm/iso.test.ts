@@ -208,7 +208,7 @@ async function caseAndStart(term: Terminal, caseNo: string): Promise<void> {
 
 /** From the disk list: `source` onto `dest` (released by its serial if asked), the unfinished acquisition offered there resumed; returns the result screen. */
 async function resumeThroughUi(t: ExecutionContext, term: Terminal, source: string, dest: string, serial: string, caseNo: string): Promise<string> {
-  await term.waitFor('choose the SOURCE disk', 120_000);
+  await term.waitFor('choose the SOURCE disk', 180_000);
   await term.pick(source);
   await term.waitFor('choose destination 1');
   await term.pick(dest);
@@ -278,12 +278,15 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
     '-device qemu-xhci,id=xhci',
     `-drive if=none,id=us,file=${f('usb.img')},format=raw -device usb-storage,drive=us,bus=xhci.0,serial=USB0001`,
   ].join(' ');
+  const poweredOn = Date.now();
   const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
   t.teardown(() => term.kill());
 
   // GRUB: the second entry puts the UI on the serial port.
   await selectSerialEntry(term, 60_000);
-  await term.waitFor('choose the SOURCE disk', 120_000);
+  const grubDone = Date.now();
+  await term.waitFor('choose the SOURCE disk', 180_000);
+  t.log(`UI up ${((Date.now() - poweredOn) / 1000).toFixed(1)} s after power-on through GRUB (its menu left ${((grubDone - poweredOn) / 1000).toFixed(1)} s in)`);
   // Every disk, each on its bus, read-only (the serial line draws the list a row at a time: wait for all of it).
   const expected = [
     ['vda', 'virtio'],
@@ -618,11 +621,16 @@ test('512 MiB: E01 at best compression into two evidence drives, ext4 and NTFS, 
     ['ntfs', 'EVNTFS'],
   ].flatMap(([n, serial]) => [`-drive if=none,id=${n},file=${f(`${n}.img`)},format=raw`, `-device virtio-blk-pci,drive=${n},serial=${serial}`]);
   const sock = f('qmp.sock');
+  const poweredOn = Date.now();
   const term = await bootDirect(t, sock, f('shell.sock'), 'custos.shell=ttyS1', disks, f);
   const shell = await GuestShell.connect(f('shell.sock'));
   t.teardown(() => shell.close());
 
-  await term.waitFor((s) => s.includes('choose the SOURCE disk') && /RO vdc /.test(s), 180_000);
+  await term.waitFor('choose the SOURCE disk', 180_000);
+  t.log(`UI up ${((Date.now() - poweredOn) / 1000).toFixed(1)} s after power-on (kernel and initramfs loaded by QEMU)`);
+  await term.waitFor((s) => s.includes('choose the SOURCE disk') && /RO vdc /.test(s), 60_000);
+  await shell.ready();
+  t.log(`boot steps, seconds since power-on: ${await shell.run('tr "\\n" " " < /run/custos/boot-times')}`);
   await term.pick('vda');
   await term.waitFor('choose destination 1');
   await term.pick('vdb');

@@ -9,7 +9,7 @@ import { newStats, type Chunk, type Consumer, type StageStats } from '../pipelin
 import { compressionLevelByte } from './chunk-store.js';
 import type { EwfSettings } from './ewf-plan.js';
 import type { CompressPool } from './compress-pool.js';
-import type { CompressResult } from './compress-protocol.js';
+import type { StoredBlock } from './chunk-store.js';
 import { header2Body, headerBody, type EwfCaseInfo } from './ewf-header.js';
 import { segmentFileName } from './ewf-names.js';
 import { patchFile, syncFile, writeAllAt, writeAt } from './segment-io.js';
@@ -229,8 +229,8 @@ export class EwfWriter implements Consumer {
     return run;
   }
 
-  private async appendBlock(chunk: Chunk, r: CompressResult, keptRaw: number[]): Promise<void> {
-    const packed = Buffer.from(r.packed);
+  private async appendBlock(chunk: Chunk, r: StoredBlock, keptRaw: number[]): Promise<void> {
+    const packed = r.packed;
     const adlers = Buffer.alloc(r.adlers.length * 4);
     let z = 0;
     for (let i = 0; i < r.sizes.length; i++) {
