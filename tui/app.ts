@@ -10,7 +10,6 @@ import type { Disk } from '../appliance/disk/inventory.js';
 import { unmountDestination, type MountedDestination } from '../appliance/disk/destination-mount.js';
 import { acquireSettings } from '../appliance/imaging/settings.js';
 import { DEFAULT_EWF_SETTINGS } from '../appliance/imaging/ewf/ewf-plan.js';
-import { runAcquisition } from '../appliance/run-acquisition.js';
 import { chooseDestinations, chooseSource, chooseWritableDisk } from './choose-disks.js';
 import { askDetails } from './details-screen.js';
 import { DiskWatch } from './disk-watch.js';
@@ -74,6 +73,8 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
   }
   const custodyCopy = details.custodyUsb ? recordFolder(details.custodyUsb.dir) : null;
   const host = import('../appliance/host-identity.js').then((m) => m.hostIdentity(stateDir())).catch(() => null);
+  // The engine loads when it is first needed: loading it before the first screen delayed the UI by seconds under TCG.
+  const { runAcquisition } = await import('../appliance/run-acquisition.js');
   const result = await acquisitionScreen(ui, source, (sinks) =>
     runAcquisition({
       disk: source,

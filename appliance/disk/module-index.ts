@@ -16,7 +16,11 @@ export interface ModuleIndex {
 const INDEX_MAX_BYTES = 32 * 1024 * 1024;
 
 interface Alias {
-  pattern: RegExp;
+  /** The pattern's text up to its first wildcard: a modalias that does not start with it cannot match. */
+  prefix: string;
+  glob: string;
+  /** Made on first use: most patterns never get past the prefix test. */
+  pattern: RegExp | null;
   module: string;
 }
 
@@ -65,7 +69,11 @@ function aliasesIn(moduleDir: string): Alias[] {
       .split('\n')
       .map((l) => /^alias\s+(\S+)\s+(\S+)$/.exec(l.trim()))
       .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ pattern: globToRegExp(m[1] as string), module: m[2] as string }));
+      .map((m) => {
+        const glob = m[1] as string;
+        const wild = glob.search(/[*?[]/);
+        return { prefix: wild < 0 ? glob : glob.slice(0, wild), glob, pattern: null, module: m[2] as string };
+      });
     parsed.set(moduleDir, list);
   }
   return list;
@@ -99,7 +107,13 @@ export function driverModules(moduleDir: string, sysfs: Sysfs): ModuleIndex {
       const hit = cache.get(modalias);
       if (hit) return [...hit];
       const found: string[] = [];
-      for (const a of load()) if (a.pattern.test(modalias) && !found.includes(a.module)) found.push(a.module);
+      // Thousands of patterns: a prefix test first, a regular expression only for the few that pass it
+      // (compiling and running them all took half a minute under TCG).
+      for (const a of load()) {
+        if (!modalias.startsWith(a.prefix)) continue;
+        a.pattern ??= globToRegExp(a.glob);
+        if (a.pattern.test(modalias) && !found.includes(a.module)) found.push(a.module);
+      }
       if (cache.size < 4096) cache.set(modalias, found);
       return [...found];
     },

@@ -4,7 +4,6 @@
 // (named by the asset's SHA-256, so a different build never reuses it) and
 // runs the same main module a checkout runs. One file to ship and to hash;
 // inside, the same files the tests exercise.
-import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,8 +44,9 @@ function untar(buf: Buffer): Entry[] {
 }
 
 function unpack(): string {
-  const archive = Buffer.from(sea.getAsset('app.tar'));
-  const id = createHash('sha256').update(archive).digest('hex').slice(0, 16);
+  // The archive's SHA-256, computed when the executable was built (both travel inside it).
+  const id = sea.getAsset('app.id', 'utf8').trim();
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new Error('custos executable: its code archive has no valid name');
   const base = process.getuid?.() === 0 ? '/run/custos/app' : path.join(os.tmpdir(), `custos-app-${process.getuid?.() ?? 'u'}`);
   const root = path.join(base, id);
   if (existsSync(path.join(root, '.complete'))) return root;
@@ -55,7 +55,7 @@ function unpack(): string {
   // Unpack beside, then rename: a crash never leaves a half tree that looks complete.
   const tmp = `${root}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  for (const e of untar(archive)) {
+  for (const e of untar(Buffer.from(sea.getAsset('app.tar')))) {
     if (e.name.includes('..') || path.isAbsolute(e.name)) throw new Error(`custos executable: unsafe path ${e.name}`);
     const target = path.join(tmp, e.name);
     if (e.type === 'dir') mkdirSync(target, { recursive: true, mode: 0o755 });

@@ -286,7 +286,9 @@ test('booted from the ISO (BIOS, CD, 512 MiB): every disk read-only, a hot-plugg
   await selectSerialEntry(term, 60_000);
   const grubDone = Date.now();
   await term.waitFor('choose the SOURCE disk', 180_000);
-  t.log(`UI up ${((Date.now() - poweredOn) / 1000).toFixed(1)} s after power-on through GRUB (its menu left ${((grubDone - poweredOn) / 1000).toFixed(1)} s in)`);
+  t.log(
+    `UI up ${((Date.now() - poweredOn) / 1000).toFixed(1)} s after power-on through GRUB (its menu left ${((grubDone - poweredOn) / 1000).toFixed(1)} s in)`,
+  );
   // Every disk, each on its bus, read-only (the serial line draws the list a row at a time: wait for all of it).
   const expected = [
     ['vda', 'virtio'],

@@ -6,12 +6,13 @@
 // ranges so far, and for E01 where the writer stood.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { CustosError } from '../../errors.js';
 import { CASE_FIELDS, caseData, type CaseData } from '../../custody/case-data.js';
 import { writeFileAtomic } from '../../custody/event-log.js';
 import type { BadRange } from '../read/read-recovery.js';
 import { EWF_CHUNK_SIZE } from '../ewf/ewf-plan.js';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { AcquireSettings } from '../settings.js';
 import type { EwfWriterState } from '../ewf/ewf-writer.js';
 import type { DeferredRange } from '../read/fast-first.js';
@@ -104,6 +105,9 @@ let validator: ValidateFunction | null = null;
 function journalValidator(): ValidateFunction {
   if (!validator) {
     const schema = JSON.parse(readFileSync(new URL('../../../../schema/journal.schema.json', import.meta.url), 'utf8')) as object;
+    // Loaded here, not at import: the TUI imports this module for its first screen, and loading ajv took
+    // nearly 2 s of the UI's start under TCG.
+    const { Ajv2020 } = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
     validator = new Ajv2020({ strict: true, allErrors: false }).compile(schema);
   }
   return validator;
