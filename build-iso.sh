@@ -108,11 +108,12 @@ find "$root/lib/modules/$kver" -name '*.ko*' | sort | while read -r ko; do modin
 done
 firmware=$(find "$root/lib/firmware" -type f 2>/dev/null | wc -l)
 # What a device plugged in after boot can ask for (USB, HID, Thunderbolt, FireWire, card readers,
-# NVMe and AHCI in a dock, virtio in a VM), with what it needs: init keeps these and frees the
-# other modules that did not load at boot.
+# virtio in a VM, and any PCI storage controller: Thunderbolt and PCIe hot-plug bring PCI devices,
+# so every SCSI, ATA, Fusion-MPT and block driver), with what it needs: init keeps these and frees
+# the other modules that did not load at boot.
 for d in kernel/drivers/usb kernel/drivers/hid kernel/drivers/thunderbolt kernel/drivers/firewire kernel/drivers/mmc \
-  kernel/drivers/memstick kernel/drivers/misc/cardreader kernel/drivers/nvme kernel/drivers/virtio kernel/drivers/ata/ahci.ko \
-  kernel/drivers/block/virtio_blk.ko kernel/drivers/scsi/sd_mod.ko kernel/drivers/scsi/sr_mod.ko kernel/fs; do
+  kernel/drivers/memstick kernel/drivers/misc/cardreader kernel/drivers/nvme kernel/drivers/virtio kernel/drivers/ata \
+  kernel/drivers/block kernel/drivers/scsi kernel/drivers/message kernel/fs; do
   [ -e "$root/lib/modules/$kver/$d" ] || continue
   find "$root/lib/modules/$kver/$d" -name '*.ko*' | sed 's|.*/||; s|\.ko.*$||' | while read -r m; do
     modprobe -d "$root" -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'

@@ -560,6 +560,7 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
     if ((listing.match(/^\S+ .* RO /gm) ?? []).length >= wanted) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
+  t.log(`custos disks in the guest:\n${listing}`);
   const row = (serial: string) => listing.split('\n').find((l) => l.includes(serial)) ?? '';
   for (const c of CONTROLLER_DISKS) {
     if (c.id === 'sd') continue;
