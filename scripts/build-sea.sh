@@ -2,7 +2,8 @@
 # Builds dist/custos: the pinned Node 24 runtime with custos inside as a single
 # executable application (SEA). The code travels as one ustar asset (compiled
 # JS, production node_modules, the native addon, package.json, schema/) that
-# out/appliance/sea/bootstrap.cjs unpacks at start. Needs `npm run build` first.
+# out/appliance/sea/bootstrap.cjs unpacks at start; it then runs out/custos.cjs, the
+# CLI and TUI bundled into one file. Needs `npm run build` first.
 # Usage: scripts/build-sea.sh [OUTPUT]   (default dist/custos)
 # CUSTOS_BUILT: the compiled tree to pack (default out, as npm run build:ts makes it).
 set -eu
@@ -14,11 +15,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$(dirname "$output")"
 
+# The CLI and TUI as one file (scripts/bundle.mjs), beside the files it was made from.
+"$node" scripts/bundle.mjs "$built"
+
 # Production dependencies only, as npm resolved them (no .bin links, no docs needed).
 deps=$(npm ls --omit=dev --parseable --all 2>/dev/null | sed "s|^$PWD/||" | grep '^node_modules/' | sort -u)
 # Same files in the same order with the same metadata: the same commit gives the same archive.
 {
   echo package.json
+  echo "$built/custos.cjs"
   find "$built/appliance" "$built/tui" -type f \( -name '*.js' -o -name '*.cjs' \)
   echo native/build/Release/custos_native.node
   # The JSON Schemas the code validates with at run time (the resume journal's).
@@ -44,4 +49,4 @@ strip "$work/custos"
   --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
 chmod 755 "$work/custos"
 mv "$work/custos" "$output"
-echo "$output: $(du -m "$output" | cut -f1) MB, $(wc -l < "$work/files") files inside, sha256 $(sha256sum "$output" | cut -c1-16)..."
+echo "$output: $(du -m "$output" | cut -f1) MB, $(wc -l < "$work/files") files inside (code archive $(cat "$work/app.id")), sha256 $(sha256sum "$output" | cut -c1-16)..."

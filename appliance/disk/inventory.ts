@@ -112,6 +112,24 @@ function context(options: InventoryOptions): InventoryContext {
   };
 }
 
+/**
+ * Kernel names in natural order (sda < sdaa < sdb, nvme2n1 < nvme10n1, as before): digit runs
+ * compared as numbers, the rest as strings. Not localeCompare with options: its first call loads ICU's
+ * collation data, over a second under TCG before the first screen.
+ */
+export function byKernelName(a: string, b: string): number {
+  const pa = a.match(/\d+|\D+/g) ?? [];
+  const pb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    if (x === y) continue;
+    if (/^\d/.test(x) && /^\d/.test(y) && Number(x) !== Number(y)) return Number(x) - Number(y);
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
 /** Lists whole disks from sysfs, one Disk each, sorted by kernel name. */
 export function listDisks(options: InventoryOptions = {}): Disk[] {
   const ctx = context(options);
@@ -120,7 +138,7 @@ export function listDisks(options: InventoryOptions = {}): Disk[] {
     const disk = isUnusedVirtual(name, ctx.sysfs) ? null : readDisk(ctx, name);
     if (disk) disks.push(disk);
   }
-  disks.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  disks.sort((a, b) => byKernelName(a.name, b.name));
   markTwins(disks);
   markBootMedia(disks);
   return disks;
@@ -203,7 +221,7 @@ function readDisk(ctx: InventoryContext, name: string): Disk | null {
       mounts: mountsFor(mounts, pMajMin, child),
     });
   }
-  partitions.sort((a, b) => a.startBytes - b.startBytes || a.name.localeCompare(b.name));
+  partitions.sort((a, b) => a.startBytes - b.startBytes || byKernelName(a.name, b.name));
 
   let loop: Disk['loop'] = null;
   const backing = sysfs.readBytes(`${base}/loop/backing_file`);

@@ -2,12 +2,13 @@
 // the compiled code, its runtime dependencies and the native addon as one
 // tar asset; it unpacks them once into a root-only directory on a tmpfs
 // (named by the asset's SHA-256, so a different build never reuses it) and
-// runs the same main module a checkout runs. One file to ship and to hash;
-// inside, the same files the tests exercise.
+// runs the code a checkout runs, bundled into one file (scripts/bundle.mjs):
+// loading about 300 modules one by one held the appliance's first screen back.
+// One file to ship and to hash; inside, the same files the tests exercise.
+import { createRequire } from 'node:module';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as sea from 'node:sea';
 
 interface Entry {
@@ -76,7 +77,11 @@ function unpack(): string {
 
 const root = unpack();
 process.env['CUSTOS_NATIVE'] ??= path.join(root, 'native/build/Release/custos_native.node');
-import(pathToFileURL(path.join(root, 'out/appliance/main.js')).href).catch((e: unknown) => {
+const bundle = path.join(root, 'out/custos.cjs');
+try {
+  // The executable's own require loads built-in modules only; this one loads files.
+  createRequire(bundle)(bundle);
+} catch (e) {
   process.stderr.write(`custos: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(70);
-});
+}

@@ -1,10 +1,13 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { patternLoop, sha256File, tempDir } from '../helpers/loop.js';
 import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
+
+/** Where the executable unpacks its code when run as root (appliance/sea/bootstrap.cts). */
+const APP_BASE = '/run/custos/app';
 
 // The single executable that goes into the ISO: built from this checkout, then used like the CLI.
 test('the single executable acquires and verifies like the checkout, records its own hash, and builds reproducibly', async (t) => {
@@ -12,8 +15,16 @@ test('the single executable acquires and verifies like the checkout, records its
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const exe = path.join(dir, 'custos');
   const build = await execa('sh', [path.join(REPO_ROOT, 'scripts/build-sea.sh'), exe], { cwd: REPO_ROOT });
-  t.regex(build.stdout, /files inside/);
+  t.regex(build.stdout, /files inside \(code archive [0-9a-f]{16}\)/);
   t.regex((await execa(exe, ['version'])).stdout, /^custos \d+\.\d+\.\d+ \(node v24\./);
+  // The executable runs its one-file bundle (out/custos.cjs): with the CLI's own module taken out of
+  // the unpacked tree, every command below still runs, and its workers still load from the files beside it.
+  const id = /\(code archive ([0-9a-f]{16})\)/.exec(build.stdout)?.[1] ?? '';
+  const unpacked = path.join(APP_BASE, id);
+  t.true(existsSync(path.join(unpacked, 'out/custos.cjs')), `the bundle is unpacked in ${unpacked}`);
+  const cli = path.join(unpacked, 'out/appliance/cli.js');
+  renameSync(cli, `${cli}.away`);
+  t.teardown(() => renameSync(`${cli}.away`, cli));
 
   const loop = await patternLoop(3 * 1024 * 1024 + 512, {}, 71);
   t.teardown(loop.detach);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { listDisks, type Disk } from '../../appliance/disk/inventory.js';
+import { byKernelName, listDisks, type Disk } from '../../appliance/disk/inventory.js';
 import { buildFixture, vpd80, type FixtureDisk } from '../helpers/sysfs-fixture.js';
 
 const PCI = 'pci0000:00';
@@ -104,6 +104,32 @@ function fixture() {
   };
   return { disks, by };
 }
+
+test('disks are listed in the natural order of their kernel names, without ICU: the order localeCompare with numeric collation gave', (t) => {
+  const names = [
+    'sdb',
+    'nvme10n1',
+    'sda',
+    'sdaa',
+    'nvme2n1',
+    'vda',
+    'mmcblk0',
+    'sr0',
+    'sdz',
+    'nvme2n10',
+    'nvme2n2',
+    'loop10',
+    'loop9',
+    'xvda',
+    'hda',
+    'vdb',
+    'sdab',
+  ];
+  const oracle = [...names].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  t.deepEqual([...names].sort(byKernelName), oracle);
+  t.deepEqual([...names].reverse().sort(byKernelName), oracle);
+  t.is(byKernelName('sda', 'sda'), 0);
+});
 
 test('every transport is recognised from the sysfs device path', (t) => {
   const { disks, by } = fixture();

@@ -509,6 +509,8 @@ const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, 
   { id: 'lsi', controller: '-device lsi53c895a,id=lsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=lsi.0,serial=${s}`, driver: 'sym53c8xx' },
   { id: 'mega', controller: '-device megasas,id=mega', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mega.0,serial=${s}`, driver: 'megaraid_sas' },
   { id: 'mega2', controller: '-device megasas-gen2,id=mega2', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mega2.0,serial=${s}`, driver: 'megaraid_sas' },
+  // LSI SAS 1068: the "LSI Logic SAS" controller of VMware guests, driven by Fusion-MPT.
+  { id: 'mptsas', controller: '-device mptsas1068,id=mpt', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mpt.0,serial=${s}`, driver: 'mptsas' },
   { id: 'vscsi', controller: '-device virtio-scsi-pci,id=vscsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=vscsi.0,serial=${s}`, driver: 'virtio-pci' },
   { id: 'ahci', controller: '-device ich9-ahci,id=ahcx', disk: (d, s) => `-device ide-hd,drive=${d},bus=ahcx.0,serial=${s}`, driver: 'ahci' },
   { id: 'ide', controller: '', disk: (d, s) => `-device ide-hd,drive=${d},bus=ide.0,serial=${s}`, driver: 'ata_piix' },
@@ -525,7 +527,7 @@ const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, 
   { id: 'sd', controller: '-device sdhci-pci,id=sdhci', disk: (d) => `-device sd-card,drive=${d}`, driver: 'sdhci-pci' },
 ];
 
-test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
+test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108, LSI SAS 1068 as VMware has it), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
   t.timeout(15 * 60_000);
   const f = scratchDir(t);
   const before: Record<string, string> = {};
@@ -779,60 +781,82 @@ test('a USB source unplugged mid-acquisition: paused and said so, another disk r
   t.is(v.exitCode, 0, String(v.stdout));
 });
 
-// Two moments: while the image is written, and once it is flushed and being verified (seen in CI: an unplug meant for the
-// first came after the last write; verify then retried and filled the vanished drive's EIO for minutes).
-for (const when of ['while the image is written', 'while the image is verified'] as const)
-  test(`the evidence drive unplugged ${when}: a clear error naming it, nothing claimed complete, the source untouched; plugged back in (same boot), the TUI resumes to an exact image`, async (t) => {
-    t.timeout(20 * 60_000);
-    const writing = when === 'while the image is written';
-    const f = scratchDir(t);
-    // Three 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
-    randomDisk(f('source.img'), 192 * MiB);
-    await ext4Disk(f('evidence.img'), 320);
-    const sourceHash = await sha256File(f('source.img'));
-    const sock = f('qmp.sock');
-    // A USB evidence drive (its removal is immediate; a SCSI disk's in-flight writes wait out the guest's error handling for minutes).
-    // -blockdev: unplugging the device keeps the backend, so the same drive can be plugged in again. The source is read at 4 MiB/s,
-    // so a checkpoint comes at 64 MiB and the unplug well before the end on any host; for the verify case the drive is read back at
-    // 4 MiB/s too (a throttle group, lifted before it returns), so the unplug lands inside the verify.
-    const term = await bootSerial(t, sock, [
-      `-drive file=${f('source.img')},if=virtio,format=raw,throttling.bps-read=${4 * MiB}`,
-      '-device qemu-xhci,id=xhci',
-      `-object throttle-group,id=evtg,x-bps-read=${writing ? 0 : 4 * MiB}`,
-      `-blockdev driver=file,node-name=evfile,filename=${f('evidence.img')} -blockdev driver=raw,node-name=evraw,file=evfile`,
-      '-blockdev driver=throttle,node-name=ev,throttle-group=evtg,file=evraw',
-      '-device usb-storage,id=evdev,drive=ev,bus=xhci.0,serial=EVUSB001',
-    ]);
-    const screen0 = await term.waitFor((s) => /RO sd[a-z] +\S+ +usb /.test(s) && /RO vda /.test(s), 120_000);
-    const evName = /RO (sd[a-z]) +\S+ +usb /.exec(screen0)?.[1] ?? '';
-    const screen = await acquireThroughUi(term, 'vda', evName, 'EVUSB001', '2026-601', async () => {
-      // Unplugged once a resume point is on the drive, or once the flushed image is being read back.
-      await term.waitFor(writing ? /resume point: \d+\.\d% \(#\d/ : new RegExp(`verify ${evName}  \\[`), 5 * 60_000);
-      await qmp(sock, [{ execute: 'device_del', arguments: { id: 'evdev' } }]);
-    });
-    t.regex(screen, /result: aborted/);
-    t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`));
-    t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/);
-    t.notRegex(screen, /result: complete/);
-    t.notRegex(screen, /bad +[1-9]\d* unreadable sector/, "the vanished drive's EIO was not counted as unreadable sectors");
+/** A USB evidence drive, unplugged during an acquisition through the UI and plugged in again in the same boot. */
+interface UnpluggedDrive {
+  serial: string;
+  caseNo: string;
+  /** The throttle group its reads go through (QEMU object id). */
+  group: string;
+  /** When to unplug it, from the screen: once a resume point is on it, or once the flushed image is being read back. */
+  when: 'written' | 'verified';
+}
 
-    // The drive is plugged in again (the kernel may give it the same name or another): the UI offers the unfinished acquisition and finishes it.
-    await term.keys('n');
-    await term.waitFor((s) => s.includes('choose the SOURCE disk') && !s.includes('EVUSB001'), 60_000);
-    await qmp(sock, [
-      { execute: 'qom-set', arguments: { path: 'evtg', property: 'limits', value: { 'bps-read': 0 } } },
-      { execute: 'device_add', arguments: { driver: 'usb-storage', id: 'evdev2', drive: 'ev', bus: 'xhci.0', serial: 'EVUSB001' } },
-    ]);
-    const again = /R[OW] (sd[a-z]) +\S+ +usb .*EVUSB001/;
-    const back = await term.waitFor((s) => again.test(s), 120_000);
-    const evName2 = again.exec(back)?.[1] ?? '';
-    const done = await resumeThroughUi(t, term, 'vda', evName2, 'EVUSB001', '2026-601');
-    t.regex(done, /result: complete/);
-    await term.keys('p');
-    await term.waitFor('[exit 0]', 60_000);
-    t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
-    await checkResumed(t, f('evidence.img'), sourceHash);
+/**
+ * One acquisition of vda onto `drive` through the UI, the drive unplugged at its moment: a clear error naming it, nothing
+ * claimed complete; then the drive plugged in again (the kernel may give it the same name or another) and the unfinished
+ * acquisition offered on it resumed to the end. Leaves the UI at its result screen.
+ */
+async function unplugAndResume(t: ExecutionContext, term: Terminal, sock: string, drive: UnpluggedDrive, n: number): Promise<void> {
+  const row = new RegExp(`R[OW] (sd[a-z]) +\\S+ +usb .*${drive.serial}`);
+  const evName = row.exec(await term.waitFor((s) => row.test(s) && /RO vda /.test(s), 120_000))?.[1] ?? '';
+  const screen = await acquireThroughUi(term, 'vda', evName, drive.serial, drive.caseNo, async () => {
+    await term.waitFor(drive.when === 'written' ? /resume point: \d+\.\d% \(#\d/ : new RegExp(`verify ${evName}  \\[`), 5 * 60_000);
+    await qmp(sock, [{ execute: 'device_del', arguments: { id: `${drive.serial}-${n}` } }]);
   });
+  const when = `(unplugged while ${drive.when})`;
+  t.regex(screen, /result: aborted/, when);
+  t.regex(screen, new RegExp(`ABORTED: acquisition aborted: destination /run/custos/mnt/${evName}: its +x?\\s*x?\\s*disk ${evName} was unplugged`), when);
+  t.regex(screen, /record +NOT WRITTEN in \/run\/custos\/mnt\/sd[a-z]: its drive failed/, when);
+  t.notRegex(screen, /result: complete/, when);
+  t.notRegex(screen, /bad +[1-9]\d* unreadable sector/, `the vanished drive's EIO was not counted as unreadable sectors ${when}`);
+
+  await term.keys('n');
+  await term.waitFor((s) => s.includes('choose the SOURCE disk') && !s.includes(drive.serial), 60_000);
+  await qmp(sock, [
+    { execute: 'qom-set', arguments: { path: drive.group, property: 'limits', value: { 'bps-read': 0 } } },
+    { execute: 'device_add', arguments: { driver: 'usb-storage', id: `${drive.serial}-${n + 1}`, drive: drive.serial, bus: 'xhci.0', serial: drive.serial } },
+  ]);
+  const evName2 = row.exec(await term.waitFor((s) => row.test(s), 120_000))?.[1] ?? '';
+  t.regex(await resumeThroughUi(t, term, 'vda', evName2, drive.serial, drive.caseNo), /result: complete/, when);
+}
+
+// Two moments, on two drives in one boot: while the image is written, and once it is flushed and being verified (seen in
+// CI: an unplug meant for the first came after the last write; verify then retried and filled the vanished drive's EIO for minutes).
+test('the evidence drive unplugged while the image is written, and another while it is verified: a clear error naming it, nothing claimed complete, the source untouched; each plugged back in (same boot), the TUI resumes to an exact image', async (t) => {
+  t.timeout(25 * 60_000);
+  const f = scratchDir(t);
+  // Three 64 MiB windows, so a checkpoint (every 10 s, at a window end) comes before the end.
+  randomDisk(f('source.img'), 192 * MiB);
+  const drives: UnpluggedDrive[] = [
+    { serial: 'EVUSB001', caseNo: '2026-601', group: 'tg1', when: 'written' },
+    { serial: 'EVUSB002', caseNo: '2026-602', group: 'tg2', when: 'verified' },
+  ];
+  for (const d of drives) await ext4Disk(f(`${d.serial}.img`), 320);
+  const sourceHash = await sha256File(f('source.img'));
+  const sock = f('qmp.sock');
+  // USB evidence drives (a removal is immediate; a SCSI disk's in-flight writes wait out the guest's error handling for minutes).
+  // -blockdev: unplugging a device keeps its backend, so the same drive can be plugged in again. The source is read at 4 MiB/s,
+  // so a checkpoint comes at 64 MiB and the unplug well before the end on any host; the drive unplugged in verify is read back at
+  // 4 MiB/s too (a throttle group, lifted before it returns), so the unplug lands inside the verify.
+  const term = await bootSerial(t, sock, [
+    `-drive file=${f('source.img')},if=virtio,format=raw,throttling.bps-read=${4 * MiB}`,
+    '-device qemu-xhci,id=xhci',
+    ...drives.flatMap((d) => [
+      `-object throttle-group,id=${d.group},x-bps-read=${d.when === 'verified' ? 4 * MiB : 0}`,
+      `-blockdev driver=file,node-name=${d.serial}-file,filename=${f(`${d.serial}.img`)} -blockdev driver=raw,node-name=${d.serial}-raw,file=${d.serial}-file`,
+      `-blockdev driver=throttle,node-name=${d.serial},throttle-group=${d.group},file=${d.serial}-raw`,
+      `-device usb-storage,id=${d.serial}-1,drive=${d.serial},bus=xhci.0,serial=${d.serial}`,
+    ]),
+  ]);
+  for (const [i, d] of drives.entries()) {
+    if (i > 0) await term.keys('n');
+    await unplugAndResume(t, term, sock, d, 1);
+  }
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+  for (const d of drives) await checkResumed(t, f(`${d.serial}.img`), sourceHash);
+});
 
 test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image', async (t) => {
   t.timeout(20 * 60_000);
