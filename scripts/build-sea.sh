@@ -35,6 +35,15 @@ tar --format=ustar --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00
 
 # The archive's name, made here: hashing 9 MB at every start took 1.6 s under TCG.
 sha256sum "$work/app.tar" | cut -c1-16 > "$work/app.id"
+# CUSTOS_SEA_UNPACKED=DIR: the archive also unpacked into DIR/<name>, as the executable unpacks it (the ISO's
+# initramfs carries it so; appliance/sea/bootstrap.cts).
+if [ -n "${CUSTOS_SEA_UNPACKED:-}" ]; then
+  tree="$CUSTOS_SEA_UNPACKED/$(cat "$work/app.id")"
+  mkdir -p "$tree"
+  tar -xf "$work/app.tar" -C "$tree" --no-same-owner
+  chmod -R go-w "$tree"
+  printf %s "$(cat "$work/app.id")" > "$tree/.complete"
+fi
 
 # The V8 flags every custos process runs with (docs/memory.md): the same list bin/custos uses.
 flags=$(sed 's/.*/"&"/' scripts/node-flags | paste -sd, -)

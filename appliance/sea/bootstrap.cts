@@ -6,7 +6,7 @@
 // loading about 300 modules one by one held the appliance's first screen back.
 // One file to ship and to hash; inside, the same files the tests exercise.
 import { createRequire } from 'node:module';
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as sea from 'node:sea';
@@ -44,10 +44,22 @@ function untar(buf: Buffer): Entry[] {
   return out;
 }
 
+/** The name a fully unpacked tree carries in its .complete file, or '' when there is none. */
+function completeName(tree: string): string {
+  try {
+    return readFileSync(path.join(tree, '.complete'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function unpack(): string {
   // The archive's SHA-256, computed when the executable was built (both travel inside it).
   const id = sea.getAsset('app.id', 'utf8').trim();
   if (!/^[0-9a-f]{16}$/.test(id)) throw new Error('custos executable: its code archive has no valid name');
+  // The appliance's initramfs carries the tree unpacked at build time (build-iso.sh): root's, read-only.
+  const prebuilt = path.join('/usr/lib/custos/app', id);
+  if (process.getuid?.() === 0 && completeName(prebuilt) === id) return prebuilt;
   const base = process.getuid?.() === 0 ? '/run/custos/app' : path.join(os.tmpdir(), `custos-app-${process.getuid?.() ?? 'u'}`);
   const root = path.join(base, id);
   if (existsSync(path.join(root, '.complete'))) return root;

@@ -858,11 +858,17 @@ test('the evidence drive unplugged while the image is written, and another while
   for (const d of drives) await checkResumed(t, f(`${d.serial}.img`), sourceHash);
 });
 
-test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image', async (t) => {
-  t.timeout(20 * 60_000);
+// One test, two boots: the second also carries an evidence drive that fails writes, so a boot serves both.
+test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI resumes from the drive to an exact image; then an evidence drive that fails writes (blkdebug EIO): a clear error, nothing claimed complete, the source untouched', async (t) => {
+  t.timeout(25 * 60_000);
   const f = scratchDir(t);
   randomDisk(f('source.img'), 256 * MiB);
   await ext4Disk(f('evidence.img'), 400);
+  // No ext4 journal: the failing sectors then hold only the image's data, and the drive still mounts.
+  await execa('truncate', ['-s', '400M', f('failing.img')]);
+  await execa('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-L', 'EVIDENCE', f('failing.img')]);
+  const failing = [90_000, 100_000, 110_000, 120_000, 130_000];
+  writeFileSync(f('blkdebug.cfg'), failing.map((s) => `[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "${s}"\nonce = "off"\n`).join('\n'));
   const sourceHash = await sha256File(f('source.img'));
   const disks = [
     `-drive file=${f('source.img')},if=virtio,format=raw`,
@@ -876,38 +882,23 @@ test('the power cut mid-acquisition (QEMU quits at once): booted again, the UI r
   await qmp(f('qmp1.sock'), [{ execute: 'quit' }]);
   await first.kill();
 
-  const term = await bootSerial(t, f('qmp2.sock'), disks);
+  const term = await bootSerial(t, f('qmp2.sock'), [
+    ...disks,
+    `-drive driver=raw,if=none,id=bad,file.driver=blkdebug,file.config=${f('blkdebug.cfg')},file.image.driver=file,file.image.filename=${f('failing.img')} -device ide-hd,drive=bad,bus=ahci0.1,model=EVIDENCE-DISK,serial=EV0002`,
+  ]);
   const done = await resumeThroughUi(t, term, 'vda', 'sda', 'EV0001', '2026-801');
   t.regex(done, /result: complete/);
-  await term.keys('p');
-  await term.waitFor('[exit 0]', 60_000);
-  t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
-  await checkResumed(t, f('evidence.img'), sourceHash);
-});
-
-test('the evidence drive fails writes (blkdebug EIO): a clear error, nothing claimed complete, the source untouched', async (t) => {
-  t.timeout(15 * 60_000);
-  const f = scratchDir(t);
-  randomDisk(f('source.img'), 96 * MiB);
-  // No ext4 journal: the failing sectors then hold only the image's data, and the drive still mounts.
-  await execa('truncate', ['-s', '256M', f('evidence.img')]);
-  await execa('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-L', 'EVIDENCE', f('evidence.img')]);
-  const sourceHash = await sha256File(f('source.img'));
-  const failing = [90_000, 100_000, 110_000, 120_000, 130_000];
-  writeFileSync(f('blkdebug.cfg'), failing.map((s) => `[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "${s}"\nonce = "off"\n`).join('\n'));
-  const term = await bootSerial(t, f('qmp.sock'), [
-    `-drive file=${f('source.img')},if=virtio,format=raw`,
-    '-device ahci,id=ahci0',
-    `-drive driver=raw,if=none,id=ev,file.driver=blkdebug,file.config=${f('blkdebug.cfg')},file.image.driver=file,file.image.filename=${f('evidence.img')} -device ide-hd,drive=ev,bus=ahci0.0,model=EVIDENCE-DISK,serial=EV0001`,
-  ]);
-  const screen = await acquireThroughUi(term, 'vda', 'sda', 'EV0001', '2026-701');
+  await term.keys('n');
+  const screen = await acquireThroughUi(term, 'vda', 'sdb', 'EV0002', '2026-701');
   t.regex(screen, /result: aborted/);
   // The error surfaces when the data is forced to the medium, naming the file.
-  t.regex(screen, /ABORTED: acquisition aborted: fdatasync \/run\/custos\/mnt\/sda\/image\.raw[\s\S]{0,6}: EIO/);
+  // The status may wrap inside its box (a space, the box edge, the indent).
+  t.regex(screen, /ABORTED: acquisition aborted: fdatasync[\sx]+\/run\/custos\/mnt\/sdb\/image\.raw[\s\S]{0,6}: EIO/);
   t.notRegex(screen, /result: complete/);
   await term.keys('p');
   await term.waitFor('[exit 0]', 60_000);
   t.is(await sha256File(f('source.img')), sourceHash, 'the source is untouched');
+  await checkResumed(t, f('evidence.img'), sourceHash);
 });
 
 test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on the serial console with every disk read-only', async (t) => {
