@@ -49,7 +49,12 @@ export class Terminal {
   async screen(withAttributes = false): Promise<string> {
     const r = await execa('tmux', ['capture-pane', '-p', ...(withAttributes ? ['-e'] : []), '-t', this.session]);
     const seen = this.recorded;
-    if (seen && !withAttributes && seen[seen.length - 1] !== r.stdout) seen.push(r.stdout);
+    // Recorded once read twice in a row: a capture taken while the program is still writing a screen
+    // (half a frame under load) is no screen the examiner sees; the next capture differs from it.
+    if (seen && !withAttributes) {
+      if (r.stdout === this.lastCapture && seen[seen.length - 1] !== r.stdout) seen.push(r.stdout);
+      this.lastCapture = r.stdout;
+    }
     return r.stdout;
   }
 
@@ -67,8 +72,9 @@ export class Terminal {
     );
   }
 
-  /** Screens kept while recording: every distinct one read, by the caller's waits and by a poll every 100 ms. */
+  /** Screens kept while recording: every distinct one read twice in a row, by the caller's waits and by a poll every 100 ms. */
   private recorded: string[] | null = null;
+  private lastCapture = '';
 
   recordScreens(): { stop(): Promise<string[]> } {
     const seen: string[] = [];
