@@ -1,4 +1,6 @@
-// The `custos` executable's entry point: hands the arguments to the CLI (cli.ts).
+// The `custos` executable's entry point: hands the arguments to the CLI (cli.ts). No top-level await:
+// the single executable bundles from this file into CommonJS (scripts/bundle.mjs), which cannot hold one;
+// run() catches every failure itself and sets the exit code.
 import { run } from './cli.js';
 
-await run(process.argv.slice(2));
+void run(process.argv.slice(2));

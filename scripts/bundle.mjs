@@ -42,7 +42,7 @@ const ownPaths = {
 
 await esbuild.build({
   absWorkingDir: repo,
-  entryPoints: [path.join(built, 'appliance/sea/bundle-entry.js')],
+  entryPoints: [path.join(built, 'appliance/main.js')],
   outfile,
   bundle: true,
   platform: 'node',
