@@ -127,11 +127,16 @@ export class Terminal {
   }
 
   private async rowOf(name: string): Promise<number> {
-    const screen = await this.waitFor(new RegExp(` ${name} `));
-    const rows = screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
-    const at = rows.findIndex((l) => l.split(/\s+/).includes(name));
-    if (at < 0) throw new Error(`${name} not in the list:\n${screen}`);
-    return at;
+    // Wait for a list row naming the disk, not just its name: a dialog still closing can name it too.
+    const rowsOf = (screen: string): string[] => screen.split('\n').filter((l) => /^ ?(RO|RW) /.test(l));
+    const hasRow = (screen: string): boolean => rowsOf(screen).some((l) => l.split(/\s+/).includes(name));
+    let screen = '';
+    try {
+      screen = await this.waitFor(hasRow);
+    } catch (e) {
+      throw new Error(`${name} not in the list:\n${e instanceof Error ? e.message : String(e)}`);
+    }
+    return rowsOf(screen).findIndex((l) => l.split(/\s+/).includes(name));
   }
 
   async size(): Promise<{ cols: number; rows: number }> {
