@@ -6,9 +6,15 @@ import { appendEvents, FileStateStore } from '../appliance/writeblock/guardian-s
 import { listDisks, type Disk } from '../appliance/disk/inventory.js';
 import { listStorageControllers, type StorageInventory } from '../appliance/disk/storage-controllers.js';
 import { findFileSystems, type FileSystemProbe } from '../appliance/disk/destination-mount.js';
+import { blockFingerprint } from '../appliance/disk/block-fingerprint.js';
+
+/** Controllers are listed again at least this often while no disk changes (one hot-plugged without a driver has none). */
+const CONTROLLERS_EVERY_MS = 5000;
 
 export class DiskWatch extends EventEmitter {
   disks: Disk[] = [];
+  /** Every disk listed, the included ones and the rest (controllers count disks behind them all). */
+  private all: Disk[] = [];
   /** The machine's storage controllers, and what hides disks (the first screen shows it). */
   storage: StorageInventory = { controllers: [], warnings: [] };
   readonly guardian: WriteBlockGuardian;
@@ -18,6 +24,9 @@ export class DiskWatch extends EventEmitter {
   /** File systems found on each disk (read-only probe, once per disk identity and size). */
   private readonly fs = new Map<string, FileSystemProbe[] | 'probing'>();
   private logged = 0;
+  /** The devices and flags the current list was read under, and when the controllers were last listed. */
+  private seen: string | null = null;
+  private controllersAt = 0;
 
   constructor(private readonly include: (d: Disk) => boolean) {
     super();
@@ -39,11 +48,22 @@ export class DiskWatch extends EventEmitter {
 
   refresh(): void {
     try {
-      const all = listDisks();
-      this.disks = all.filter(this.include);
-      this.storage = listStorageControllers(all.map((d) => d.name));
+      // Read before the list: a change after it shows as a change at the next tick.
+      const fp = blockFingerprint();
+      const seen = `${fp.structure}\n${[...fp.readOnly].map(([n, ro]) => `${n}=${ro ? 1 : 0}`).join(' ')}`;
+      const changed = seen !== this.seen;
+      if (changed) {
+        this.all = listDisks();
+        this.disks = this.all.filter(this.include);
+      }
+      if (changed || Date.now() - this.controllersAt >= CONTROLLERS_EVERY_MS) {
+        this.storage = listStorageControllers(this.all.map((d) => d.name));
+        this.controllersAt = Date.now();
+      }
+      this.seen = seen;
       this.lastCheck = new Date();
     } catch {
+      this.seen = null;
       // A device vanishing mid-scan: keep the last list; the next tick reads again.
     }
     this.emit('change');

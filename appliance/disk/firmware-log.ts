@@ -47,6 +47,53 @@ export function readKernelLog(file = '/dev/kmsg'): string[] {
   return records;
 }
 
+/** Most failures kept by a follower (a driver retrying firmware forever must not grow it without bound). */
+const MAX_FAILURES = 1000;
+
+/**
+ * Failed firmware loads so far, read incrementally: the log stays open and
+ * each call reads only the records written since the last. The disk list asks
+ * every second; reading the whole ring each time (thousands of records, one
+ * read each) cost a second of CPU under TCG before the first screen.
+ */
+export class FirmwareFailureFollower {
+  private fd: number | null = null;
+  private opened = false;
+  private readonly found: FirmwareFailure[] = [];
+  private readonly buf = Buffer.alloc(16 * 1024);
+
+  constructor(private readonly file = '/dev/kmsg') {}
+
+  failures(): FirmwareFailure[] {
+    if (!this.opened) {
+      this.opened = true;
+      try {
+        this.fd = openSync(this.file, constants.O_RDONLY | constants.O_NONBLOCK);
+      } catch {
+        this.fd = null;
+      }
+    }
+    if (this.fd === null) return [];
+    const records: string[] = [];
+    while (records.length < MAX_RECORDS) {
+      let n: number;
+      try {
+        n = readSync(this.fd, this.buf, 0, this.buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue;
+        break;
+      }
+      if (n <= 0) break;
+      records.push(this.buf.toString('utf8', 0, n));
+    }
+    for (const f of firmwareFailures(records)) {
+      if (this.found.length >= MAX_FAILURES) break;
+      if (!this.found.some((k) => k.device === f.device && k.file.raw === f.file.raw)) this.found.push(f);
+    }
+    return [...this.found];
+  }
+}
+
 const DEVICE_NAME = /^[A-Za-z0-9:._+-]{1,64}$/;
 
 /**

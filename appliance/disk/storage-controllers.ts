@@ -8,7 +8,7 @@ import path from 'node:path';
 import { sanitizeText, type DeviceString } from '../sanitize.js';
 import { driverModules, type ModuleIndex } from './module-index.js';
 import { Sysfs } from './sysfs.js';
-import { firmwareFailures, readKernelLog, type FirmwareFailure } from './firmware-log.js';
+import { FirmwareFailureFollower, type FirmwareFailure } from './firmware-log.js';
 
 export type ControllerBus = 'pci' | 'usb' | 'mmc' | 'vmbus' | 'xen';
 
@@ -86,6 +86,9 @@ const text = (v: string | null, max = 256): DeviceString | null => (v === null ?
 /** A name the kernel gives (addresses, driver names) is kept only if it is plainly one. */
 const plain = (v: string | null): string | null => (v !== null && /^[A-Za-z0-9:._+-]{1,64}$/.test(v) ? v : null);
 
+/** The running kernel's log, followed for the life of the process. */
+const kernelLog = new FirmwareFailureFollower();
+
 /** Every storage controller the kernel shows, the driver of each, and the disks behind it. */
 export function listStorageControllers(disks: readonly string[], o: StorageOptions = {}): StorageInventory {
   const sysfs = new Sysfs(o.sysfsRoot ?? '/sys');
@@ -93,7 +96,7 @@ export function listStorageControllers(disks: readonly string[], o: StorageOptio
   const diskPaths = disks.map((d) => ({ name: d, at: sysfs.resolve(`block/${d}`) }));
   const behind = (devicePath: string | null) =>
     devicePath === null ? [] : diskPaths.filter((d) => d.at !== null && d.at.startsWith(devicePath + '/')).map((d) => d.name);
-  const failures = o.firmwareFailures ?? firmwareFailures(readKernelLog());
+  const failures = o.firmwareFailures ?? kernelLog.failures();
   // A USB driver may name the device (2-1) rather than its interface (2-1:1.0).
   const askedBy = (address: string) => failures.filter((f) => f.device === address || address.startsWith(`${f.device}:`)).map((f) => f.file);
   const controllers = [...pciControllers(sysfs), ...usbStorage(sysfs), ...mmcHosts(sysfs), ...virtualControllers(sysfs)].map((c) => ({

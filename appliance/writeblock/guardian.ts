@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Sysfs } from '../disk/sysfs.js';
 import { readCounters, writesBetween, type IoCounters } from '../disk/kernel-stat.js';
 import { listDisks, readDiskByName, type Disk, type InventoryOptions } from '../disk/inventory.js';
+import { blockFingerprint } from '../disk/block-fingerprint.js';
 import { WriteBlockError, DeviceError, CustosError } from '../errors.js';
 import { resolveDevice, requireWholeDisk } from '../disk/resolve-device.js';
 import { disksUnder } from '../disk/system-disks.js';
@@ -56,6 +57,8 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
   private readonly flags: ReadOnlyFlags;
   private timer: NodeJS.Timeout | null = null;
   private checking = false;
+  /** The devices as they stood before the last full pass that left nothing to retry; null: the next pass reads everything. */
+  private lastStructure: string | null = null;
   readonly log: GuardianEvent[] = [];
 
   constructor(options: GuardianOptions = {}) {
@@ -151,6 +154,7 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
   /** Limits which disks protectAll() and the watch loop manage. */
   setScope(include: (disk: Disk) => boolean): void {
     this.opts.include = include;
+    this.lastStructure = null;
   }
 
   private included(disk: Disk): boolean {
@@ -294,6 +298,10 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
     if (this.checking) return [];
     this.checking = true;
     try {
+      // Taken before the disks are read: whatever changes after it shows as a change next time.
+      const seen = blockFingerprint(this.opts);
+      if (seen.structure === this.lastStructure && this.flagsHeld(seen.readOnly)) return [];
+      let failed = false;
       // Gone from the inventory: unplugged, or a detached loop (whose node stays, empty).
       const disks = this.inventory();
       const present = new Map(disks.map((d) => [d.name, d.attachment]));
@@ -318,13 +326,31 @@ export class WriteBlockGuardian extends EventEmitter<{ event: [GuardianEvent] }>
         try {
           this.checkDisk(disk);
         } catch (e) {
+          failed = true;
           this.emitEvent('check-error', disk, e instanceof CustosError || e instanceof Error ? e.message : String(e));
         }
       }
+      // A pass that failed somewhere is tried in full again next time.
+      this.lastStructure = failed ? null : seen.structure;
     } finally {
       this.checking = false;
     }
     return this.log.slice(before);
+  }
+
+  /**
+   * Whether every protected disk known, and each of its partitions, still reads
+   * read-only: with the devices unchanged, that is all a full pass would check
+   * (a flag found cleared, by a reset or another process's release, takes the full pass).
+   */
+  private flagsHeld(readOnly: Map<string, boolean>): boolean {
+    const state = this.state;
+    for (const [name, k] of this.known) {
+      if (!state.protected[k.attachment] || state.released[k.attachment]) continue;
+      if (readOnly.get(name) !== true) return false;
+      for (const p of k.partitions) if (readOnly.get(p) !== true) return false;
+    }
+    return true;
   }
 
   private checkDisk(disk: Disk): void {

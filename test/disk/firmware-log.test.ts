@@ -1,7 +1,8 @@
 // Failed firmware loads from the kernel log: the records as /dev/kmsg gives them (a fixture for
 // what this VM's drivers never ask for), and the real /dev/kmsg read beside them.
 import test from 'ava';
-import { firmwareFailures, readKernelLog } from '../../appliance/disk/firmware-log.js';
+import { writeFileSync } from 'node:fs';
+import { FirmwareFailureFollower, firmwareFailures, readKernelLog } from '../../appliance/disk/firmware-log.js';
 
 const RECORDS = [
   '6,512,1843000,-;qla2xxx 0000:3b:00.0: Direct firmware load for ql2500_fw.bin failed with error -2\n SUBSYSTEM=pci\n DEVICE=+pci:0000:3b:00.0\n',
@@ -45,4 +46,20 @@ test('this machine: /dev/kmsg is read to its end without blocking, every record 
   );
   for (const x of firmwareFailures(records)) t.regex(x.device, /^[A-Za-z0-9:._+-]{1,64}$/);
   t.deepEqual(readKernelLog('/nonexistent/kmsg'), []);
+});
+
+test('this machine: the follower reads only what the kernel log gained since its last call; a failure written to /dev/kmsg shows once, kept on later calls', (t) => {
+  const follower = new FirmwareFailureFollower();
+  const file = `custos-test-${process.pid}-${Date.now()}.bin`;
+  const before = follower.failures();
+  t.false(before.some((f) => f.file.raw === file));
+  // Root may write a record into the kernel log; the message names the device as a driver's would.
+  writeFileSync('/dev/kmsg', `custos_test 0000:00:1f.7: Direct firmware load for ${file} failed with error -2\n`);
+  const after = follower.failures();
+  t.deepEqual(
+    after.filter((f) => f.file.raw === file).map((f) => [f.device, f.driver, f.errno]),
+    [['0000:00:1f.7', 'custos_test', 2]],
+  );
+  t.is(follower.failures().filter((f) => f.file.raw === file).length, 1, 'kept, not read twice');
+  t.deepEqual(new FirmwareFailureFollower('/nonexistent/kmsg').failures(), []);
 });

@@ -134,7 +134,7 @@ export class Terminal {
     try {
       screen = await this.waitFor(hasRow);
     } catch (e) {
-      throw new Error(`${name} not in the list:\n${e instanceof Error ? e.message : String(e)}`);
+      throw new Error(`${name} not in the list:\n${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     return rowsOf(screen).findIndex((l) => l.split(/\s+/).includes(name));
   }
