@@ -33,7 +33,7 @@ export interface Snapshot {
   segment: number;
   pos: number;
   groupBase: number;
-  entries: number[];
+  entries: Uint32Array;
   count: number;
   segmentChunks: number;
   rawCount: number;
@@ -72,7 +72,7 @@ export async function reopenAt(file: string, pos: number, onDiscard: (file: stri
 }
 
 /** The open group's table entries as the journal keeps them: base64 of 32-bit LE values. */
-export function packEntries(entries: readonly number[], count: number): string {
+export function packEntries(entries: ArrayLike<number>, count: number): string {
   const b = Buffer.alloc(count * 4);
   for (let i = 0; i < count; i++) b.writeUInt32LE(entries[i] as number, i * 4);
   return b.toString('base64');

@@ -7,10 +7,9 @@ import { FileHasher } from '../hash/file-hash.js';
 import { adler32 } from './adler32.js';
 import { newStats, type Chunk, type Consumer, type StageStats } from '../pipeline/stage.js';
 import { compressionLevelByte } from './chunk-store.js';
-import type { EwfSettings } from './ewf-plan.js';
 import type { CompressPool } from './compress-pool.js';
 import type { StoredBlock } from './chunk-store.js';
-import { header2Body, headerBody, type EwfCaseInfo } from './ewf-header.js';
+import { header2Body, headerBody } from './ewf-header.js';
 import { segmentFileName } from './ewf-names.js';
 import { patchFile, syncFile, writeAllAt, writeAt } from './segment-io.js';
 import { discardLaterSegments, packEntries, reopenAt, unpackEntries, type EwfWriterState, type Snapshot, type WrittenFile } from './ewf-writer-state.js';
@@ -28,45 +27,16 @@ import {
   TABLE_MAX_ENTRIES,
   tableBody,
   volumeBody,
-  type SectorRun,
   type VolumeInfo,
 } from './ewf-sections.js';
 
 export type { EwfSettings } from './ewf-plan.js';
 export type { EwfWriterState, WrittenFile } from './ewf-writer-state.js';
-
-export interface EwfWriterOptions extends EwfSettings {
-  label: string;
-  dir: string;
-  name: string;
-  imageSize: number;
-  sectorSize: number;
-  caseInfo: EwfCaseInfo;
-  /** 0x03 for a physical disk, 0x01 for anything else. */
-  mediaFlags: number;
-  setIdentifier: Buffer;
-  /** Shared by every destination's writer: each block is compressed once. */
-  compressor: CompressPool;
-  /** How many writers take each block from `compressor`. */
-  writers: number;
-  showCompression: boolean;
-  /** SHA-256 each segment file once written (the first copy's go into the record). */
-  hashFiles: boolean;
-  /** Go on from a resume point: the state the journal kept, and the image offset it stands at. */
-  resume?: { state: EwfWriterState; position: number; onDiscard: (file: string, bytes: number) => void };
-  /** --fast-first: whether the chunk at this image offset holds filled, deferred bytes; it is then stored raw, to be written again in place. */
-  keepRaw?: (offset: number, length: number) => boolean;
-}
+export type { EwfClosing, EwfWriterOptions } from './ewf-writer-options.js';
+import type { EwfClosing, EwfWriterOptions } from './ewf-writer-options.js';
 
 /** Blocks whose writer state is kept for a resume point (more than the pool can have in flight). */
 const SNAPSHOTS_KEPT = 300;
-
-/** What closes the image: the hashes for the digest and hash sections, and the unreadable sectors for error2. */
-export interface EwfClosing {
-  md5: Buffer;
-  sha1: Buffer;
-  badRuns: SectorRun[];
-}
 
 /**
  * Writes the image stream as EWF-E01 segment files in the section layout of
@@ -94,7 +64,9 @@ export class EwfWriter implements Consumer {
   private pending: Buffer[] = [];
   private pendingAt = 0;
   private groupBase = 0;
-  private entries: number[] = [];
+  /** The open group's table: one array per group (kept by the snapshots of its blocks), filled up to entryCount. */
+  private entries = new Uint32Array(0);
+  private entryCount = 0;
   private segmentChunks = 0;
   /** Writer state after each recent block, by the block's end offset in the image. */
   private readonly snapshots = new Map<number, Snapshot>();
@@ -149,7 +121,10 @@ export class EwfWriter implements Consumer {
     this.pos = state.pos;
     this.pendingAt = state.pos;
     this.groupBase = state.groupBase;
-    this.entries = unpackEntries(state.entries);
+    const kept = unpackEntries(state.entries);
+    this.entries = new Uint32Array(TABLE_MAX_ENTRIES);
+    this.entries.set(kept);
+    this.entryCount = kept.length;
     this.segmentChunks = state.segmentChunks;
     (this.files[this.files.length - 1] as WrittenFile).size = state.pos;
     for (const [c, segment, at] of state.rawChunks) this.rawChunks.set(c, { segment, at });
@@ -191,7 +166,7 @@ export class EwfWriter implements Consumer {
       pos: this.pos,
       groupBase: this.groupBase,
       entries: this.entries,
-      count: this.entries.length,
+      count: this.entryCount,
       segmentChunks: this.segmentChunks,
       rawCount: this.rawChunks.size,
     });
@@ -231,20 +206,34 @@ export class EwfWriter implements Consumer {
 
   private async appendBlock(chunk: Chunk, r: StoredBlock, keptRaw: number[]): Promise<void> {
     const packed = r.packed;
-    const adlers = Buffer.alloc(r.adlers.length * 4);
+    let adlers: Buffer | null = null;
+    // Compressed streams lie back to back in `packed`: a run of them goes out as one piece (one
+    // view and one promise per block, not one per chunk: their garbage set the main heap's rise).
     let z = 0;
+    let runFrom = -1;
+    const endRun = () => {
+      if (runFrom >= 0 && z > runFrom) this.pending.push(packed.subarray(runFrom, z));
+      runFrom = -1;
+    };
     for (let i = 0; i < r.sizes.length; i++) {
       const start = i * EWF_CHUNK_SIZE;
       const length = Math.min(EWF_CHUNK_SIZE, chunk.length - start);
       const zlen = r.sizes[i] as number;
       const storedLength = zlen > 0 ? zlen : length + 4;
-      await this.makeRoom(storedLength);
-      this.entries.push(((this.pos - this.groupBase) | (zlen > 0 ? COMPRESSED_FLAG : 0)) >>> 0);
+      if (this.needsRoom(storedLength)) {
+        endRun();
+        await this.makeRoom(storedLength);
+      }
+      this.entries[this.entryCount++] = ((this.pos - this.groupBase) | (zlen > 0 ? COMPRESSED_FLAG : 0)) >>> 0;
       if (zlen > 0) {
-        this.push(packed.subarray(z, z + zlen));
+        if (runFrom < 0) runFrom = z;
         z += zlen;
+        // Counted now, queued with its run.
+        this.pos += zlen;
       } else {
+        endRun();
         // Raw chunks go out straight from the pool buffer; it is released only after this write.
+        adlers ??= Buffer.alloc(r.adlers.length * 4);
         adlers.writeUInt32LE(r.adlers[i] as number, i * 4);
         if (keptRaw.includes(i)) this.rawChunks.set((chunk.offset + start) / EWF_CHUNK_SIZE, { segment: this.segment, at: this.pos });
         this.push(chunk.buffer.subarray(start, start + length));
@@ -252,7 +241,15 @@ export class EwfWriter implements Consumer {
       }
       this.segmentChunks++;
     }
+    endRun();
     await this.flush();
+  }
+
+  /** Whether `stored` more bytes need a segment opened, or a group or segment closed first (makeRoom). */
+  private needsRoom(stored: number): boolean {
+    if (!this.fh) return true;
+    if (this.entryCount >= TABLE_MAX_ENTRIES || this.pos + stored - this.groupBase > GROUP_MAX_BYTES) return true;
+    return this.segmentChunks > 0 && this.pos + stored + segmentReserve(this.entryCount + 1) > this.o.segmentSize;
   }
 
   /** Opens a segment, group or new segment as needed so that `stored` more bytes fit. */
@@ -261,11 +258,11 @@ export class EwfWriter implements Consumer {
       await this.openSegment();
       return;
     }
-    if (this.entries.length >= TABLE_MAX_ENTRIES || this.pos + stored - this.groupBase > GROUP_MAX_BYTES) {
+    if (this.entryCount >= TABLE_MAX_ENTRIES || this.pos + stored - this.groupBase > GROUP_MAX_BYTES) {
       await this.closeGroup();
       this.startGroup();
     }
-    const after = this.pos + stored + segmentReserve(this.entries.length + 1);
+    const after = this.pos + stored + segmentReserve(this.entryCount + 1);
     if (this.segmentChunks > 0 && after > this.o.segmentSize) {
       await this.closeGroup();
       await this.closeSegment(false);
@@ -314,7 +311,8 @@ export class EwfWriter implements Consumer {
 
   private startGroup(): void {
     this.groupBase = this.pos;
-    this.entries = [];
+    this.entries = new Uint32Array(TABLE_MAX_ENTRIES);
+    this.entryCount = 0;
     // Rewritten with the real size when the group closes.
     this.push(Buffer.alloc(DESCRIPTOR_SIZE));
   }
@@ -322,7 +320,7 @@ export class EwfWriter implements Consumer {
   private async closeGroup(): Promise<void> {
     await this.flush();
     await this.writeAt(descriptor('sectors', this.groupBase, this.pos - this.groupBase), this.groupBase);
-    const body = tableBody(this.groupBase, Uint32Array.from(this.entries));
+    const body = tableBody(this.groupBase, this.entries.subarray(0, this.entryCount));
     this.push(section('table', this.pos, body));
     this.push(section('table2', this.pos, body));
   }

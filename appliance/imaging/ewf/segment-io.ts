@@ -11,7 +11,7 @@ const IOV_MAX = 1024;
 export async function writeAllAt(fh: FileHandle, file: string, bufs: Buffer[], at: number): Promise<number> {
   let done = 0;
   for (let i = 0; i < bufs.length; i += IOV_MAX) {
-    const part = bufs.slice(i, i + IOV_MAX);
+    const part = bufs.length <= IOV_MAX ? bufs : bufs.slice(i, i + IOV_MAX);
     const len = part.reduce((n, b) => n + b.length, 0);
     let written = 0;
     while (written < len) {
