@@ -18,33 +18,42 @@ export interface FirmwareFailure {
 /** At most this many records are read: the kernel's ring holds a few thousand at boot. */
 const MAX_RECORDS = 20_000;
 
-/** The kernel log's records, oldest first, from /dev/kmsg (root only; empty where it cannot be read). */
-export function readKernelLog(file = '/dev/kmsg'): string[] {
-  let fd: number;
+const openLog = (file: string): number | null => {
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    return openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
-    return [];
+    return null;
   }
+};
+
+/** The records an open /dev/kmsg has from where it stands to the end of the ring, one read each. */
+function readRecords(fd: number): string[] {
   const records: string[] = [];
   const buf = Buffer.alloc(16 * 1024);
-  try {
-    while (records.length < MAX_RECORDS) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        // EPIPE: the ring overwrote the record we were at; the next read goes on from the oldest still there.
-        if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue;
-        break; // EAGAIN: no more records (or a file that is not /dev/kmsg).
-      }
-      if (n <= 0) break;
-      records.push(buf.toString('utf8', 0, n));
+  while (records.length < MAX_RECORDS) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      // EPIPE: the ring overwrote the record we were at; the next read goes on from the oldest still there.
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue;
+      break; // EAGAIN: no more records (or a file that is not /dev/kmsg).
     }
+    if (n <= 0) break;
+    records.push(buf.toString('utf8', 0, n));
+  }
+  return records;
+}
+
+/** The kernel log's records, oldest first, from /dev/kmsg (root only; empty where it cannot be read). */
+export function readKernelLog(file = '/dev/kmsg'): string[] {
+  const fd = openLog(file);
+  if (fd === null) return [];
+  try {
+    return readRecords(fd);
   } finally {
     closeSync(fd);
   }
-  return records;
 }
 
 /** Most failures kept by a follower (a driver retrying firmware forever must not grow it without bound). */
@@ -57,36 +66,16 @@ const MAX_FAILURES = 1000;
  * read each) cost a second of CPU under TCG before the first screen.
  */
 export class FirmwareFailureFollower {
-  private fd: number | null = null;
-  private opened = false;
+  private fd: number | null | undefined = undefined;
   private readonly found: FirmwareFailure[] = [];
-  private readonly buf = Buffer.alloc(16 * 1024);
 
   constructor(private readonly file = '/dev/kmsg') {}
 
   failures(): FirmwareFailure[] {
-    if (!this.opened) {
-      this.opened = true;
-      try {
-        this.fd = openSync(this.file, constants.O_RDONLY | constants.O_NONBLOCK);
-      } catch {
-        this.fd = null;
-      }
-    }
+    // Opened once, on first use; a log that cannot be opened stays unread.
+    if (this.fd === undefined) this.fd = openLog(this.file);
     if (this.fd === null) return [];
-    const records: string[] = [];
-    while (records.length < MAX_RECORDS) {
-      let n: number;
-      try {
-        n = readSync(this.fd, this.buf, 0, this.buf.length, null);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue;
-        break;
-      }
-      if (n <= 0) break;
-      records.push(this.buf.toString('utf8', 0, n));
-    }
-    for (const f of firmwareFailures(records)) {
+    for (const f of firmwareFailures(readRecords(this.fd))) {
       if (this.found.length >= MAX_FAILURES) break;
       if (!this.found.some((k) => k.device === f.device && k.file.raw === f.file.raw)) this.found.push(f);
     }

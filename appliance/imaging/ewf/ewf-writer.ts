@@ -247,8 +247,14 @@ export class EwfWriter implements Consumer {
 
   /** Whether `stored` more bytes need a segment opened, or a group or segment closed first (makeRoom). */
   private needsRoom(stored: number): boolean {
-    if (!this.fh) return true;
-    if (this.entryCount >= TABLE_MAX_ENTRIES || this.pos + stored - this.groupBase > GROUP_MAX_BYTES) return true;
+    return !this.fh || this.groupFull(stored) || this.segmentFull(stored);
+  }
+
+  private groupFull(stored: number): boolean {
+    return this.entryCount >= TABLE_MAX_ENTRIES || this.pos + stored - this.groupBase > GROUP_MAX_BYTES;
+  }
+
+  private segmentFull(stored: number): boolean {
     return this.segmentChunks > 0 && this.pos + stored + segmentReserve(this.entryCount + 1) > this.o.segmentSize;
   }
 
@@ -258,12 +264,11 @@ export class EwfWriter implements Consumer {
       await this.openSegment();
       return;
     }
-    if (this.entryCount >= TABLE_MAX_ENTRIES || this.pos + stored - this.groupBase > GROUP_MAX_BYTES) {
+    if (this.groupFull(stored)) {
       await this.closeGroup();
       this.startGroup();
     }
-    const after = this.pos + stored + segmentReserve(this.entryCount + 1);
-    if (this.segmentChunks > 0 && after > this.o.segmentSize) {
+    if (this.segmentFull(stored)) {
       await this.closeGroup();
       await this.closeSegment(false);
       await this.openSegment();
