@@ -509,6 +509,13 @@ const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, 
   { id: 'lsi', controller: '-device lsi53c895a,id=lsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=lsi.0,serial=${s}`, driver: 'sym53c8xx' },
   { id: 'mega', controller: '-device megasas,id=mega', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mega.0,serial=${s}`, driver: 'megaraid_sas' },
   { id: 'mega2', controller: '-device megasas-gen2,id=mega2', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mega2.0,serial=${s}`, driver: 'megaraid_sas' },
+  // QEMU's SAS 1068 reports a disk's WWN as its SAS address; Linux's mptsas attaches no end device at address 0.
+  {
+    id: 'sas',
+    controller: '-device mptsas1068,id=sas',
+    disk: (d, s) => `-device scsi-hd,drive=${d},bus=sas.0,scsi-id=0,serial=${s},wwn=0x5000c50015ea71ac`,
+    driver: 'mptsas',
+  },
   { id: 'vscsi', controller: '-device virtio-scsi-pci,id=vscsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=vscsi.0,serial=${s}`, driver: 'virtio-pci' },
   { id: 'ahci', controller: '-device ich9-ahci,id=ahcx', disk: (d, s) => `-device ide-hd,drive=${d},bus=ahcx.0,serial=${s}`, driver: 'ahci' },
   { id: 'ide', controller: '', disk: (d, s) => `-device ide-hd,drive=${d},bus=ide.0,serial=${s}`, driver: 'ata_piix' },
@@ -525,7 +532,7 @@ const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, 
   { id: 'sd', controller: '-device sdhci-pci,id=sdhci', disk: (d) => `-device sd-card,drive=${d}`, driver: 'sdhci-pci' },
 ];
 
-test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
+test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108, LSI SAS 1068), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
   t.timeout(15 * 60_000);
   const f = scratchDir(t);
   const before: Record<string, string> = {};

@@ -1,6 +1,7 @@
 // Stage: pushed through the pipeline. Reads the source once, in order, and
 // hands each block to every hash and writer at once.
 import { BufferPool } from './buffer-pool.js';
+import { collectHeapEvery } from './heap-collector.js';
 import { event, type EventSink } from '../../events.js';
 import { ProgressMeter, type ProgressReport } from './progress.js';
 import { readRecovering, mergeBadRanges, type BadRange, type ReadPolicy } from '../read/read-recovery.js';
@@ -68,6 +69,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     }
   };
   const timer = setInterval(tick, o.progressIntervalMs ?? 1000);
+  const stopCollecting = collectHeapEvery();
   try {
     let offset = 0;
     while (offset < reader.size && failure === null) {
@@ -130,6 +132,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     await settledOrGiveUp(inflight);
   } finally {
     clearInterval(timer);
+    stopCollecting();
   }
   if (failure !== null) throw failure instanceof Error ? failure : new Error(`pipeline failed: ${JSON.stringify(failure)}`);
   tick();
