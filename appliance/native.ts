@@ -32,9 +32,31 @@ export interface NativeAddon {
     sizes: Uint32Array,
     adlers: Uint32Array,
   ): Promise<{ packed: Buffer; busyMs: number }>;
+  /** SG_IO with data from the device (or none), only for CDBs on the read-only list (native/src/passthrough.cc); else rejects with code PASSTHROUGH_REFUSED. */
+  scsiRead(fd: number, cdb: Uint8Array, dataIn: number, timeoutMs: number): Promise<ScsiAnswer>;
+  /** NVME_IOCTL_ADMIN_CMD for the read-only admin opcodes only (Identify, Get Log Page, Get Features, Security Receive). */
+  nvmeAdminRead(fd: number, opcode: number, nsid: number, cdw10to15: Uint32Array, dataIn: number, timeoutMs: number): Promise<NvmeAnswer>;
+  /** The allowlist itself: null when the command would be sent, else why not. */
+  passThroughAllowed(kind: 'scsi' | 'nvme-admin', command: Uint8Array, dataIn: number): string | null;
   /** flock(LOCK_EX), waiting; only on custos's own state files. */
   lockExclusive(fd: number): void;
   unlock(fd: number): void;
+}
+
+export interface ScsiAnswer {
+  data: Buffer;
+  sense: Buffer;
+  /** SCSI status (2: CHECK CONDITION, the sense says why), host and driver status from sg_io_hdr. */
+  status: number;
+  hostStatus: number;
+  driverStatus: number;
+}
+
+export interface NvmeAnswer {
+  data: Buffer;
+  /** The completion's status field; 0 is success. */
+  status: number;
+  result: number;
 }
 
 let loaded: NativeAddon | undefined;

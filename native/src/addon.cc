@@ -5,6 +5,7 @@
 #include "block_ops.h"
 #include "checksum.h"
 #include "ewf_chunks.h"
+#include "passthrough.h"
 #include "read_worker.h"
 
 namespace {
@@ -30,6 +31,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flushBuffers", Napi::Function::New(env, custos::FlushBuffers));
   exports.Set("adler32", Napi::Function::New(env, custos::Adler32));
   exports.Set("storeChunks", Napi::Function::New(env, custos::StoreChunks));
+  exports.Set("scsiRead", Napi::Function::New(env, custos::ScsiRead));
+  exports.Set("nvmeAdminRead", Napi::Function::New(env, custos::NvmeAdminRead));
+  exports.Set("passThroughAllowed", Napi::Function::New(env, custos::PassThroughAllowed));
   exports.Set("lockExclusive", Napi::Function::New(env, custos::LockExclusive));
   exports.Set("unlock", Napi::Function::New(env, custos::Unlock));
   return exports;
