@@ -1,5 +1,6 @@
 // `custos disks`: the inventory (disk/inventory.ts) as a table or JSON.
 import { listDisks, type Disk } from '../disk/inventory.js';
+import { driveWarnings, probeDrive } from '../disk/drive-probe.js';
 import { listStorageControllers, type StorageInventory } from '../disk/storage-controllers.js';
 import { humanSize, table } from '../format.js';
 
@@ -72,10 +73,13 @@ export function formatStorage(s: StorageInventory): string {
   return lines.join('\n');
 }
 
-export function disksCommand(json: boolean): number {
+/** Lists the disks, each with its drive's own answers (drive-probe.ts) and the warnings they raise. */
+export async function disksCommand(json: boolean): Promise<number> {
   const disks = listDisks();
+  const drives = await Promise.all(disks.map((d) => probeDrive(d)));
+  disks.forEach((d, i) => d.warnings.push(...driveWarnings(drives[i] as Awaited<ReturnType<typeof probeDrive>>)));
   const storage = listStorageControllers(disks.map((d) => d.name));
-  if (json) process.stdout.write(JSON.stringify({ schema: DISKS_SCHEMA, disks, storage }, null, 2) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ schema: DISKS_SCHEMA, disks: disks.map((d, i) => ({ ...d, drive: drives[i] })), storage }, null, 2) + '\n');
   else process.stdout.write(formatDisks(disks) + '\n' + formatStorage(storage) + '\n');
   return 0;
 }

@@ -22,7 +22,12 @@ export type WarningCode =
   | 'probe-failed'
   | 'twin'
   | 'boot-medium-ambiguous'
-  | 'holds-custos-image';
+  | 'holds-custos-image'
+  | 'hpa'
+  | 'dco-hidden'
+  | 'ata-locked'
+  | 'identify-damaged'
+  | 'nvme-detached';
 
 export interface DiskWarning {
   code: WarningCode;

@@ -58,6 +58,22 @@ export class Terminal {
     return r.stdout;
   }
 
+  /**
+   * Until a screen holding `text` reads the same twice in a row, so that a recording holds it: a screen
+   * that redraws often (the disk list's write-block counter) may otherwise never be read twice alike under load.
+   */
+  async waitForSteady(text: string, timeoutMs = 15_000): Promise<string> {
+    const end = Date.now() + timeoutMs;
+    let previous = '';
+    while (Date.now() < end) {
+      const s = await this.screen();
+      if (s.includes(text) && s === previous) return s;
+      previous = s;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    throw new Error(`no steady screen with ${JSON.stringify(text)} in ${timeoutMs} ms; last:\n${previous}`);
+  }
+
   async waitFor(text: string | RegExp | ((screen: string) => boolean), timeoutMs = 15_000): Promise<string> {
     const end = Date.now() + timeoutMs;
     let last = '';

@@ -49,9 +49,9 @@ for (const format of ['raw', 'e01'] as const) {
         });
         const recording = term.recordScreens();
 
-        await term.waitFor('choose the SOURCE disk');
+        await term.waitForSteady('choose the SOURCE disk', 60_000);
         await term.pick(src.name);
-        await term.waitFor('choose destination 1');
+        await term.waitForSteady('choose destination 1', 60_000);
         await term.pick(dst.name);
         const ask = await term.waitFor('Type its stable id exactly to confirm');
         await term.type(/stable id (\S+)/.exec(ask)?.[1] ?? '');

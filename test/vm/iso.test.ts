@@ -14,6 +14,8 @@ import { GuestShell } from '../helpers/guest-shell.js';
 import { caseFieldsToSigningKey, oneTimeKeyAndStart } from '../helpers/ui-script.js';
 import { Terminal } from '../helpers/tmux.js';
 import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
+import type { Disk } from '../../appliance/disk/disk.js';
+import type { DriveReport } from '../../appliance/disk/drive-probe.js';
 
 const MiB = 1024 * 1024;
 let iso = '';
@@ -519,7 +521,13 @@ const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, 
   { id: 'vscsi', controller: '-device virtio-scsi-pci,id=vscsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=vscsi.0,serial=${s}`, driver: 'virtio-pci' },
   { id: 'ahci', controller: '-device ich9-ahci,id=ahcx', disk: (d, s) => `-device ide-hd,drive=${d},bus=ahcx.0,serial=${s}`, driver: 'ahci' },
   { id: 'ide', controller: '', disk: (d, s) => `-device ide-hd,drive=${d},bus=ide.0,serial=${s}`, driver: 'ata_piix' },
-  { id: 'nvme', controller: '', disk: (d, s) => `-device nvme,drive=${d},serial=${s}`, driver: 'nvme' },
+  // An NVMe subsystem: this namespace attached, a second one allocated but detached (added in the test).
+  {
+    id: 'nvme',
+    controller: '-device nvme-subsys,id=nvsub,nqn=custos-test -device nvme,id=nvc,serial=SER-NVME,subsys=nvsub',
+    disk: (d) => `-device nvme-ns,drive=${d},nsid=1,bus=nvc`,
+    driver: 'nvme',
+  },
   { id: 'uhci', controller: '-device piix3-usb-uhci,id=uhci', disk: (d, s) => `-device usb-storage,drive=${d},bus=uhci.0,serial=${s}`, driver: 'usb-storage' },
   { id: 'ohci', controller: '-device pci-ohci,id=ohci', disk: (d, s) => `-device usb-storage,drive=${d},bus=ohci.0,serial=${s}`, driver: 'usb-storage' },
   { id: 'ehci', controller: '-device usb-ehci,id=ehci', disk: (d, s) => `-device usb-storage,drive=${d},bus=ehci.0,serial=${s}`, driver: 'usb-storage' },
@@ -532,7 +540,7 @@ const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, 
   { id: 'sd', controller: '-device sdhci-pci,id=sdhci', disk: (d) => `-device sd-card,drive=${d}`, driver: 'sdhci-pci' },
 ];
 
-test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108, LSI SAS 1068), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
+test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108, LSI SAS 1068), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; ATA disks give IDENTIFY and their native max (decoded by hdparm too), the NVMe controller its detached namespace; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
   t.timeout(15 * 60_000);
   const f = scratchDir(t);
   const before: Record<string, string> = {};
@@ -546,6 +554,9 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
     if (c.controller) args.push(c.controller);
     args.push(`-drive if=none,id=d${c.id},file=${f(`${c.id}.img`)},format=raw`, c.disk(`d${c.id}`, `SER-${c.id.toUpperCase()}`));
   }
+  randomDisk(f('nvhidden.img'), 6 * MiB);
+  before['nvhidden'] = await sha256File(f('nvhidden.img'));
+  args.push(`-drive if=none,id=dnvhidden,file=${f('nvhidden.img')},format=raw`, '-device nvme-ns,drive=dnvhidden,nsid=2,detached=on,bus=nvc');
   const sock = f('qmp.sock');
   const term = await bootDirect(t, sock, f('shell.sock'), 'custos.shell=ttyS1 modprobe.blacklist=vmw_pvscsi', args, f);
   const shell = await GuestShell.connect(f('shell.sock'));
@@ -582,6 +593,42 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   // Each controller's driver is bound, found in sysfs by the guest's custos.
   const controllers = listing.split('\n').find((l) => l.startsWith('controllers: ')) ?? '';
   for (const d of new Set(CONTROLLER_DISKS.map((c) => c.driver))) t.true(controllers.includes(`[${d}]`), `${d} drives its controller: ${controllers}`);
+  // The drives' own answers (read-only pass-through): QEMU's ATA disks answer IDENTIFY and READ NATIVE MAX ADDRESS EXT
+  // (no HPA: native equals user size, said so), hdparm on the host decodes the same IDENTIFY bytes; the NVMe controller
+  // lists its detached namespace, which is a warning; SCSI, USB and SD disks are said to be out of reach (QEMU's scsi-hd
+  // answers ATA PASS-THROUGH with GOOD and a block of zeros, which is no answer).
+  const json = JSON.parse(await shell.run('custos disks --json', 120_000)) as { disks: (Disk & { drive: DriveReport })[] };
+  const bySerial = (serial: string) => json.disks.find((d) => d.serial?.text === serial);
+  for (const id of ['ide', 'ahci']) {
+    const a = bySerial(`SER-${id.toUpperCase()}`)?.drive.ata;
+    t.is(a?.identify.serial.text, `SER-${id.toUpperCase()}`, `${id}: IDENTIFY through ATA PASS-THROUGH`);
+    t.is(a?.identify.userSectors, (4 * MiB) / 512);
+    t.is(a?.nativeFrom, 'READ NATIVE MAX ADDRESS EXT');
+    t.is(a?.nativeSectors, (4 * MiB) / 512, `${id}: native max from the drive`);
+    t.is(a?.hpaSectors, 0);
+    const hex = (a?.identifyHex ?? '').match(/.{4}/g) ?? [];
+    const words = hex.map((w) => w.slice(2) + w.slice(0, 2));
+    const lines = [];
+    for (let i = 0; i < words.length; i += 8) lines.push(words.slice(i, i + 8).join(' '));
+    const hd = (await execa('hdparm', ['--Istdin'], { input: lines.join('\n') + '\n' })).stdout;
+    t.regex(hd, new RegExp(`Serial Number:\\s+SER-${id.toUpperCase()}`), 'hdparm decodes the same serial');
+    t.regex(hd, new RegExp(`LBA48 {2}user addressable sectors:\\s+${(4 * MiB) / 512}\\b`), 'and the same size');
+  }
+  const nv = bySerial('SER-NVME');
+  t.deepEqual(
+    nv?.drive.nvme?.namespaces,
+    [
+      { nsid: 1, attached: true, bytes: 4 * MiB },
+      { nsid: 2, attached: false, bytes: 6 * MiB },
+    ],
+    'the controller lists both namespaces, the second detached',
+  );
+  t.is(nv?.drive.nvme?.detachedBytes, 6 * MiB);
+  t.true(nv?.warnings.some((w) => w.code === 'nvme-detached'));
+  t.is(await shell.run('custos disks | grep -c "not attached: 6291456 bytes"'), '1', 'the list says so');
+  for (const id of ['lsi', 'mega', 'mega2', 'sas', 'vscsi', 'uas', 'ehci'])
+    t.regex(bySerial(`SER-${id.toUpperCase()}`)?.drive.unreachable ?? '', /ATA IDENTIFY/, id);
+  t.regex(json.disks.find((d) => d.name === 'mmcblk0')?.drive.unreachable ?? '', /mmc disk takes no ATA or NVMe/);
   // A SCSI HBA plugged in after boot (its driver not loaded so far): the uevent rule loads am53c974 from its modalias, its disk comes up read-only.
   randomDisk(f('am.img'), 4 * MiB);
   before['am'] = await sha256File(f('am.img'));
@@ -609,7 +656,7 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   // Short commands: a line longer than the serial terminal is redrawn by the shell's line editor. custody.json is one line of canonical JSON.
   t.is(await shell.run('grep -c controller-no-driver /tmp/custody.json'), '1', 'the record says which controller had no driver');
   const writes = await writeOps(sock);
-  for (const c of [...CONTROLLER_DISKS, { id: 'pvscsi' }])
+  for (const c of [...CONTROLLER_DISKS, { id: 'pvscsi' }, { id: 'nvhidden' }])
     t.is(writes[`d${c.id}`] ?? 0, 0, `QEMU counted no write to the disk behind ${c.id} (${JSON.stringify(writes)})`);
   const hotWrites = Object.entries(writes).filter(([k]) => k.includes('amdisk'));
   t.true(hotWrites.length > 0 && hotWrites.every(([, n]) => n === 0), `QEMU counted no write to the hot-plugged disk (${JSON.stringify(writes)})`);

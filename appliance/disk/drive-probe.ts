@@ -1,0 +1,86 @@
+// The drive's own view of itself, next to the kernel's (issue 17): for an ATA
+// drive (libata, or a SAT bridge on USB or SCSI) its IDENTIFY, native max and DCO;
+// for NVMe its controller and every namespace. What custos cannot ask (virtio,
+// MMC, a bridge that passes no ATA) is said, not left out. Read-only commands
+// only, through the native allowlist; run once per listing, never in the
+// write-block guardian's loop.
+import { readFileSync } from 'node:fs';
+import { native } from '../native.js';
+import { probeAta, type AtaProbe } from './ata-probe.js';
+import { probeNvme, type NvmeProbe } from './nvme-probe.js';
+import type { Disk, DiskWarning } from './disk.js';
+
+export interface DriveReport {
+  ata: AtaProbe | null;
+  nvme: NvmeProbe | null;
+  /** Why neither answered, in words; null when one did. */
+  unreachable: string | null;
+}
+
+const ATA_CAPABLE = new Set(['sata', 'usb', 'scsi']);
+
+function nsidOf(disk: Disk): number {
+  try {
+    const n = Number(readFileSync(`/sys/block/${disk.name}/nsid`, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/** Probes one disk through a read-only fd of its block device. */
+export async function probeDrive(disk: Disk): Promise<DriveReport> {
+  if (disk.kind !== 'disk') return { ata: null, nvme: null, unreachable: 'not a disk' };
+  if (disk.transport !== 'nvme' && !ATA_CAPABLE.has(disk.transport)) {
+    return { ata: null, nvme: null, unreachable: `a ${disk.transport} disk takes no ATA or NVMe commands: its native size cannot be asked` };
+  }
+  let fd: number;
+  try {
+    fd = native().openReadOnly(disk.devicePath, false, false);
+  } catch (e) {
+    return { ata: null, nvme: null, unreachable: `could not open ${disk.devicePath}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  try {
+    if (disk.transport === 'nvme') {
+      const nvme = await probeNvme(fd, nsidOf(disk));
+      return { ata: null, nvme, unreachable: nvme ? null : 'the controller did not answer Identify' };
+    }
+    const ata = await probeAta(fd);
+    return {
+      ata,
+      nvme: null,
+      unreachable: ata ? null : 'no valid answer to ATA IDENTIFY through ATA PASS-THROUGH (a SCSI drive, or a bridge that passes no ATA commands)',
+    };
+  } finally {
+    native().close(fd);
+  }
+}
+
+function sectors(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** What the drive's answers mean for the examiner, as disk-list warnings. */
+export function driveWarnings(r: DriveReport): DiskWarning[] {
+  const w: DiskWarning[] = [];
+  const a = r.ata;
+  if (a) {
+    if (a.hpaSectors)
+      w.push({
+        code: 'hpa',
+        message: `HPA ${sectors(a.hpaSectors)} sectors: the drive hides them past its user size (native ${sectors(a.nativeSectors ?? 0)})`,
+      });
+    if (a.dcoHiddenSectors)
+      w.push({ code: 'dco-hidden', message: `DCO hides ${sectors(a.dcoHiddenSectors)} sectors past the native size (factory ${sectors(a.dcoSectors ?? 0)})` });
+    const s = a.identify.security;
+    if (s.locked) w.push({ code: 'ata-locked', message: 'ATA security LOCKED: the drive refuses reads until unlocked; an image would hold no data' });
+    if (s.countExpired) w.push({ code: 'ata-locked', message: 'ATA security: password attempts exhausted until the drive is power-cycled' });
+    if (a.identify.integrity === 'bad') w.push({ code: 'identify-damaged', message: 'the IDENTIFY answer fails its checksum: what it says is not reliable' });
+  }
+  const n = r.nvme;
+  if (n && n.detachedBytes > 0) {
+    const ids = n.namespaces.filter((x) => !x.attached).map((x) => x.nsid);
+    w.push({ code: 'nvme-detached', message: `NVMe namespace(s) ${ids.join(', ')} not attached: ${n.detachedBytes} bytes the kernel does not show` });
+  }
+  return w;
+}
