@@ -27,7 +27,8 @@ export type WarningCode =
   | 'dco-hidden'
   | 'ata-locked'
   | 'identify-damaged'
-  | 'nvme-detached';
+  | 'nvme-detached'
+  | 'capacity-mismatch';
 
 export interface DiskWarning {
   code: WarningCode;

@@ -8,12 +8,17 @@ import { readFileSync } from 'node:fs';
 import { native } from '../native.js';
 import { probeAta, type AtaProbe } from './ata-probe.js';
 import { probeNvme, type NvmeProbe } from './nvme-probe.js';
+import { probeScsi, type ScsiProbe } from './scsi-probe.js';
 import type { Disk, DiskWarning } from './disk.js';
 
 export interface DriveReport {
   ata: AtaProbe | null;
   nvme: NvmeProbe | null;
-  /** Why neither answered, in words; null when one did. */
+  /** INQUIRY and READ CAPACITY(16), from any disk behind the kernel's SCSI layer (SATA on libata, USB, SCSI, SAS). */
+  scsi: ScsiProbe | null;
+  /** The kernel's size of the disk in bytes, held against what the drive says. */
+  kernelBytes: number;
+  /** Why the drive's native size could not be asked, in words; null when it was. */
   unreachable: string | null;
 }
 
@@ -30,25 +35,40 @@ function nsidOf(disk: Disk): number {
 
 /** Probes one disk through a read-only fd of its block device. */
 export async function probeDrive(disk: Disk): Promise<DriveReport> {
-  if (disk.kind !== 'disk') return { ata: null, nvme: null, unreachable: 'not a disk' };
+  if (disk.kind !== 'disk') return { ata: null, nvme: null, scsi: null, kernelBytes: disk.sizeBytes, unreachable: 'not a disk' };
   if (disk.transport !== 'nvme' && !ATA_CAPABLE.has(disk.transport)) {
-    return { ata: null, nvme: null, unreachable: `a ${disk.transport} disk takes no ATA or NVMe commands: its native size cannot be asked` };
+    return {
+      ata: null,
+      nvme: null,
+      scsi: null,
+      kernelBytes: disk.sizeBytes,
+      unreachable: `a ${disk.transport} disk takes no ATA or NVMe commands: its native size cannot be asked`,
+    };
   }
   let fd: number;
   try {
     fd = native().openReadOnly(disk.devicePath, false, false);
   } catch (e) {
-    return { ata: null, nvme: null, unreachable: `could not open ${disk.devicePath}: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      ata: null,
+      nvme: null,
+      scsi: null,
+      kernelBytes: disk.sizeBytes,
+      unreachable: `could not open ${disk.devicePath}: ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
   try {
     if (disk.transport === 'nvme') {
       const nvme = await probeNvme(fd, nsidOf(disk));
-      return { ata: null, nvme, unreachable: nvme ? null : 'the controller did not answer Identify' };
+      return { ata: null, nvme, scsi: null, kernelBytes: disk.sizeBytes, unreachable: nvme ? null : 'the controller did not answer Identify' };
     }
     const ata = await probeAta(fd);
+    const scsi = await probeScsi(fd);
     return {
       ata,
       nvme: null,
+      scsi,
+      kernelBytes: disk.sizeBytes,
       unreachable: ata ? null : 'no valid answer to ATA IDENTIFY through ATA PASS-THROUGH (a SCSI drive, or a bridge that passes no ATA commands)',
     };
   } finally {
@@ -76,6 +96,13 @@ export function driveWarnings(r: DriveReport): DiskWarning[] {
     if (s.locked) w.push({ code: 'ata-locked', message: 'ATA security LOCKED: the drive refuses reads until unlocked; an image would hold no data' });
     if (s.countExpired) w.push({ code: 'ata-locked', message: 'ATA security: password attempts exhausted until the drive is power-cycled' });
     if (a.identify.integrity === 'bad') w.push({ code: 'identify-damaged', message: 'the IDENTIFY answer fails its checksum: what it says is not reliable' });
+  }
+  const c = r.scsi?.capacity;
+  if (c && c.sectors * c.blockBytes !== r.kernelBytes) {
+    w.push({
+      code: 'capacity-mismatch',
+      message: `READ CAPACITY(16) says ${sectors(c.sectors)} sectors of ${c.blockBytes} B (${c.sectors * c.blockBytes} B); the kernel shows ${r.kernelBytes} B`,
+    });
   }
   const n = r.nvme;
   if (n && n.detachedBytes > 0) {

@@ -176,17 +176,43 @@ bool DataLength(const Napi::CallbackInfo& info, size_t index, size_t* out) {
   return true;
 }
 
-// Runs on the thread pool: a drive can take seconds to answer.
-class ScsiWorker : public Napi::AsyncWorker {
+// One pass-through command on the thread pool (a drive can take seconds to answer). It rejects with
+// the ioctl's errno, or with PASSTHROUGH_REFUSED when the second check of the list refuses it.
+class PassThroughWorker : public Napi::AsyncWorker {
+ public:
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  PassThroughWorker(Napi::Env env, const char* syscall)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), syscall_(syscall) {}
+  void Refuse(const std::string& why) { SetError("pass-through refused: " + why); }
+  void Fail(int err) {
+    errno_ = err;
+    SetError(syscall_);
+  }
+  void OnError(const Napi::Error& e) override {
+    Napi::Env env = Env();
+    if (errno_ != 0) return deferred_.Reject(SysError(env, syscall_, errno_).Value());
+    Napi::Error err = Napi::Error::New(env, e.Message());
+    err.Set("code", Napi::String::New(env, "PASSTHROUGH_REFUSED"));
+    deferred_.Reject(err.Value());
+  }
+  Napi::Promise::Deferred deferred_;
+
+ private:
+  const char* syscall_;
+  int errno_ = 0;
+};
+
+class ScsiWorker : public PassThroughWorker {
  public:
   ScsiWorker(Napi::Env env, int fd, std::vector<uint8_t> cdb, size_t dataIn, unsigned timeoutMs)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), cdb_(std::move(cdb)), data_(dataIn), timeoutMs_(timeoutMs) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+      : PassThroughWorker(env, "SG_IO"), fd_(fd), cdb_(std::move(cdb)), data_(dataIn), timeoutMs_(timeoutMs) {}
 
   void Execute() override {
     // Checked again here, next to the ioctl: nothing reaches it that the list does not name.
     std::string why;
-    if (!ScsiAllowed(cdb_.data(), cdb_.size(), data_.size(), &why)) return SetError("pass-through refused: " + why);
+    if (!ScsiAllowed(cdb_.data(), cdb_.size(), data_.size(), &why)) return Refuse(why);
     sg_io_hdr_t h;
     memset(&h, 0, sizeof h);
     h.interface_id = 'S';
@@ -198,10 +224,7 @@ class ScsiWorker : public Napi::AsyncWorker {
     h.mx_sb_len = sizeof sense_;
     h.sbp = sense_;
     h.timeout = timeoutMs_;
-    if (ioctl(fd_, SG_IO, &h) != 0) {
-      errno_ = errno;
-      return SetError("SG_IO");
-    }
+    if (ioctl(fd_, SG_IO, &h) != 0) return Fail(errno);
     status_ = h.status;
     hostStatus_ = h.host_status;
     driverStatus_ = h.driver_status;
@@ -221,41 +244,27 @@ class ScsiWorker : public Napi::AsyncWorker {
     deferred_.Resolve(r);
   }
 
-  void OnError(const Napi::Error& e) override {
-    Napi::Env env = Env();
-    if (errno_ != 0) return deferred_.Reject(SysError(env, "SG_IO", errno_).Value());
-    Napi::Error err = Napi::Error::New(env, e.Message());
-    err.Set("code", Napi::String::New(env, "PASSTHROUGH_REFUSED"));
-    deferred_.Reject(err.Value());
-  }
 
  private:
-  Napi::Promise::Deferred deferred_;
   int fd_;
   std::vector<uint8_t> cdb_;
   std::vector<uint8_t> data_;
   unsigned timeoutMs_;
   uint8_t sense_[64] = {};
-  int errno_ = 0;
   int status_ = 0, hostStatus_ = 0, driverStatus_ = 0, senseLen_ = 0, resid_ = 0;
 };
 
-class NvmeWorker : public Napi::AsyncWorker {
+class NvmeWorker : public PassThroughWorker {
  public:
-  NvmeWorker(Napi::Env env, int fd, nvme_admin_cmd cmd, size_t dataIn)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), cmd_(cmd), data_(dataIn) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  NvmeWorker(Napi::Env env, int fd, nvme_admin_cmd cmd, size_t dataIn) : PassThroughWorker(env, "NVME_IOCTL_ADMIN_CMD"), fd_(fd), cmd_(cmd), data_(dataIn) {}
 
   void Execute() override {
     std::string why;
-    if (!NvmeAdminAllowed(cmd_.opcode, &why)) return SetError("pass-through refused: " + why);
+    if (!NvmeAdminAllowed(cmd_.opcode, &why)) return Refuse(why);
     cmd_.addr = reinterpret_cast<uint64_t>(data_.data());
     cmd_.data_len = static_cast<uint32_t>(data_.size());
     const int rc = ioctl(fd_, NVME_IOCTL_ADMIN_CMD, &cmd_);
-    if (rc < 0) {
-      errno_ = errno;
-      return SetError("NVME_IOCTL_ADMIN_CMD");
-    }
+    if (rc < 0) return Fail(errno);
     status_ = rc;  // > 0: the NVMe status field of the completion
   }
 
@@ -268,20 +277,11 @@ class NvmeWorker : public Napi::AsyncWorker {
     deferred_.Resolve(r);
   }
 
-  void OnError(const Napi::Error& e) override {
-    Napi::Env env = Env();
-    if (errno_ != 0) return deferred_.Reject(SysError(env, "NVME_IOCTL_ADMIN_CMD", errno_).Value());
-    Napi::Error err = Napi::Error::New(env, e.Message());
-    err.Set("code", Napi::String::New(env, "PASSTHROUGH_REFUSED"));
-    deferred_.Reject(err.Value());
-  }
 
  private:
-  Napi::Promise::Deferred deferred_;
   int fd_;
   nvme_admin_cmd cmd_;
   std::vector<uint8_t> data_;
-  int errno_ = 0;
   int status_ = 0;
 };
 

@@ -7,6 +7,7 @@ import { dcoSectorsOf, type AtaProbe } from '../../appliance/disk/ata-probe.js';
 import { decodeIdentify } from '../../appliance/disk/ata-identify.js';
 import { driveWarnings } from '../../appliance/disk/drive-probe.js';
 import { decodeController, decodeNamespace, decodeNamespaceList } from '../../appliance/disk/nvme-identify.js';
+import { decodeInquiry, decodeReadCapacity16 } from '../../appliance/disk/scsi-probe.js';
 import { identifyBytes } from '../helpers/ata-identify-fixture.js';
 
 test('ATA registers: descriptor sense (72h, descriptor 09h) gives all 48 LBA bits; fixed sense (70h) gives 24, and none when the upper bits are set', (t) => {
@@ -73,7 +74,7 @@ test('warnings from the drive: an HPA in sectors as the examiner reads them, DCO
     dcoHiddenSectors: 37_712,
     notes: [],
   };
-  const w = driveWarnings({ ata, nvme: null, unreachable: null });
+  const w = driveWarnings({ ata, nvme: null, scsi: null, kernelBytes: 512_000_000, unreachable: null });
   t.deepEqual(
     w.map((x) => x.code),
     ['hpa', 'dco-hidden', 'ata-locked', 'identify-damaged'],
@@ -84,6 +85,8 @@ test('warnings from the drive: an HPA in sectors as the examiner reads them, DCO
     driveWarnings({
       ata: { ...ata, hpaSectors: 0, dcoHiddenSectors: 0, identify: decodeIdentify(identifyBytes({ lba48: 5 })) },
       nvme: null,
+      scsi: null,
+      kernelBytes: 0,
       unreachable: null,
     }),
     [],
@@ -119,4 +122,35 @@ test('NVMe Identify: controller strings sanitized, 128-bit capacity exact, names
   list.writeUInt32LE(7, 12);
   t.deepEqual(decodeNamespaceList(list), [1, 3]);
   t.throws(() => decodeController(Buffer.alloc(10)), { instanceOf: RangeError });
+});
+
+test('SCSI: INQUIRY identity sanitized; READ CAPACITY(16) sectors, block and physical size, provisioning; lying lengths refused; a size that differs from what the kernel shows is a warning', (t) => {
+  const inq = Buffer.alloc(36, 0x20);
+  inq[0] = 0x00;
+  inq.write('ACME\x1b[2J', 8, 'latin1');
+  inq.write('BIG DISK', 16, 'latin1');
+  inq.write('0001', 32, 'latin1');
+  t.like(decodeInquiry(inq), { deviceType: 0, product: { text: 'BIG DISK' }, revision: { text: '0001' } });
+  t.is(decodeInquiry(inq)?.vendor.text, 'ACME\\x1b[2J');
+  t.is(decodeInquiry(Buffer.alloc(10)), null);
+  const cap = Buffer.alloc(32);
+  cap.writeBigUInt64BE(999n, 0);
+  cap.writeUInt32BE(4096, 8);
+  cap[13] = 0x03;
+  cap[14] = 0x80;
+  t.deepEqual(decodeReadCapacity16(cap), { sectors: 1000, blockBytes: 4096, physicalExponent: 3, provisioning: true });
+  cap.writeUInt32BE(7, 8);
+  t.is(decodeReadCapacity16(cap), null, 'a 7-byte block is no answer');
+  cap.writeUInt32BE(512, 8);
+  cap.writeBigUInt64BE(2n ** 64n - 1n, 0);
+  t.is(decodeReadCapacity16(cap), null, 'nor a count no number holds');
+  const capacity = { sectors: 1000, blockBytes: 512, physicalExponent: 0, provisioning: false };
+  const inquiry = decodeInquiry(inq);
+  if (!inquiry) return t.fail();
+  const report = { ata: null, nvme: null, scsi: { inquiry, capacity }, unreachable: null };
+  t.deepEqual(driveWarnings({ ...report, kernelBytes: 512_000 }), []);
+  t.deepEqual(
+    driveWarnings({ ...report, kernelBytes: 500_000 }).map((w) => w.code),
+    ['capacity-mismatch'],
+  );
 });

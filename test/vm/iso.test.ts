@@ -540,7 +540,7 @@ const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, 
   { id: 'sd', controller: '-device sdhci-pci,id=sdhci', disk: (d) => `-device sd-card,drive=${d}`, driver: 'sdhci-pci' },
 ];
 
-test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108, LSI SAS 1068), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; ATA disks give IDENTIFY and their native max (decoded by hdparm too), the NVMe controller its detached namespace; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
+test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS controller (MegaRAID SAS 1078 and 2108, LSI SAS 1068), virtio, AHCI, IDE, NVMe, USB (UHCI, OHCI, EHCI, xHCI with UAS) and SD controller is listed read-only with its serial; ATA disks give IDENTIFY and their native max (decoded by hdparm too), SCSI-layer disks INQUIRY and READ CAPACITY(16), the NVMe controller its detached namespace; VMware's PVSCSI, its driver blacklisted, is a controller without a driver on the first screen and in the record; a SCSI HBA hot-plugged after boot gets its driver and its disk comes up read-only; a disk is acquired exactly; no suspect written", async (t) => {
   t.timeout(15 * 60_000);
   const f = scratchDir(t);
   const before: Record<string, string> = {};
@@ -629,6 +629,13 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   for (const id of ['lsi', 'mega', 'mega2', 'sas', 'vscsi', 'uas', 'ehci'])
     t.regex(bySerial(`SER-${id.toUpperCase()}`)?.drive.unreachable ?? '', /ATA IDENTIFY/, id);
   t.regex(json.disks.find((d) => d.name === 'mmcblk0')?.drive.unreachable ?? '', /mmc disk takes no ATA or NVMe/);
+  // Every disk behind the kernel's SCSI layer answers INQUIRY and READ CAPACITY(16), with the size the kernel shows.
+  for (const id of ['ide', 'ahci', 'lsi', 'mega', 'mega2', 'sas', 'vscsi', 'uas', 'ehci']) {
+    const d = bySerial(`SER-${id.toUpperCase()}`);
+    t.like(d?.drive.scsi?.capacity, { sectors: (4 * MiB) / 512, blockBytes: 512 }, `${id}: READ CAPACITY(16)`);
+    t.regex(d?.drive.scsi?.inquiry.product.text ?? '', /^QEMU (HARDDISK|DVD-ROM)$/, `${id}: INQUIRY`);
+    t.false(d?.warnings.some((w) => w.code === 'capacity-mismatch'));
+  }
   // A SCSI HBA plugged in after boot (its driver not loaded so far): the uevent rule loads am53c974 from its modalias, its disk comes up read-only.
   randomDisk(f('am.img'), 4 * MiB);
   before['am'] = await sha256File(f('am.img'));
