@@ -5,7 +5,7 @@
 // read-only commands, through the native allowlist (docs/passthrough.md).
 import { native, type ScsiAnswer } from '../native.js';
 import { decodeIdentify, IDENTIFY_BYTES, type AtaIdentity } from './ata-identify.js';
-import { aborted, ataRegisters, type AtaRegisters } from './ata-sense.js';
+import { aborted, ataRegisters } from './ata-sense.js';
 
 const TIMEOUT_MS = 10_000;
 
@@ -42,14 +42,10 @@ export function ataCdb(command: number, opts: { protocol: 3 | 4; feature?: numbe
 }
 
 /** SCSI status GOOD (0), or CHECK CONDITION (2) carrying ATA registers that say the command completed. */
-function registersOf(a: ScsiAnswer): AtaRegisters | null {
-  return ataRegisters(a.sense);
-}
-
 function ok(a: ScsiAnswer): boolean {
   if (a.hostStatus !== 0) return false;
   if (a.status === 0) return true;
-  const r = registersOf(a);
+  const r = ataRegisters(a.sense);
   return a.status === 2 && r !== null && !aborted(r);
 }
 
@@ -67,7 +63,7 @@ function plausible(id: AtaIdentity, raw: Uint8Array): boolean {
 /** The max address a non-data command returns in its registers, as a sector count (max LBA + 1). */
 async function maxAddress(fd: number, command: number, extend: boolean, feature = 0): Promise<number | null> {
   const a = await native().scsiRead(fd, ataCdb(command, { protocol: 3, extend, feature, checkCondition: true }), 0, TIMEOUT_MS);
-  const r = registersOf(a);
+  const r = ataRegisters(a.sense);
   // DRDY (status bit 6) is set after every command a drive completes; registers without it came from no drive.
   if (a.hostStatus !== 0 || r === null || aborted(r) || (r.status & 0x40) === 0 || r.lba === null) return null;
   const lba = extend ? r.lba : (r.lba % 2 ** 24) + (r.device & 0x0f) * 2 ** 24;

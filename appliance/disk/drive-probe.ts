@@ -4,12 +4,12 @@
 // MMC, a bridge that passes no ATA) is said, not left out. Read-only commands
 // only, through the native allowlist; run once per listing, never in the
 // write-block guardian's loop.
-import { readFileSync } from 'node:fs';
 import { native } from '../native.js';
 import { probeAta, type AtaProbe } from './ata-probe.js';
 import { probeNvme, type NvmeProbe } from './nvme-probe.js';
 import { probeScsi, type ScsiProbe } from './scsi-probe.js';
 import type { Disk, DiskWarning } from './disk.js';
+import { Sysfs } from './sysfs.js';
 
 export interface DriveReport {
   ata: AtaProbe | null;
@@ -25,37 +25,26 @@ export interface DriveReport {
 const ATA_CAPABLE = new Set(['sata', 'usb', 'scsi']);
 
 function nsidOf(disk: Disk): number {
-  try {
-    const n = Number(readFileSync(`/sys/block/${disk.name}/nsid`, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : 1;
-  } catch {
-    return 1;
-  }
+  const n = new Sysfs().readInt(`block/${disk.name}/nsid`);
+  return n !== null && n > 0 ? n : 1;
+}
+
+/** A report of a disk whose drive could not be asked, with why. */
+function unasked(disk: Disk, why: string): DriveReport {
+  return { ata: null, nvme: null, scsi: null, kernelBytes: disk.sizeBytes, unreachable: why };
 }
 
 /** Probes one disk through a read-only fd of its block device. */
 export async function probeDrive(disk: Disk): Promise<DriveReport> {
-  if (disk.kind !== 'disk') return { ata: null, nvme: null, scsi: null, kernelBytes: disk.sizeBytes, unreachable: 'not a disk' };
+  if (disk.kind !== 'disk') return unasked(disk, 'not a disk');
   if (disk.transport !== 'nvme' && !ATA_CAPABLE.has(disk.transport)) {
-    return {
-      ata: null,
-      nvme: null,
-      scsi: null,
-      kernelBytes: disk.sizeBytes,
-      unreachable: `a ${disk.transport} disk takes no ATA or NVMe commands: its native size cannot be asked`,
-    };
+    return unasked(disk, `a ${disk.transport} disk takes no ATA or NVMe commands: its native size cannot be asked`);
   }
   let fd: number;
   try {
     fd = native().openReadOnly(disk.devicePath, false, false);
   } catch (e) {
-    return {
-      ata: null,
-      nvme: null,
-      scsi: null,
-      kernelBytes: disk.sizeBytes,
-      unreachable: `could not open ${disk.devicePath}: ${e instanceof Error ? e.message : String(e)}`,
-    };
+    return unasked(disk, `could not open ${disk.devicePath}: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
     if (disk.transport === 'nvme') {
