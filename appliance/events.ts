@@ -18,6 +18,8 @@ export type ImagingEventType =
   | 'source-returned'
   | 'source-twin'
   | 'custody'
+  | 'drive-probe'
+  | 'drive-locked-confirmed'
   | 'write-error'
   | 'aborted'
   | 'recovery-started'

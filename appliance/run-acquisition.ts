@@ -21,6 +21,8 @@ import { SourceWriteBlock } from './writeblock/source-writeblock.js';
 import { journalCase, journalSourceProblem } from './imaging/resume/journal.js';
 import type { ResumePlan } from './imaging/resume/resume-plan.js';
 import { continuedLog } from './custody/log-resume.js';
+import { driveWarnings, probeDrive, type DriveReport } from './disk/drive-probe.js';
+import { driveCoverage } from './disk/drive-coverage.js';
 
 export interface AcquisitionRequest {
   disk: Disk;
@@ -41,6 +43,10 @@ export interface AcquisitionRequest {
   onSourceHeld?: () => void;
   /** How often the resume journal is brought up to date (default 10 s). */
   journalIntervalMs?: number;
+  /** The examiner confirmed imaging a drive that refuses reads (ATA security locked); without it such a drive is refused. */
+  confirmLocked?: boolean;
+  /** Asks the drive for its own view (drive-probe.ts); replaced in tests by a canned answer. */
+  probe?: (disk: Disk) => Promise<DriveReport>;
   /** Go on with an interrupted acquisition: its settings and case details are the journal's, not `settings` and `case`. */
   resume?: ResumePlan;
 }
@@ -63,6 +69,24 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
   const log = plan ? continuedLog(r.custodyCopy ? [...plan.dirs, r.custodyCopy] : plan.dirs) : null;
   const writeBlock = new SourceWriteBlock(r.guardian, r.disk);
   r.onSourceHeld?.();
+  // The drive's own view, asked once the source is held and before a byte is read: the record states what the image covers.
+  let drive: DriveReport;
+  try {
+    drive = await (r.probe ?? probeDrive)(r.disk);
+  } catch (e) {
+    writeBlock.detach();
+    throw e;
+  }
+  const coverage = driveCoverage(drive);
+  if (coverage.locked && !r.confirmLocked) {
+    writeBlock.detach();
+    throw new CustosError(
+      'ELOCKED',
+      `${r.disk.name} is ${coverage.locked}: it refuses reads until unlocked, so an image would hold fill, not data; confirm to image it anyway (--image-locked-drive), nothing changed`,
+    );
+  }
+  const known = new Set(r.disk.warnings.map((w) => w.message));
+  const disk: Disk = { ...r.disk, warnings: [...r.disk.warnings, ...driveWarnings(drive).filter((w) => !known.has(w.message))] };
   // Survives the source being unplugged and plugged back in (same serial, size and sector size).
   const reader = new ReattachingSource({ disk: r.disk, guardian: r.guardian, writeBlock, ...(r.signal ? { signal: r.signal } : {}) });
   try {
@@ -85,7 +109,8 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
       signer: r.signer,
       tool: toolIdentity(stateDir()),
       host: r.host,
-      sourceDisk: r.disk,
+      sourceDisk: disk,
+      sourceDrive: { report: drive, coverage, lockedConfirmed: coverage.locked !== null },
       copyDir: r.custodyCopy,
       checkpointMs: r.checkpointMs ?? DEFAULT_CHECKPOINT_MS,
       ...(plan && log ? { resume: { log, position: plan.journal.position, checkpoint: plan.journal.checkpoint, journalWritten: plan.journal.written } } : {}),
@@ -99,6 +124,25 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
     );
     r.onEvent(notice);
     session.event(notice);
+    const probed = event('drive-probe', coverage.statement, {
+      from: coverage.from,
+      driveBytes: coverage.driveBytes,
+      hiddenBytes: coverage.hiddenBytes,
+      locked: coverage.locked,
+    });
+    r.onEvent(probed);
+    session.event(probed);
+    if (coverage.locked) {
+      const confirmed = event(
+        'drive-locked-confirmed',
+        `the examiner confirmed imaging ${r.disk.name} although it is ${coverage.locked}: its unreadable ranges are locked, not bad sectors`,
+        {
+          locked: coverage.locked,
+        },
+      );
+      r.onEvent(confirmed);
+      session.event(confirmed);
+    }
     try {
       const record = await acquire({
         ...(plan ? plan.journal.settings : r.settings),

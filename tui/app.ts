@@ -10,7 +10,7 @@ import type { Disk } from '../appliance/disk/inventory.js';
 import { unmountDestination, type MountedDestination } from '../appliance/disk/destination-mount.js';
 import { acquireSettings } from '../appliance/imaging/settings.js';
 import { DEFAULT_EWF_SETTINGS } from '../appliance/imaging/ewf/ewf-plan.js';
-import { chooseDestinations, chooseSource, chooseWritableDisk } from './choose-disks.js';
+import { chooseDestinations, chooseSource, chooseWritableDisk, confirmLockedSource } from './choose-disks.js';
 import { askDetails } from './details-screen.js';
 import { DiskWatch } from './disk-watch.js';
 import { askOptions } from './options-screen.js';
@@ -48,6 +48,8 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
   const appliance = o.appliance;
   const source: Disk | null = await chooseSource(ui, watch);
   if (!source) return 'quit';
+  const locked = await confirmLockedSource(ui, source);
+  if (locked === 'back') return 'again';
   const dest = await chooseDestinations(ui, watch, source);
   if (!dest) return 'again';
   const resume = await offerResume(ui, source, dest.mounts);
@@ -99,6 +101,8 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
       host,
       custodyCopy,
       onSourceHeld: () => watch.save(),
+      // Typed on the locked-drive screen; runAcquisition probes again and refuses a locked drive without it.
+      confirmLocked: locked === 'confirmed',
       ...sinks,
     }),
   );

@@ -16,6 +16,12 @@ import { imageBytesIn, journalFits, unfinishedIn } from './resume-screen.js';
  * go, RO/RW marks update) and resolves with the disk under the cursor on
  * Enter, or null on Esc / q.
  */
+/** One line of the 78-column list area, display-safe, cut to `w` columns. */
+function cut(s: string, w = 76): string {
+  const t = safeText(s, 200);
+  return t.length > w ? `${t.slice(0, w - 1)}~` : t;
+}
+
 function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; sourceName: string | null; note: (d: Disk) => string }): Promise<Disk | null> {
   ui.page(o.title, o.help);
   blessed.box({ parent: ui.body, top: 0, left: 1, width: '100%-2', height: 1, content: DISK_HEADER, tags: false });
@@ -34,7 +40,9 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
   // What hides disks (a controller without a driver, RAID/VMD mode) stands between the list and the details, in red.
   const hidden = blessed.box({ parent: ui.body, left: 1, width: '100%-2', height: 0, tags: false, style: { fg: 'red', bold: true } });
   const showHidden = () => {
-    const lines = watch.storage.warnings.map((w) => `! ${w.short}`);
+    // A hidden area or a locked drive is said here, on the first screen, not only in the details.
+    const drives = watch.disks.flatMap((d) => watch.driveFindings(d).map((w) => cut(`! ${d.name}: ${w.message}`)));
+    const lines = [...drives, ...watch.storage.warnings.map((w) => `! ${w.short}`)];
     const shown = lines.length > 3 ? [...lines.slice(0, 2), `! and ${lines.length - 2} more (see custos disks)`] : lines;
     list.height = `50%-${1 + shown.length}`;
     hidden.top = `50%-${shown.length}`;
@@ -52,6 +60,8 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
       ? 'file systems: probing'
       : `file systems: ${f.length ? f.map((x) => `${x.device.replace('/dev/', '')} ${x.fsType}`).join(', ') : 'none custos writes to'}`;
   };
+  // The drive's own lines last, indented under the rest: what to do with the disk stays in view in a small panel.
+  const details = (d: Disk) => [diskDetail(d), fsLine(d), o.note(d), ...watch.driveLines(d).map((l) => `  ${cut(l, 74)}`)].join('\n');
   const draw = () => {
     const selected = names[(list as unknown as { selected: number }).selected];
     names = watch.disks.map((d) => d.name);
@@ -60,13 +70,13 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
     const at = Math.max(0, selected ? names.indexOf(selected) : 0);
     list.select(at);
     const d = watch.disks[at];
-    setText(detail, d ? `${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}` : 'no disks');
+    setText(detail, d ? details(d) : 'no disks');
     ui.screen.render();
   };
   watch.on('change', draw);
   list.on('select item', () => {
     const d = watch.disks[(list as unknown as { selected: number }).selected];
-    if (d) setText(detail, `${diskDetail(d)}\n${fsLine(d)}\n${o.note(d)}`);
+    if (d) setText(detail, details(d));
     ui.screen.render();
   });
   draw();
@@ -99,6 +109,29 @@ export async function chooseSource(ui: Ui, watch: DiskWatch): Promise<Disk | nul
       continue;
     }
     return d;
+  }
+}
+
+/**
+ * A drive that refuses reads (ATA security locked) is imaged only after the
+ * examiner types LOCKED: the image would hold fill, not data. True when it is
+ * 'confirmed' after that, 'not-locked', or 'back' when the examiner goes back.
+ */
+export async function confirmLockedSource(ui: Ui, d: Disk): Promise<'confirmed' | 'not-locked' | 'back'> {
+  const { probeDrive } = await import('../appliance/disk/drive-probe.js');
+  const { driveCoverage } = await import('../appliance/disk/drive-coverage.js');
+  const locked = driveCoverage(await probeDrive(d)).locked;
+  if (!locked) return 'not-locked';
+  for (;;) {
+    ui.page(`${d.name} is LOCKED`, 'type, then Enter: confirm  Esc: back');
+    textBox(ui, {
+      top: 0,
+      height: 8,
+      content: `${d.name}: ${locked.toUpperCase()}.\nThe drive refuses every read until it is unlocked with its password: an image made now holds fill bytes, not data, and its unreadable ranges are recorded as locked.\nType LOCKED to image it anyway (the record says so).`,
+    });
+    const typed = await askText(ui, { top: 8, label: `LOCKED to image ${d.name} anyway` });
+    if (typed === null) return 'back';
+    if (typed.trim() === 'LOCKED') return 'confirmed';
   }
 }
 
@@ -156,7 +189,8 @@ export async function chooseWritableDisk(
         watch.guardian.release(d.name, typed, d.attachment);
         watch.save();
       } catch (e) {
-        await notice(ui, 'not released', safeText(e instanceof Error ? e.message : String(e), 300));
+        // What was typed is shown back: a slip of the keyboard is then plain to see.
+        await notice(ui, 'not released', `${safeText(e instanceof Error ? e.message : String(e), 300)}\n\nyou typed: "${safeText(typed, 60)}"`);
         continue;
       }
     }

@@ -7,6 +7,16 @@ import { listDisks, type Disk } from '../appliance/disk/inventory.js';
 import { listStorageControllers, type StorageInventory } from '../appliance/disk/storage-controllers.js';
 import { findFileSystems, type FileSystemProbe } from '../appliance/disk/destination-mount.js';
 import { blockFingerprint } from '../appliance/disk/block-fingerprint.js';
+import { driveWarnings, probeDrive, type DriveReport } from '../appliance/disk/drive-probe.js';
+import { driveCoverage, type DriveCoverage } from '../appliance/disk/drive-coverage.js';
+import type { DiskWarning } from '../appliance/disk/disk.js';
+
+/** What an image would cover, short enough for one line of the panel (the record has the whole sentence). */
+function coverShort(c: DriveCoverage): string {
+  if (c.hiddenBytes === null) return "covers: what the kernel shows; the drive's own size could not be asked";
+  if (c.hiddenBytes === 0) return `covers: every sector the drive has (${c.from})`;
+  return `covers: NOT ${c.hiddenBytes} bytes the drive holds (${c.from})`;
+}
 
 /** Controllers are listed again at least this often while no disk changes (one hot-plugged without a driver has none). */
 const CONTROLLERS_EVERY_MS = 5000;
@@ -23,6 +33,8 @@ export class DiskWatch extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   /** File systems found on each disk (read-only probe, once per disk identity and size). */
   private readonly fs = new Map<string, FileSystemProbe[] | 'probing'>();
+  /** The drive's own answers, asked once per attachment and size (read-only pass-through, drive-probe.ts). */
+  private readonly drives = new Map<string, DriveReport | 'probing'>();
   private logged = 0;
   /** The devices and flags the current list was read under, and when the controllers were last listed. */
   private seen: string | null = null;
@@ -82,6 +94,49 @@ export class DiskWatch extends EventEmitter {
       return null;
     }
     return known === 'probing' ? null : known;
+  }
+
+  /** The drive's own view of a disk, or null while it is being asked. */
+  drive(d: Disk): DriveReport | null {
+    const key = `${d.attachment}:${d.sizeBytes}`;
+    const known = this.drives.get(key);
+    if (known === undefined) {
+      this.drives.set(key, 'probing');
+      probeDrive(d)
+        .then((r) => this.drives.set(key, r))
+        .catch((e: unknown) =>
+          this.drives.set(key, {
+            ata: null,
+            nvme: null,
+            scsi: null,
+            kernelBytes: d.sizeBytes,
+            unreachable: `probe failed: ${e instanceof Error ? e.message : String(e)}`,
+          }),
+        )
+        .finally(() => this.emit('change'));
+      return null;
+    }
+    return known === 'probing' ? null : known;
+  }
+
+  /** What the drive says about itself that the examiner must see first (a hidden area, a locked drive), with the disk it concerns. */
+  driveFindings(d: Disk): DiskWarning[] {
+    const r = this.drive(d);
+    return r ? driveWarnings(r) : [];
+  }
+
+  /** The details panel's lines from the drive itself: its identity, what an image would cover, its warnings. */
+  driveLines(d: Disk): string[] {
+    const r = this.drive(d);
+    if (!r) return ['drive: asking it for its own view'];
+    const id = r.ata?.identify ?? r.nvme?.controller ?? null;
+    const sec = r.ata?.identify.security;
+    return [
+      ...(id ? [`drive says: model ${id.model.text || '-'}  serial ${id.serial.text || '-'}  firmware ${id.firmware.text || '-'}`] : []),
+      ...(sec?.supported ? [`ATA security: ${sec.locked ? 'LOCKED' : sec.enabled ? 'enabled, unlocked' : 'not enabled'}${sec.frozen ? ', frozen' : ''}`] : []),
+      coverShort(driveCoverage(r)),
+      ...driveWarnings(r).map((w) => `! ${w.message}`),
+    ];
   }
 
   byName(name: string): Disk | null {

@@ -44,6 +44,8 @@ export interface AcquireArgs {
   retries: string | undefined;
   fill: string | undefined;
   fastFirst: boolean;
+  /** Image a drive that refuses reads (ATA security locked): named for the condition so that it is never given by accident. */
+  imageLockedDrive: boolean;
   case: string | undefined;
   evidence: string | undefined;
   examiner: string | undefined;
@@ -83,6 +85,7 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
       retries: { type: 'string' },
       fill: { type: 'string' },
       'fast-first': { type: 'boolean', default: false },
+      'image-locked-drive': { type: 'boolean', default: false },
       case: { type: 'string' },
       evidence: { type: 'string' },
       examiner: { type: 'string' },
@@ -118,6 +121,7 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
     retries: values.retries,
     fill: values.fill,
     fastFirst: values['fast-first'],
+    imageLockedDrive: values['image-locked-drive'],
     case: values.case,
     evidence: values.evidence,
     examiner: values.examiner,
@@ -309,6 +313,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
       signal: stop.signal,
       onSourceHeld: saveGuardian,
       journalIntervalMs,
+      confirmLocked: a.imageLockedDrive,
       ...(resume ? { resume } : {}),
     });
   } catch (e) {

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { CustosError } from '../errors.js';
 import type { HostIdentity } from '../host-identity.js';
 import type { Disk } from '../disk/inventory.js';
+import type { DriveReport } from '../disk/drive-probe.js';
+import type { DriveCoverage } from '../disk/drive-coverage.js';
 import type { AcquisitionStatus, ImageRecord } from '../imaging/image-record.js';
 import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
@@ -38,9 +40,18 @@ export interface CustodyRecord {
   host: HostIdentity | null;
   /** Everything the inventory knew about the source disk at the start. */
   sourceDisk: Disk | null;
+  /** The drive's own view of itself (IDENTIFY, native max, namespaces, READ CAPACITY) and what the image covers of it; absent in records older than it. */
+  sourceDrive?: SourceDrive | null;
   /** The acquisition: settings, hashes, pieces, bad ranges, files with their SHA-256, write-block evidence, timings. Its events are in the log. */
   acquisition: Omit<ImageRecord, 'events'>;
   log: { file: string; entries: number; head: string };
+}
+
+export interface SourceDrive {
+  report: DriveReport;
+  coverage: DriveCoverage;
+  /** The drive refused reads (locked) and the examiner confirmed imaging it anyway. */
+  lockedConfirmed: boolean;
 }
 
 export function kernelIdentity(): { release: string; version: string } {

@@ -21,6 +21,7 @@ import {
   REPORT_TXT,
   SIG_SUFFIX,
   type CustodyRecord,
+  type SourceDrive,
   type SignerRecord,
 } from './custody-record.js';
 import { EventLog, LOG_FILE, writeFileAtomic } from './event-log.js';
@@ -50,6 +51,7 @@ export interface CustodyContext {
    */
   host: Promise<HostIdentity | null>;
   sourceDisk: Disk | null;
+  sourceDrive?: SourceDrive | null;
   /** A second place for the whole record (the custody USB); null for none. */
   copyDir: string | null;
   checkpointMs?: number;
@@ -94,7 +96,7 @@ export class CustodySession {
   }
 
   /** Who, what, when and with what: the same in the log's first entry and in the record. */
-  private identity(): Pick<CustodyRecord, 'case' | 'clock' | 'signer' | 'tool' | 'kernel' | 'host' | 'sourceDisk'> {
+  private identity(): Pick<CustodyRecord, 'case' | 'clock' | 'signer' | 'tool' | 'kernel' | 'host' | 'sourceDisk' | 'sourceDrive'> {
     return {
       case: this.ctx.case,
       clock: this.ctx.clock,
@@ -103,6 +105,7 @@ export class CustodySession {
       kernel: kernelIdentity(),
       host: this.host,
       sourceDisk: this.ctx.sourceDisk,
+      sourceDrive: this.ctx.sourceDrive ?? null,
     };
   }
 

@@ -23,8 +23,40 @@ interface Section {
   big?: boolean;
 }
 
+/** The drive's own view: identity from its firmware, security, and what the image covers of it. Absent in older records. */
+function driveSection(r: CustodyRecord): Section[] {
+  const d = r.sourceDrive;
+  if (!d) return [];
+  const id = d.report.ata?.identify ?? d.report.nvme?.controller ?? null;
+  const sec = d.report.ata?.identify.security;
+  const c = d.coverage;
+  return [
+    {
+      title: 'Drive (its own answers)',
+      rows: [
+        ['Identity', id ? `model ${id.model.text || '-'}, serial ${id.serial.text || '-'}, firmware ${id.firmware.text || '-'}` : 'not asked'],
+        ...(sec?.supported
+          ? [
+              ['ATA security', `${sec.locked ? 'LOCKED' : sec.enabled ? 'enabled, unlocked' : 'not enabled'}${sec.frozen ? ', frozen' : ''}`] as [
+                string,
+                string,
+              ],
+            ]
+          : []),
+        ['Covered', safeText(c.statement, 600)],
+        ['Drive size', c.driveBytes === null ? 'unknown' : `${c.driveBytes} bytes (${safeText(c.from)})`],
+        ['Not imaged', c.hiddenBytes === null ? 'unknown' : `${c.hiddenBytes} bytes`],
+        ...(c.locked
+          ? [['LOCKED', `${c.locked}: imaged on the examiner's confirmation; its unreadable ranges are locked, not bad sectors`] as [string, string]]
+          : []),
+      ],
+    },
+  ];
+}
+
 function sections(r: CustodyRecord): Section[] {
   const a = r.acquisition;
+  const locked = r.sourceDrive?.coverage.locked ?? null;
   const src = a.source;
   const wb = a.writeBlock;
   const c = r.clock;
@@ -69,6 +101,7 @@ function sections(r: CustodyRecord): Section[] {
         ],
       ],
     },
+    ...driveSection(r),
     {
       title: 'Acquisition',
       big: true,
@@ -79,7 +112,12 @@ function sections(r: CustodyRecord): Section[] {
         ['Bytes', String(a.image.sizeBytes)],
         ...Object.entries(a.hashes).map(([k, v]): [string, string] => [k.toUpperCase(), v ?? '-']),
         ['Merkle root', a.pieces.merkleRoot || '-'],
-        ['Unreadable sectors', `${a.badSectors}${a.badRanges.map((b) => `; LBA ${b.firstLba}-${b.lastLba} ${b.error}`).join('')}`],
+        locked
+          ? [
+              'Locked sectors',
+              `${a.badSectors} (the drive is locked: they could not be read, not bad media)${a.badRanges.map((b) => `; LBA ${b.firstLba}-${b.lastLba} locked`).join('')}`,
+            ]
+          : ['Unreadable sectors', `${a.badSectors}${a.badRanges.map((b) => `; LBA ${b.firstLba}-${b.lastLba} ${b.error}`).join('')}`],
       ],
     },
     {

@@ -168,12 +168,18 @@ test('a complete acquisition leaves every custody file in each copy; ssh-keygen 
   t.true(offset <= 42.5 && offset >= 42 - g.runS - 0.5, `examiner offset ${offset} s, run ${g.runS} s`);
   t.regex(rec.tool.executable.sha256, /^[0-9a-f]{64}$/);
   t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0);
+  // The drive was asked for its own view before the first byte; a loop device has none, and the record says why.
+  t.regex(rec.sourceDrive?.coverage.statement ?? '', /the drive's own size is unknown: a loop disk takes no ATA or NVMe commands/);
   // Every output file carries its own SHA-256, as sha256sum computes it.
   for (const f of rec.acquisition.image.files) t.is(f.sha256, (await execa('sha256sum', [path.join(g.out, f.file)])).stdout.split(/\s+/)[0] ?? '');
   // The log: canonical, chained, sealed, with a checkpoint at the start; the record names its head.
   const log = checkLog(readFileSync(path.join(g.out, 'events.jsonl')));
   t.true(log.ok, log.problems.join('; '));
   t.is(log.entries[0]?.type, 'custody-opened');
+  t.true(
+    log.entries.some((e) => e.type === 'drive-probe'),
+    'the drive probe is in the log',
+  );
   t.true(log.entries.some((e) => e.type === 'checkpoint'));
   t.is(log.entries[log.entries.length - 1]?.type, 'seal');
   t.is(rec.log.head, log.lineHashes[log.lineHashes.length - 1] ?? '');
