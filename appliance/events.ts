@@ -20,6 +20,7 @@ export type ImagingEventType =
   | 'custody'
   | 'drive-probe'
   | 'drive-locked-confirmed'
+  | 'encrypted-volume'
   | 'write-error'
   | 'aborted'
   | 'recovery-started'

@@ -13,7 +13,7 @@ import { stateDir } from './writeblock/guardian-state.js';
 import type { HostIdentity } from './host-identity.js';
 import { acquire } from './imaging/acquire.js';
 import type { AcquireSettings } from './imaging/settings.js';
-import { event, type EventSink } from './events.js';
+import { event, type EventSink, type ImagingEvent } from './events.js';
 import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
 import type { ProgressReport } from './imaging/pipeline/progress.js';
 import { ReattachingSource } from './imaging/read/reattaching-source.js';
@@ -22,7 +22,8 @@ import { journalCase, journalSourceProblem } from './imaging/resume/journal.js';
 import type { ResumePlan } from './imaging/resume/resume-plan.js';
 import { continuedLog } from './custody/log-resume.js';
 import { driveWarnings, probeDrive, type DriveReport } from './disk/drive-probe.js';
-import { driveCoverage } from './disk/drive-coverage.js';
+import { driveCoverage, type DriveCoverage } from './disk/drive-coverage.js';
+import { findEncryptedVolumes, volumeWarnings, type EncryptedVolume } from './disk/encrypted-volumes.js';
 
 export interface AcquisitionRequest {
   disk: Disk;
@@ -56,6 +57,57 @@ export interface AcquisitionOutcome {
   custody: ReturnType<CustodySession['summary']>;
 }
 
+interface DriveFindings {
+  drive: DriveReport;
+  coverage: DriveCoverage;
+  volumes: EncryptedVolume[];
+  /** The source with the warnings the drive's answers and its volumes raise. */
+  disk: Disk;
+}
+
+/**
+ * The drive's own view, asked once the source is held and before a byte is
+ * read, so that the record states what the image covers; a locked drive stops
+ * here unless the examiner confirmed it.
+ */
+async function askDrive(r: AcquisitionRequest): Promise<DriveFindings> {
+  const drive = await (r.probe ?? probeDrive)(r.disk);
+  const coverage = driveCoverage(drive);
+  if (coverage.locked && !r.confirmLocked) {
+    throw new CustosError(
+      'ELOCKED',
+      `${r.disk.name} is ${coverage.locked}: it refuses reads until unlocked, so an image would hold fill, not data; confirm to image it anyway (--image-locked-drive), nothing changed`,
+    );
+  }
+  // Read-only signatures (libblkid): an encrypted volume is said in the record with what to do about it.
+  const volumes = await findEncryptedVolumes(r.disk).catch(() => []);
+  const known = new Set(r.disk.warnings.map((w) => w.message));
+  const raised = [...driveWarnings(drive), ...volumeWarnings(volumes)].filter((w) => !known.has(w.message));
+  return { drive, coverage, volumes, disk: { ...r.disk, warnings: [...r.disk.warnings, ...raised] } };
+}
+
+/** The log's account of what the drive said, before the first byte. */
+function driveEvents(source: Disk, f: DriveFindings): ImagingEvent[] {
+  const c = f.coverage;
+  return [
+    event('drive-probe', c.statement, { from: c.from, driveBytes: c.driveBytes, hiddenBytes: c.hiddenBytes, locked: c.locked }),
+    ...f.volumes.map((v) =>
+      event('encrypted-volume', `${v.device}: ${v.advice}`, { device: v.device, kind: v.kind, type: v.type, version: v.version, uuid: v.uuid }),
+    ),
+    ...(c.locked
+      ? [
+          event(
+            'drive-locked-confirmed',
+            `the examiner confirmed imaging ${source.name} although it is ${c.locked}: its unreadable ranges are locked, not bad sectors`,
+            {
+              locked: c.locked,
+            },
+          ),
+        ]
+      : []),
+  ];
+}
+
 /** Runs one acquisition; throws AcquisitionAborted (with its record) if it stops early. */
 export async function runAcquisition(r: AcquisitionRequest): Promise<AcquisitionOutcome> {
   const plan = r.resume ?? null;
@@ -69,24 +121,14 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
   const log = plan ? continuedLog(r.custodyCopy ? [...plan.dirs, r.custodyCopy] : plan.dirs) : null;
   const writeBlock = new SourceWriteBlock(r.guardian, r.disk);
   r.onSourceHeld?.();
-  // The drive's own view, asked once the source is held and before a byte is read: the record states what the image covers.
-  let drive: DriveReport;
+  let asked: DriveFindings;
   try {
-    drive = await (r.probe ?? probeDrive)(r.disk);
+    asked = await askDrive(r);
   } catch (e) {
     writeBlock.detach();
     throw e;
   }
-  const coverage = driveCoverage(drive);
-  if (coverage.locked && !r.confirmLocked) {
-    writeBlock.detach();
-    throw new CustosError(
-      'ELOCKED',
-      `${r.disk.name} is ${coverage.locked}: it refuses reads until unlocked, so an image would hold fill, not data; confirm to image it anyway (--image-locked-drive), nothing changed`,
-    );
-  }
-  const known = new Set(r.disk.warnings.map((w) => w.message));
-  const disk: Disk = { ...r.disk, warnings: [...r.disk.warnings, ...driveWarnings(drive).filter((w) => !known.has(w.message))] };
+  const { drive, coverage, volumes, disk } = asked;
   // Survives the source being unplugged and plugged back in (same serial, size and sector size).
   const reader = new ReattachingSource({ disk: r.disk, guardian: r.guardian, writeBlock, ...(r.signal ? { signal: r.signal } : {}) });
   try {
@@ -110,7 +152,7 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
       tool: toolIdentity(stateDir()),
       host: r.host,
       sourceDisk: disk,
-      sourceDrive: { report: drive, coverage, lockedConfirmed: coverage.locked !== null },
+      sourceDrive: { report: drive, coverage, lockedConfirmed: coverage.locked !== null, encryptedVolumes: volumes },
       copyDir: r.custodyCopy,
       checkpointMs: r.checkpointMs ?? DEFAULT_CHECKPOINT_MS,
       ...(plan && log ? { resume: { log, position: plan.journal.position, checkpoint: plan.journal.checkpoint, journalWritten: plan.journal.written } } : {}),
@@ -124,24 +166,9 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
     );
     r.onEvent(notice);
     session.event(notice);
-    const probed = event('drive-probe', coverage.statement, {
-      from: coverage.from,
-      driveBytes: coverage.driveBytes,
-      hiddenBytes: coverage.hiddenBytes,
-      locked: coverage.locked,
-    });
-    r.onEvent(probed);
-    session.event(probed);
-    if (coverage.locked) {
-      const confirmed = event(
-        'drive-locked-confirmed',
-        `the examiner confirmed imaging ${r.disk.name} although it is ${coverage.locked}: its unreadable ranges are locked, not bad sectors`,
-        {
-          locked: coverage.locked,
-        },
-      );
-      r.onEvent(confirmed);
-      session.event(confirmed);
+    for (const e of driveEvents(r.disk, asked)) {
+      r.onEvent(e);
+      session.event(e);
     }
     try {
       const record = await acquire({

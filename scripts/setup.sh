@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # ntfs-3g: NTFS evidence drives (custos mounts them with it; the tests read them back with it);
 # btrfs-progs: the compressed evidence drive of the 64 GiB memory test;
 # hdparm: the independent decoder of IDENTIFY DEVICE answers (hdparm --Istdin);
+# cryptsetup-bin: real LUKS1/LUKS2 headers for the encrypted-volume test;
 # the ISO (build-iso.sh): grub-*, xorriso, mtools, cpio, zstd, kmod; qemu-system-x86: booting it.
-packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd ewf-tools sleuthkit openssh-client jq tmux binutils ntfs-3g btrfs-progs hdparm
+packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd ewf-tools sleuthkit openssh-client jq tmux binutils ntfs-3g btrfs-progs hdparm cryptsetup-bin
   grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools dosfstools cpio zstd kmod qemu-system-x86 ovmf"
 missing=""
 for p in $packages; do

@@ -10,6 +10,7 @@ import { blockFingerprint } from '../appliance/disk/block-fingerprint.js';
 import { driveWarnings, probeDrive, type DriveReport } from '../appliance/disk/drive-probe.js';
 import { driveCoverage, type DriveCoverage } from '../appliance/disk/drive-coverage.js';
 import type { DiskWarning } from '../appliance/disk/disk.js';
+import { findEncryptedVolumes, volumeWarnings, type EncryptedVolume } from '../appliance/disk/encrypted-volumes.js';
 
 /** What an image would cover, short enough for one line of the panel (the record has the whole sentence). */
 function coverShort(c: DriveCoverage): string {
@@ -35,6 +36,7 @@ export class DiskWatch extends EventEmitter {
   private readonly fs = new Map<string, FileSystemProbe[] | 'probing'>();
   /** The drive's own answers, asked once per attachment and size (read-only pass-through, drive-probe.ts). */
   private readonly drives = new Map<string, DriveReport | 'probing'>();
+  private readonly encrypted = new Map<string, EncryptedVolume[] | 'probing'>();
   private logged = 0;
   /** The devices and flags the current list was read under, and when the controllers were last listed. */
   private seen: string | null = null;
@@ -83,36 +85,35 @@ export class DiskWatch extends EventEmitter {
 
   /** The writable file systems on a disk, or null while not yet probed. */
   fileSystems(d: Disk): FileSystemProbe[] | null {
-    const key = `${d.attachment}:${d.sizeBytes}:${d.partitions.length}`;
-    const known = this.fs.get(key);
-    if (known === undefined) {
-      this.fs.set(key, 'probing');
-      findFileSystems(d)
-        .then((found) => this.fs.set(key, found))
-        .catch(() => this.fs.set(key, []))
-        .finally(() => this.emit('change'));
-      return null;
-    }
-    return known === 'probing' ? null : known;
+    return this.probeOnce(this.fs, `${d.attachment}:${d.sizeBytes}:${d.partitions.length}`, () => findFileSystems(d).catch(() => []));
   }
 
   /** The drive's own view of a disk, or null while it is being asked. */
   drive(d: Disk): DriveReport | null {
-    const key = `${d.attachment}:${d.sizeBytes}`;
-    const known = this.drives.get(key);
+    return this.probeOnce(this.drives, `${d.attachment}:${d.sizeBytes}`, () =>
+      probeDrive(d).catch((e: unknown): DriveReport => ({
+        ata: null,
+        nvme: null,
+        scsi: null,
+        tcg: null,
+        kernelBytes: d.sizeBytes,
+        unreachable: `probe failed: ${e instanceof Error ? e.message : String(e)}`,
+      })),
+    );
+  }
+
+  /** The encrypted volumes on a disk (libblkid, read-only), or null while it is being probed. */
+  volumes(d: Disk): EncryptedVolume[] | null {
+    return this.probeOnce(this.encrypted, `${d.attachment}:${d.sizeBytes}:${d.partitions.length}`, () => findEncryptedVolumes(d).catch(() => []));
+  }
+
+  /** A probe run once per key in the background; the list is drawn again when it answers. */
+  private probeOnce<T>(cache: Map<string, T | 'probing'>, key: string, run: () => Promise<T>): T | null {
+    const known = cache.get(key);
     if (known === undefined) {
-      this.drives.set(key, 'probing');
-      probeDrive(d)
-        .then((r) => this.drives.set(key, r))
-        .catch((e: unknown) =>
-          this.drives.set(key, {
-            ata: null,
-            nvme: null,
-            scsi: null,
-            kernelBytes: d.sizeBytes,
-            unreachable: `probe failed: ${e instanceof Error ? e.message : String(e)}`,
-          }),
-        )
+      cache.set(key, 'probing');
+      void run()
+        .then((v) => cache.set(key, v))
         .finally(() => this.emit('change'));
       return null;
     }
@@ -122,7 +123,7 @@ export class DiskWatch extends EventEmitter {
   /** What the drive says about itself that the examiner must see first (a hidden area, a locked drive), with the disk it concerns. */
   driveFindings(d: Disk): DiskWarning[] {
     const r = this.drive(d);
-    return r ? driveWarnings(r) : [];
+    return [...(r ? driveWarnings(r) : []), ...volumeWarnings(this.volumes(d) ?? [])];
   }
 
   /** The details panel's lines from the drive itself: its identity, what an image would cover, its warnings. */

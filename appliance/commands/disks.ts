@@ -1,6 +1,7 @@
 // `custos disks`: the inventory (disk/inventory.ts) as a table or JSON.
 import { listDisks, type Disk } from '../disk/inventory.js';
 import { driveWarnings, probeDrive } from '../disk/drive-probe.js';
+import { findEncryptedVolumes, volumeWarnings } from '../disk/encrypted-volumes.js';
 import { listStorageControllers, type StorageInventory } from '../disk/storage-controllers.js';
 import { humanSize, table } from '../format.js';
 
@@ -77,9 +78,13 @@ export function formatStorage(s: StorageInventory): string {
 export async function disksCommand(json: boolean): Promise<number> {
   const disks = listDisks();
   const drives = await Promise.all(disks.map((d) => probeDrive(d)));
-  disks.forEach((d, i) => d.warnings.push(...driveWarnings(drives[i] as Awaited<ReturnType<typeof probeDrive>>)));
+  const volumes = await Promise.all(disks.map((d) => findEncryptedVolumes(d)));
+  disks.forEach((d, i) => d.warnings.push(...driveWarnings(drives[i] as Awaited<ReturnType<typeof probeDrive>>), ...volumeWarnings(volumes[i] ?? [])));
   const storage = listStorageControllers(disks.map((d) => d.name));
-  if (json) process.stdout.write(JSON.stringify({ schema: DISKS_SCHEMA, disks: disks.map((d, i) => ({ ...d, drive: drives[i] })), storage }, null, 2) + '\n');
+  if (json)
+    process.stdout.write(
+      JSON.stringify({ schema: DISKS_SCHEMA, disks: disks.map((d, i) => ({ ...d, drive: drives[i], encryptedVolumes: volumes[i] })), storage }, null, 2) + '\n',
+    );
   else process.stdout.write(formatDisks(disks) + '\n' + formatStorage(storage) + '\n');
   return 0;
 }

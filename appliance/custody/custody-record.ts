@@ -8,6 +8,7 @@ import type { HostIdentity } from '../host-identity.js';
 import type { Disk } from '../disk/inventory.js';
 import type { DriveReport } from '../disk/drive-probe.js';
 import type { DriveCoverage } from '../disk/drive-coverage.js';
+import type { EncryptedVolume } from '../disk/encrypted-volumes.js';
 import type { AcquisitionStatus, ImageRecord } from '../imaging/image-record.js';
 import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
@@ -52,6 +53,8 @@ export interface SourceDrive {
   coverage: DriveCoverage;
   /** The drive refused reads (locked) and the examiner confirmed imaging it anyway. */
   lockedConfirmed: boolean;
+  /** Encrypted volumes on the visible data (libblkid), each with the advice shown; absent in records older than it. */
+  encryptedVolumes?: EncryptedVolume[];
 }
 
 export function kernelIdentity(): { release: string; version: string } {

@@ -46,6 +46,7 @@ function driveSection(r: CustodyRecord): Section[] {
         ['Covered', safeText(c.statement, 600)],
         ['Drive size', c.driveBytes === null ? 'unknown' : `${c.driveBytes} bytes (${safeText(c.from)})`],
         ['Not imaged', c.hiddenBytes === null ? 'unknown' : `${c.hiddenBytes} bytes`],
+        ...(d.encryptedVolumes ?? []).map((v): [string, string] => [`Encrypted ${safeText(v.device)}`, safeText(v.advice, 400)]),
         ...(c.locked
           ? [['LOCKED', `${c.locked}: imaged on the examiner's confirmation; its unreadable ranges are locked, not bad sectors`] as [string, string]]
           : []),

@@ -28,7 +28,11 @@ export type WarningCode =
   | 'ata-locked'
   | 'identify-damaged'
   | 'nvme-detached'
-  | 'capacity-mismatch';
+  | 'capacity-mismatch'
+  | 'encrypted-volume'
+  | 'sed-locked'
+  | 'sed-locking'
+  | 'sed-shadow-mbr';
 
 export interface DiskWarning {
   code: WarningCode;

@@ -13,7 +13,7 @@ export interface DriveCoverage {
   hiddenBytes: number | null;
   /** Why the drive's count is trusted, or why there is none. */
   from: string;
-  /** The drive refuses reads until it is unlocked (ATA security): its unreadable ranges are "locked", not bad sectors. */
+  /** The drive refuses reads until it is unlocked (ATA security, a locked TCG range, a shadow MBR): its unreadable ranges are "locked", not bad sectors. */
   locked: string | null;
   /** One sentence for the report. */
   statement: string;
@@ -34,7 +34,14 @@ function unknownWhy(r: DriveReport): string {
 export function driveCoverage(r: DriveReport): DriveCoverage {
   const imaged = r.kernelBytes;
   const a = r.ata;
-  const locked = a?.identify.security.locked ? 'ATA security locked' : null;
+  const tcg = r.tcg?.locking;
+  const locked = a?.identify.security.locked
+    ? 'ATA security locked'
+    : tcg?.locked
+      ? `a locked self-encrypting drive (${r.tcg?.sscs.join(', ') || 'TCG'})`
+      : tcg?.mbrEnabled && !tcg.mbrDone
+        ? 'a self-encrypting drive showing its shadow MBR'
+        : null;
   if (a && a.nativeSectors !== null) {
     const ss = a.identify.logicalSectorBytes;
     const user = imaged / ss;

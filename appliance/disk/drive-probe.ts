@@ -10,12 +10,15 @@ import { probeNvme, type NvmeProbe } from './nvme-probe.js';
 import { probeScsi, type ScsiProbe } from './scsi-probe.js';
 import type { Disk, DiskWarning } from './disk.js';
 import { Sysfs } from './sysfs.js';
+import { ataLevel0, nvmeLevel0, type TcgDiscovery } from './tcg-discovery.js';
 
 export interface DriveReport {
   ata: AtaProbe | null;
   nvme: NvmeProbe | null;
   /** INQUIRY and READ CAPACITY(16), from any disk behind the kernel's SCSI layer (SATA on libata, USB, SCSI, SAS). */
   scsi: ScsiProbe | null;
+  /** TCG Level 0 Discovery, asked when IDENTIFY or Identify Controller says the drive takes security commands; null otherwise or without an answer. */
+  tcg: TcgDiscovery | null;
   /** The kernel's size of the disk in bytes, held against what the drive says. */
   kernelBytes: number;
   /** Why the drive's native size could not be asked, in words; null when it was. */
@@ -31,7 +34,7 @@ function nsidOf(disk: Disk): number {
 
 /** A report of a disk whose drive could not be asked, with why. */
 function unasked(disk: Disk, why: string): DriveReport {
-  return { ata: null, nvme: null, scsi: null, kernelBytes: disk.sizeBytes, unreachable: why };
+  return { ata: null, nvme: null, scsi: null, tcg: null, kernelBytes: disk.sizeBytes, unreachable: why };
 }
 
 /** Probes one disk through a read-only fd of its block device. */
@@ -49,20 +52,27 @@ export async function probeDrive(disk: Disk): Promise<DriveReport> {
   try {
     if (disk.transport === 'nvme') {
       const nvme = await probeNvme(fd, nsidOf(disk));
-      return { ata: null, nvme, scsi: null, kernelBytes: disk.sizeBytes, unreachable: nvme ? null : 'the controller did not answer Identify' };
+      const tcg = nvme?.controller.securityCommands ? await nvmeLevel0(fd).catch(() => null) : null;
+      return { ata: null, nvme, scsi: null, tcg, kernelBytes: disk.sizeBytes, unreachable: nvme ? null : 'the controller did not answer Identify' };
     }
     const ata = await probeAta(fd);
     const scsi = await probeScsi(fd);
+    const tcg = ata?.identify.trustedComputing ? await ataLevel0(fd).catch(() => null) : null;
     return {
       ata,
       nvme: null,
       scsi,
+      tcg,
       kernelBytes: disk.sizeBytes,
       unreachable: ata ? null : 'no valid answer to ATA IDENTIFY through ATA PASS-THROUGH (a SCSI drive, or a bridge that passes no ATA commands)',
     };
   } finally {
     native().close(fd);
   }
+}
+
+function sscText(r: DriveReport): string {
+  return r.tcg?.sscs.join(', ') || 'TCG';
 }
 
 function sectors(n: number): string {
@@ -86,6 +96,19 @@ export function driveWarnings(r: DriveReport): DiskWarning[] {
     if (s.countExpired) w.push({ code: 'ata-locked', message: 'ATA security: password attempts exhausted until the drive is power-cycled' });
     if (a.identify.integrity === 'bad') w.push({ code: 'identify-damaged', message: 'the IDENTIFY answer fails its checksum: what it says is not reliable' });
   }
+  const l = r.tcg?.locking;
+  if (l?.locked)
+    w.push({
+      code: 'sed-locked',
+      message: `self-encrypting drive (${sscText(r)}) LOCKED: its locked ranges read as errors until unlocked; an image would hold no data there`,
+    });
+  else if (l?.enabled)
+    w.push({
+      code: 'sed-locking',
+      message: `self-encrypting drive (${sscText(r)}) with locking enabled, unlocked now: it locks again at power-off; image it in this session`,
+    });
+  if (l?.mbrEnabled && !l.mbrDone)
+    w.push({ code: 'sed-shadow-mbr', message: 'self-encrypting drive shows its shadow MBR (pre-boot image) at LBA 0, not the user data: unlock it first' });
   const c = r.scsi?.capacity;
   if (c && c.sectors * c.blockBytes !== r.kernelBytes) {
     w.push({

@@ -9,6 +9,7 @@ import { patternLoop, sha256File, tempDir } from '../helpers/loop.js';
 import { identifyBytes, type IdentifyFixture } from '../helpers/ata-identify-fixture.js';
 import { decodeIdentify } from '../../appliance/disk/ata-identify.js';
 import type { DriveReport } from '../../appliance/disk/drive-probe.js';
+import type { TcgDiscovery } from '../../appliance/disk/tcg-discovery.js';
 import { readDiskByName, type Disk } from '../../appliance/disk/inventory.js';
 import { WriteBlockGuardian } from '../../appliance/writeblock/guardian.js';
 import { runAcquisition } from '../../appliance/run-acquisition.js';
@@ -22,7 +23,7 @@ import { custodyProblems } from '../helpers/schema.js';
 import type { ImagingEvent } from '../../appliance/events.js';
 
 /** What an ATA drive described by `f` would answer, with its native max `native` sectors. */
-function ataReport(f: IdentifyFixture, kernelBytes: number, native: number | null): DriveReport {
+function ataReport(f: IdentifyFixture, kernelBytes: number, native: number | null, tcg: TcgDiscovery | null = null): DriveReport {
   const identify = decodeIdentify(identifyBytes(f));
   const user = identify.userSectors;
   return {
@@ -38,6 +39,7 @@ function ataReport(f: IdentifyFixture, kernelBytes: number, native: number | nul
     },
     nvme: null,
     scsi: null,
+    tcg,
     kernelBytes,
     unreachable: null,
   };

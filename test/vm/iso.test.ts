@@ -662,7 +662,7 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   t.regex(out, new RegExp(`^sha256 +${before['mega']}`, 'm'), out);
   // Short commands: a line longer than the serial terminal is redrawn by the shell's line editor. custody.json is one line of canonical JSON.
   t.is(await shell.run('grep -c controller-no-driver /tmp/custody.json'), '1', 'the record says which controller had no driver');
-  t.is(await shell.run(`grep -c '"from":"READ CAPACITY(16)"' /tmp/custody.json`), '1', 'the record says what the image covers, from READ CAPACITY(16)');
+  t.is(await shell.run("grep -c 'covers all 8,192 sec' /tmp/custody.json"), '1', 'the record says what the image covers, from READ CAPACITY(16)');
   // An AHCI disk acquired too: its record states, from the drive's native max, that no sector is hidden.
   const ahci = /^(\S+) /.exec(row('SER-AHCI'))?.[1] ?? '';
   const outAhci = await shell.run(
@@ -670,7 +670,7 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
     5 * 60_000,
   );
   t.regex(outAhci, /^status +complete/m, outAhci);
-  t.is(await shell.run(`grep -c "native max (READ NATIVE MAX ADDRESS EXT): no hidden area" /tmp/ahci/custody.json`), '1', 'no hidden area, said so');
+  t.is(await shell.run('grep -c "no hidden area" /tmp/ahci/custody.json'), '1', 'no hidden area, said so');
   t.is(await shell.run('grep -c "Not imaged  *0 bytes" /tmp/ahci/report.txt'), '1', 'the report says so');
   const writes = await writeOps(sock);
   for (const c of [...CONTROLLER_DISKS, { id: 'pvscsi' }, { id: 'nvhidden' }])
