@@ -107,7 +107,7 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
     }),
   );
   let copies = custodyCopy;
-  let next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies }, appliance);
+  let next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies, lockedDrive: locked === 'confirmed' }, appliance);
   while (next === 'copy') {
     const usb = await chooseWritableDisk(ui, watch, source, mounts, {
       title: 'choose the custody USB for a copy of the record',
@@ -118,7 +118,7 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
       copies = recordFolder(usb.dir);
       copyRecord(dest.mounts[0]?.dir ?? '', copies);
     }
-    next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies }, appliance);
+    next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies, lockedDrive: locked === 'confirmed' }, appliance);
   }
   await release(mounts);
   return next;

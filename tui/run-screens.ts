@@ -167,7 +167,7 @@ export type NextStep = 'again' | 'quit' | 'poweroff' | 'copy';
 
 export async function resultScreen(
   ui: Ui,
-  r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string; custodyCopy: string | null },
+  r: { outcome: AcquisitionOutcome | null; error: Error | null; fingerprint: string; custodyCopy: string | null; lockedDrive?: boolean },
   appliance: boolean,
 ): Promise<NextStep> {
   // An aborted run's error carries the record and the custody copies it got to (AcquisitionAborted, CustodyAborted).
@@ -185,7 +185,8 @@ export async function resultScreen(
     ...(rec?.destinations ?? []).map(
       (d) => `copy     ${safeText(d.dir)}: ${d.verification ? (d.verification.match ? 'verified' : 'VERIFICATION FAILED') : 'not read back'}`,
     ),
-    ...(rec ? [`bad      ${rec.badSectors} unreadable sector(s)`] : []),
+    // A locked drive's unreadable sectors are the lock, not bad media (the record says so too).
+    ...(rec ? [`bad      ${rec.badSectors} unreadable sector(s)${r.lockedDrive ? ': the drive is LOCKED, not bad media' : ''}`] : []),
     ...(written.size > 0 ? [`record   custody.json, events.jsonl, signatures, report.txt beside the image`] : []),
     ...missing.map((d) => `record   NOT WRITTEN in ${safeText(d, 40)}: its drive failed (the log up to then is there)`),
     ...(r.custodyCopy ? [`         and a copy on the custody USB: ${safeText(r.custodyCopy, 50)}`] : []),
