@@ -21,6 +21,7 @@ export type ImagingEventType =
   | 'drive-probe'
   | 'drive-locked-confirmed'
   | 'encrypted-volume'
+  | 'drive-health'
   | 'write-error'
   | 'aborted'
   | 'recovery-started'

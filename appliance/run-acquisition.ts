@@ -89,8 +89,22 @@ async function askDrive(r: AcquisitionRequest): Promise<DriveFindings> {
 /** The log's account of what the drive said, before the first byte. */
 function driveEvents(source: Disk, f: DriveFindings): ImagingEvent[] {
   const c = f.coverage;
+  const h = f.drive.health;
   return [
     event('drive-probe', c.statement, { from: c.from, driveBytes: c.driveBytes, hiddenBytes: c.hiddenBytes, locked: c.locked }),
+    ...(h
+      ? [
+          event(
+            'drive-health',
+            `drive health before the acquisition (${h.from}): ${h.flags.length ? `${h.flags.join(', ')}; --fast-first reads the good areas first` : 'nothing flagged'}`,
+            {
+              when: 'before',
+              passed: h.passed,
+              flags: h.flags,
+            },
+          ),
+        ]
+      : []),
     ...f.volumes.map((v) =>
       event('encrypted-volume', `${v.device}: ${v.advice}`, { device: v.device, kind: v.kind, type: v.type, version: v.version, uuid: v.uuid }),
     ),
@@ -153,6 +167,7 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
       host: r.host,
       sourceDisk: disk,
       sourceDrive: { report: drive, coverage, lockedConfirmed: coverage.locked !== null, encryptedVolumes: volumes },
+      healthAfter: async () => (await (r.probe ?? probeDrive)(r.disk)).health,
       copyDir: r.custodyCopy,
       checkpointMs: r.checkpointMs ?? DEFAULT_CHECKPOINT_MS,
       ...(plan && log ? { resume: { log, position: plan.journal.position, checkpoint: plan.journal.checkpoint, journalWritten: plan.journal.written } } : {}),

@@ -68,7 +68,10 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
   );
   const mounts = details?.custodyUsb ? [...dest.mounts, details.custodyUsb] : [...dest.mounts];
   // A resumed acquisition keeps its settings; the resume screen was its confirmation.
-  const options = details && !resume ? await askOptions(ui, dest.needsSplit) : null;
+  // A drive whose SMART or health log flags it gets fast-first proposed (switched on, said why).
+  const health = watch.drive(source)?.health;
+  const ailing = health && health.flags.length > 0 ? health.flags.join(', ') : null;
+  const options = details && !resume ? await askOptions(ui, dest.needsSplit, ailing ? safeText(ailing, 200) : null) : null;
   if (!details || (!resume && (!options || !(await confirmSummary(ui, source, dest.mounts, details, options))))) {
     await release(mounts);
     return 'again';
@@ -107,7 +110,11 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
     }),
   );
   let copies = custodyCopy;
-  let next = await resultScreen(ui, { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies, lockedDrive: locked === 'confirmed' }, appliance);
+  let next = await resultScreen(
+    ui,
+    { ...result, fingerprint: details.signer.fingerprint, custodyCopy: copies, lockedDrive: locked === 'confirmed' },
+    appliance,
+  );
   while (next === 'copy') {
     const usb = await chooseWritableDisk(ui, watch, source, mounts, {
       title: 'choose the custody USB for a copy of the record',

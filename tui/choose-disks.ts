@@ -40,10 +40,17 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
   // What hides disks (a controller without a driver, RAID/VMD mode) stands between the list and the details, in red.
   const hidden = blessed.box({ parent: ui.body, left: 1, width: '100%-2', height: 0, tags: false, style: { fg: 'red', bold: true } });
   const showHidden = () => {
-    // A hidden area or a locked drive is said here, on the first screen, not only in the details.
-    const drives = watch.disks.flatMap((d) => watch.driveFindings(d).map((w) => cut(`! ${d.name}: ${w.message}`)));
-    const lines = [...drives, ...watch.storage.warnings.map((w) => `! ${w.short}`)];
-    const shown = lines.length > 3 ? [...lines.slice(0, 2), `! and ${lines.length - 2} more (see custos disks)`] : lines;
+    // What hides disks comes first; then what a drive hides or says of itself (a hidden area, a lock, encryption),
+    // one line per finding while they fit, else one line naming the disks (their details say what).
+    const storage = watch.storage.warnings.map((w) => `! ${w.short}`);
+    const found = watch.disks
+      .map((d) => ({ name: d.name, lines: watch.driveFindings(d).map((w) => cut(`! ${d.name}: ${w.message}`)) }))
+      .filter((x) => x.lines.length > 0);
+    const each = found.flatMap((x) => x.lines);
+    const kept = storage.length > 2 ? [...storage.slice(0, 1), `! and ${storage.length - 1} more controller warnings (see custos disks)`] : storage;
+    const room = 3 - kept.length;
+    const drives = each.length <= room ? each : room > 0 ? [cut(`! warnings on ${found.map((x) => x.name).join(', ')}: see the details`)] : [];
+    const shown = [...kept, ...drives];
     list.height = `50%-${1 + shown.length}`;
     hidden.top = `50%-${shown.length}`;
     hidden.height = shown.length;

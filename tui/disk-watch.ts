@@ -96,6 +96,7 @@ export class DiskWatch extends EventEmitter {
         nvme: null,
         scsi: null,
         tcg: null,
+        health: null,
         kernelBytes: d.sizeBytes,
         unreachable: `probe failed: ${e instanceof Error ? e.message : String(e)}`,
       })),
@@ -136,6 +137,7 @@ export class DiskWatch extends EventEmitter {
       ...(id ? [`drive says: model ${id.model.text || '-'}  serial ${id.serial.text || '-'}  firmware ${id.firmware.text || '-'}`] : []),
       ...(sec?.supported ? [`ATA security: ${sec.locked ? 'LOCKED' : sec.enabled ? 'enabled, unlocked' : 'not enabled'}${sec.frozen ? ', frozen' : ''}`] : []),
       coverShort(driveCoverage(r)),
+      ...(r.health ? [`health: ${r.health.from}, ${r.health.passed === null ? 'status not given' : r.health.passed ? 'passed' : 'FAILING'}`] : []),
       ...driveWarnings(r).map((w) => `! ${w.message}`),
     ];
   }

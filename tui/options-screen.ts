@@ -15,8 +15,9 @@ export interface Options {
   fastFirst: boolean;
 }
 
-export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options | null> {
-  const o = { e01: false, e01Best: false, split: needsSplit, md5: true, sha1: false, sha256: true, sha512: false, verify: true, fastFirst: false };
+/** `ailing`: why the source drive looks unwell (its SMART or health log), which switches fast-first on and says so; null when it does not. */
+export async function askOptions(ui: Ui, needsSplit: boolean, ailing: string | null = null): Promise<Options | null> {
+  const o = { e01: false, e01Best: false, split: needsSplit, md5: true, sha1: false, sha256: true, sha512: false, verify: true, fastFirst: ailing !== null };
   type Key = keyof typeof o;
   const rows: [Key, string][] = [
     ['e01', 'E01 (EnCase 6), compressed, 1.4 GiB segments; adds MD5 + SHA-1'],
@@ -46,7 +47,7 @@ export async function askOptions(ui: Ui, needsSplit: boolean): Promise<Options |
     const at = (list as unknown as { selected: number }).selected ?? 0;
     list.setItems(rows.map(([k, label]) => `[${o[k] ? 'x' : ' '}] ${label}`));
     list.select(at);
-    setText(note, problem() ?? '');
+    setText(note, problem() ?? (ailing ? `fast-first proposed: ${ailing}` : ''));
     ui.screen.render();
   };
   const problem = (): string | null => {

@@ -9,6 +9,7 @@ import type { Disk } from '../disk/inventory.js';
 import type { DriveReport } from '../disk/drive-probe.js';
 import type { DriveCoverage } from '../disk/drive-coverage.js';
 import type { EncryptedVolume } from '../disk/encrypted-volumes.js';
+import type { DriveHealth } from '../disk/drive-health.js';
 import type { AcquisitionStatus, ImageRecord } from '../imaging/image-record.js';
 import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
@@ -53,6 +54,8 @@ export interface SourceDrive {
   coverage: DriveCoverage;
   /** The drive refused reads (locked) and the examiner confirmed imaging it anyway. */
   lockedConfirmed: boolean;
+  /** SMART or the NVMe health log read again when the acquisition ended (the snapshot before is report.health); absent in older records. */
+  healthAfter?: DriveHealth | null;
   /** Encrypted volumes on the visible data (libblkid), each with the advice shown; absent in records older than it. */
   encryptedVolumes?: EncryptedVolume[];
 }

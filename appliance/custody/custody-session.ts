@@ -8,7 +8,8 @@ import path from 'node:path';
 import { CustosError } from '../errors.js';
 import type { HostIdentity } from '../host-identity.js';
 import type { Disk } from '../disk/inventory.js';
-import type { ImagingEvent } from '../events.js';
+import { event, type ImagingEvent } from '../events.js';
+import type { DriveHealth } from '../disk/drive-health.js';
 import type { ImageRecord } from '../imaging/image-record.js';
 import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
@@ -52,6 +53,8 @@ export interface CustodyContext {
   host: Promise<HostIdentity | null>;
   sourceDisk: Disk | null;
   sourceDrive?: SourceDrive | null;
+  /** Reads the source drive's health again when the acquisition ends, before the seal: the record holds both snapshots. */
+  healthAfter?: () => Promise<DriveHealth | null>;
   /** A second place for the whole record (the custody USB); null for none. */
   copyDir: string | null;
   checkpointMs?: number;
@@ -179,6 +182,28 @@ export class CustodySession {
     return this.log ? this.log.paths.map((p) => path.dirname(p)) : this.dirs;
   }
 
+  /** The drive's health after the acquisition, into the log and the record's sourceDrive. */
+  private async readHealthAfter(): Promise<void> {
+    const drive = this.ctx.sourceDrive;
+    if (!drive || !this.ctx.healthAfter) return;
+    const after = await this.ctx.healthAfter().catch(() => null);
+    this.ctx.sourceDrive = { ...drive, healthAfter: after };
+    const flags = after?.flags ?? [];
+    this.event(
+      event(
+        'drive-health',
+        after
+          ? `drive health after the acquisition (${after.from}): ${flags.length ? flags.join(', ') : 'nothing flagged'}`
+          : 'drive health after the acquisition: the drive gave none',
+        {
+          when: 'after',
+          passed: after?.passed ?? null,
+          flags,
+        },
+      ),
+    );
+  }
+
   /** Seals the log and writes the signed record, the allowed_signers line and the reports in every copy. */
   async finish(acquisition: ImageRecord): Promise<CustodyRecord | null> {
     if (this.timer) clearInterval(this.timer);
@@ -190,6 +215,7 @@ export class CustodySession {
       await Promise.race([this.ctx.host, new Promise((r) => (timer = setTimeout(r, HOST_WAIT_MS)))]);
       clearTimeout(timer);
     }
+    await this.readHealthAfter();
     log.append('seal', { status: acquisition.status, entries: log.entries + 1 });
     this.closed = true;
     const { events: _events, ...withoutEvents } = acquisition;

@@ -5,6 +5,7 @@ import { safeText } from '../sanitize.js';
 import { CASE_FIELDS, type CaseField } from './case-data.js';
 import { CUSTODY_FILE, ALLOWED_SIGNERS_FILE, type CustodyRecord } from './custody-record.js';
 import { LOG_FILE } from './event-log.js';
+import type { DriveHealth } from '../disk/drive-health.js';
 
 const LABELS: Record<CaseField, string> = {
   caseNumber: 'Case number',
@@ -21,6 +22,12 @@ interface Section {
   rows: [string, string][];
   /** Values to print large (hashes, fingerprint) in the HTML. */
   big?: boolean;
+}
+
+function healthText(h: DriveHealth | null): string {
+  if (!h) return 'not given by the drive';
+  const status = h.passed === null ? 'status not given' : h.passed ? 'passed' : 'FAILING';
+  return `${h.from}: ${status}; ${h.flags.length ? h.flags.map((f) => safeText(f)).join(', ') : 'nothing flagged'}`;
 }
 
 /** The drive's own view: identity from its firmware, security, and what the image covers of it. Absent in older records. */
@@ -44,6 +51,8 @@ function driveSection(r: CustodyRecord): Section[] {
             ]
           : []),
         ['Covered', safeText(c.statement, 600)],
+        ['Health before', healthText(d.report.health)],
+        ...(d.healthAfter !== undefined ? [['Health after', healthText(d.healthAfter)] as [string, string]] : []),
         ['Drive size', c.driveBytes === null ? 'unknown' : `${c.driveBytes} bytes (${safeText(c.from)})`],
         ['Not imaged', c.hiddenBytes === null ? 'unknown' : `${c.hiddenBytes} bytes`],
         ...(d.encryptedVolumes ?? []).map((v): [string, string] => [`Encrypted ${safeText(v.device)}`, safeText(v.advice, 400)]),

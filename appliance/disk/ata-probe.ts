@@ -28,7 +28,10 @@ export interface AtaProbe {
 }
 
 /** An ATA PASS-THROUGH(16) CDB. protocol 4 reads one 512-byte block, 3 carries no data; CK_COND asks for the registers back. */
-export function ataCdb(command: number, opts: { protocol: 3 | 4; feature?: number; extend?: boolean; checkCondition?: boolean }): Uint8Array {
+export function ataCdb(
+  command: number,
+  opts: { protocol: 3 | 4; feature?: number; extend?: boolean; checkCondition?: boolean; lbaLow?: number; lbaMid?: number; lbaHigh?: number },
+): Uint8Array {
   const cdb = new Uint8Array(16);
   cdb[0] = 0x85;
   cdb[1] = (opts.protocol << 1) | (opts.extend ? 1 : 0);
@@ -36,6 +39,10 @@ export function ataCdb(command: number, opts: { protocol: 3 | 4; feature?: numbe
   cdb[2] = (opts.checkCondition ? 0x20 : 0) | (opts.protocol === 4 ? 0x0e : 0);
   cdb[4] = (opts.feature ?? 0) & 0xff;
   cdb[6] = opts.protocol === 4 ? 1 : 0;
+  // LBA 7:0 (a log address), 15:8 and 23:16 (SMART takes its signature 4Fh/C2h there).
+  cdb[8] = (opts.lbaLow ?? 0) & 0xff;
+  cdb[10] = (opts.lbaMid ?? 0) & 0xff;
+  cdb[12] = (opts.lbaHigh ?? 0) & 0xff;
   cdb[13] = 0x40; // DEVICE: LBA addressing
   cdb[14] = command;
   return cdb;

@@ -32,7 +32,8 @@ export type WarningCode =
   | 'encrypted-volume'
   | 'sed-locked'
   | 'sed-locking'
-  | 'sed-shadow-mbr';
+  | 'sed-shadow-mbr'
+  | 'drive-health';
 
 export interface DiskWarning {
   code: WarningCode;

@@ -11,6 +11,7 @@ import { probeScsi, type ScsiProbe } from './scsi-probe.js';
 import type { Disk, DiskWarning } from './disk.js';
 import { Sysfs } from './sysfs.js';
 import { ataLevel0, nvmeLevel0, type TcgDiscovery } from './tcg-discovery.js';
+import { ataHealth, nvmeHealth, type DriveHealth } from './drive-health.js';
 
 export interface DriveReport {
   ata: AtaProbe | null;
@@ -19,6 +20,8 @@ export interface DriveReport {
   scsi: ScsiProbe | null;
   /** TCG Level 0 Discovery, asked when IDENTIFY or Identify Controller says the drive takes security commands; null otherwise or without an answer. */
   tcg: TcgDiscovery | null;
+  /** SMART (ATA) or the SMART / Health log (NVMe) at the time of the probe; null when the drive gave none. */
+  health: DriveHealth | null;
   /** The kernel's size of the disk in bytes, held against what the drive says. */
   kernelBytes: number;
   /** Why the drive's native size could not be asked, in words; null when it was. */
@@ -34,7 +37,7 @@ function nsidOf(disk: Disk): number {
 
 /** A report of a disk whose drive could not be asked, with why. */
 function unasked(disk: Disk, why: string): DriveReport {
-  return { ata: null, nvme: null, scsi: null, tcg: null, kernelBytes: disk.sizeBytes, unreachable: why };
+  return { ata: null, nvme: null, scsi: null, tcg: null, health: null, kernelBytes: disk.sizeBytes, unreachable: why };
 }
 
 /** Probes one disk through a read-only fd of its block device. */
@@ -53,16 +56,19 @@ export async function probeDrive(disk: Disk): Promise<DriveReport> {
     if (disk.transport === 'nvme') {
       const nvme = await probeNvme(fd, nsidOf(disk));
       const tcg = nvme?.controller.securityCommands ? await nvmeLevel0(fd).catch(() => null) : null;
-      return { ata: null, nvme, scsi: null, tcg, kernelBytes: disk.sizeBytes, unreachable: nvme ? null : 'the controller did not answer Identify' };
+      const health = nvme ? await nvmeHealth(fd).catch(() => null) : null;
+      return { ata: null, nvme, scsi: null, tcg, health, kernelBytes: disk.sizeBytes, unreachable: nvme ? null : 'the controller did not answer Identify' };
     }
     const ata = await probeAta(fd);
     const scsi = await probeScsi(fd);
     const tcg = ata?.identify.trustedComputing ? await ataLevel0(fd).catch(() => null) : null;
+    const health = ata ? await ataHealth(fd).catch(() => null) : null;
     return {
       ata,
       nvme: null,
       scsi,
       tcg,
+      health,
       kernelBytes: disk.sizeBytes,
       unreachable: ata ? null : 'no valid answer to ATA IDENTIFY through ATA PASS-THROUGH (a SCSI drive, or a bridge that passes no ATA commands)',
     };
@@ -96,6 +102,8 @@ export function driveWarnings(r: DriveReport): DiskWarning[] {
     if (s.countExpired) w.push({ code: 'ata-locked', message: 'ATA security: password attempts exhausted until the drive is power-cycled' });
     if (a.identify.integrity === 'bad') w.push({ code: 'identify-damaged', message: 'the IDENTIFY answer fails its checksum: what it says is not reliable' });
   }
+  if (r.health && r.health.flags.length > 0)
+    w.push({ code: 'drive-health', message: `drive health (${r.health.from}): ${r.health.flags.join(', ')}; consider --fast-first (good areas first)` });
   const l = r.tcg?.locking;
   if (l?.locked)
     w.push({

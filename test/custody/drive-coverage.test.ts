@@ -40,6 +40,7 @@ function ataReport(f: IdentifyFixture, kernelBytes: number, native: number | nul
     nvme: null,
     scsi: null,
     tcg,
+    health: null,
     kernelBytes,
     unreachable: null,
   };
@@ -147,3 +148,35 @@ test.serial('a loop source, asked for real: the record says its native size cann
   t.regex(rec.sourceDrive?.coverage.statement ?? '', /^the image covers the 2,097,152 bytes the kernel shows; the drive's own size is unknown: a loop disk/);
   t.regex(readFileSync(path.join(real.out, 'report.txt'), 'utf8'), /Drive size +unknown/);
 });
+
+test.serial(
+  "the drive's health before and after: both snapshots in the record, the log and the report; a flagged drive gets --fast-first proposed",
+  async (t) => {
+    let reads = 0;
+    const ailing = (d: Disk): DriveReport => {
+      reads++;
+      const attributes = [{ id: 5, name: 'Reallocated_Sector_Ct', value: 90, worst: 90, raw: 8 * reads }];
+      const flags = [`${8 * reads} reallocated sector(s)`];
+      return {
+        ...ataReport({ lba48: d.sizeBytes / 512 }, d.sizeBytes, d.sizeBytes / 512),
+        health: { from: 'ATA SMART', passed: true, attributes, selfTests: [], nvme: null, flags, rawHex: '0'.repeat(1024) },
+      };
+    };
+    const run = await acquireLoop(t, ailing, false);
+    t.is(run.error, null, String(run.error));
+    t.is(reads, 2, 'asked once before the first byte and once at the end');
+    const rec = JSON.parse(readFileSync(path.join(run.out, 'custody.json'), 'utf8')) as CustodyRecord;
+    t.deepEqual(custodyProblems(rec), []);
+    t.deepEqual(rec.sourceDrive?.report.health?.flags, ['8 reallocated sector(s)']);
+    t.deepEqual(rec.sourceDrive?.healthAfter?.flags, ['16 reallocated sector(s)']);
+    t.true(rec.sourceDisk?.warnings.some((w) => w.code === 'drive-health' && /consider --fast-first/.test(w.message)));
+    const health = run.events.filter((e) => e.type === 'drive-health').map((e) => e.message);
+    t.is(health.length, 1, 'the before snapshot reaches the caller; the after one is in the log');
+    t.regex(health[0] ?? '', /^drive health before the acquisition \(ATA SMART\): 8 reallocated sector\(s\); --fast-first reads the good areas first$/);
+    const log = readFileSync(path.join(run.out, 'events.jsonl'), 'utf8');
+    t.regex(log, /drive health after the acquisition \(ATA SMART\): 16 reallocated sector\(s\)/);
+    const report = readFileSync(path.join(run.out, 'report.txt'), 'utf8');
+    t.regex(report, /Health before +ATA SMART: passed; 8 reallocated sector\(s\)/);
+    t.regex(report, /Health after +ATA SMART: passed; 16 reallocated sector\(s\)/);
+  },
+);

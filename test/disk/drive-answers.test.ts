@@ -74,7 +74,7 @@ test('warnings from the drive: an HPA in sectors as the examiner reads them, DCO
     dcoHiddenSectors: 37_712,
     notes: [],
   };
-  const w = driveWarnings({ ata, nvme: null, scsi: null, tcg: null, kernelBytes: 512_000_000, unreachable: null });
+  const w = driveWarnings({ ata, nvme: null, scsi: null, tcg: null, health: null, kernelBytes: 512_000_000, unreachable: null });
   t.deepEqual(
     w.map((x) => x.code),
     ['hpa', 'dco-hidden', 'ata-locked', 'identify-damaged'],
@@ -87,6 +87,7 @@ test('warnings from the drive: an HPA in sectors as the examiner reads them, DCO
       nvme: null,
       scsi: null,
       tcg: null,
+      health: null,
       kernelBytes: 0,
       unreachable: null,
     }),
@@ -148,7 +149,7 @@ test('SCSI: INQUIRY identity sanitized; READ CAPACITY(16) sectors, block and phy
   const capacity = { sectors: 1000, blockBytes: 512, physicalExponent: 0, provisioning: false };
   const inquiry = decodeInquiry(inq);
   if (!inquiry) return t.fail();
-  const report = { ata: null, nvme: null, scsi: { inquiry, capacity }, tcg: null, unreachable: null };
+  const report = { ata: null, nvme: null, scsi: { inquiry, capacity }, tcg: null, health: null, unreachable: null };
   t.deepEqual(driveWarnings({ ...report, kernelBytes: 512_000 }), []);
   t.deepEqual(
     driveWarnings({ ...report, kernelBytes: 500_000 }).map((w) => w.code),

@@ -23,7 +23,7 @@ const locking = (flags: number): [number, number[]] => [0x0002, [flags, 0, 0, 0,
 const OPAL2: [number, number[]] = [0x0203, [0, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]];
 
 function report(tcg: ReturnType<typeof decodeLevel0>): DriveReport {
-  return { ata: null, nvme: null, scsi: null, tcg, kernelBytes: 1 << 20, unreachable: null };
+  return { ata: null, nvme: null, scsi: null, tcg, health: null, kernelBytes: 1 << 20, unreachable: null };
 }
 
 test('an Opal 2 drive: locking supported, enabled, locked, with a shadow MBR not done', (t) => {

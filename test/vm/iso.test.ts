@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { custos, REPO_ROOT } from '../helpers/cli.js';
 import { mountNtfsReadOnly, mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
@@ -507,6 +507,22 @@ test("identity in QEMU: twins (three USB disks with one fixed serial) held per a
 });
 
 /** One disk behind each storage controller family QEMU emulates: [QEMU device(s), the disk's device, the Linux driver expected]. */
+/** An ext2 image holding smartctl and nvme-cli with the libraries they need, each run by a short wrapper (a serial shell redraws long lines). */
+async function toolsDisk(file: string): Promise<void> {
+  const dir = `${file}.d`;
+  mkdirSync(dir, { recursive: true });
+  for (const [bin, wrapper] of [
+    ['/usr/sbin/smartctl', 's'],
+    ['/usr/sbin/nvme', 'n'],
+  ] as const) {
+    copyFileSync(bin, path.join(dir, path.basename(bin)));
+    const libs = (await execa('ldd', [bin])).stdout.match(/=> (\/\S+)/g) ?? [];
+    for (const l of libs) copyFileSync(l.slice(3), path.join(dir, path.basename(l.slice(3))));
+    writeFileSync(path.join(dir, wrapper), `#!/bin/sh\nLD_LIBRARY_PATH=/tmp/t exec /tmp/t/${path.basename(bin)} "$@"\n`, { mode: 0o755 });
+  }
+  await execa('mke2fs', ['-q', '-F', '-t', 'ext2', '-d', dir, file, '64M']);
+}
+
 const CONTROLLER_DISKS: { id: string; controller: string; disk: (drive: string, serial: string) => string; driver: string }[] = [
   { id: 'lsi', controller: '-device lsi53c895a,id=lsi', disk: (d, s) => `-device scsi-hd,drive=${d},bus=lsi.0,serial=${s}`, driver: 'sym53c8xx' },
   { id: 'mega', controller: '-device megasas,id=mega', disk: (d, s) => `-device scsi-hd,drive=${d},bus=mega.0,serial=${s}`, driver: 'megaraid_sas' },
@@ -554,6 +570,9 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
     if (c.controller) args.push(c.controller);
     args.push(`-drive if=none,id=d${c.id},file=${f(`${c.id}.img`)},format=raw`, c.disk(`d${c.id}`, `SER-${c.id.toUpperCase()}`));
   }
+  // smartctl and nvme-cli, the independent decoders, from the host's Debian packages on a disk of their own: never in the ISO.
+  await toolsDisk(f('tools.img'));
+  args.push(`-drive if=none,id=dtools,file=${f('tools.img')},format=raw,readonly=on`, '-device virtio-blk-pci,drive=dtools,serial=SER-TOOLS');
   randomDisk(f('nvhidden.img'), 6 * MiB);
   before['nvhidden'] = await sha256File(f('nvhidden.img'));
   args.push(`-drive if=none,id=dnvhidden,file=${f('nvhidden.img')},format=raw`, '-device nvme-ns,drive=dnvhidden,nsid=2,detached=on,bus=nvc');
@@ -614,7 +633,55 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
     t.regex(hd, new RegExp(`Serial Number:\\s+SER-${id.toUpperCase()}`), 'hdparm decodes the same serial');
     t.regex(hd, new RegExp(`LBA48 {2}user addressable sectors:\\s+${(4 * MiB) / 512}\\b`), 'and the same size');
   }
+  // SMART from QEMU's IDE emulation (behind both libata drivers): attributes, a passing status, nothing flagged.
+  for (const id of ['ide', 'ahci']) {
+    const h = bySerial(`SER-${id.toUpperCase()}`)?.drive.health;
+    t.is(h?.from, 'ATA SMART', `${id}: SMART READ DATA`);
+    t.is(h?.passed, true, `${id}: SMART RETURN STATUS`);
+    t.true(
+      h?.attributes.some((a) => a.id === 5 && a.raw === 0),
+      `${id}: reallocated sectors attribute (${JSON.stringify(h?.attributes)})`,
+    );
+    t.deepEqual(h?.flags, [], id);
+  }
   const nv = bySerial('SER-NVME');
+  // The same answers as smartctl and nvme-cli read from the same emulated drives.
+  await shell.run(`mkdir -p /tmp/t && mount -o ro /dev/${/^(\S+) /.exec(row('SER-TOOLS'))?.[1] ?? ''} /tmp/t`);
+  for (const id of ['ide', 'ahci']) {
+    const dev = /^(\S+) /.exec(row(`SER-${id.toUpperCase()}`))?.[1] ?? '';
+    const sc = JSON.parse(await shell.run(`/tmp/t/s -j -A -H /dev/${dev}`, 60_000)) as {
+      smart_status?: { passed: boolean };
+      ata_smart_attributes?: { table: { id: number; value: number; worst: number; raw: { value: number } }[] };
+    };
+    const ours = bySerial(`SER-${id.toUpperCase()}`)?.drive.health;
+    t.deepEqual(
+      ours?.attributes.map((a) => [a.id, a.value, a.worst, a.raw]),
+      sc.ata_smart_attributes?.table.map((a) => [a.id, a.value, a.worst, a.raw.value]),
+      `${id}: the attributes smartctl reads`,
+    );
+    t.is(ours?.passed, sc.smart_status?.passed, `${id}: the status smartctl reads`);
+  }
+  const idc = JSON.parse(await shell.run('/tmp/t/n id-ctrl /dev/nvme0 -o json', 60_000)) as { sn: string; mn: string; fr: string };
+  t.deepEqual(
+    [nv?.drive.nvme?.controller.serial.text, nv?.drive.nvme?.controller.model.text, nv?.drive.nvme?.controller.firmware.text],
+    [idc.sn.trim(), idc.mn.trim(), idc.fr.trim()],
+    'nvme id-ctrl reads the same identity',
+  );
+  const sl = JSON.parse(await shell.run('/tmp/t/n smart-log /dev/nvme0 -o json', 60_000)) as {
+    critical_warning: number;
+    media_errors: number;
+    temperature: number;
+  };
+  t.deepEqual(
+    [nv?.drive.health?.nvme?.criticalWarning, nv?.drive.health?.nvme?.mediaErrors],
+    [sl.critical_warning, sl.media_errors],
+    'nvme smart-log reads the same log',
+  );
+  t.true([sl.temperature, sl.temperature + 273].includes(nv?.drive.health?.nvme?.temperatureK ?? -1), `the same temperature (${sl.temperature})`);
+  t.is(nv?.drive.health?.from, 'NVMe SMART / Health log');
+  t.true((nv?.drive.health?.nvme?.temperatureK ?? 0) > 273, `NVMe temperature (${JSON.stringify(nv?.drive.health?.nvme)})`);
+  t.is(nv?.drive.health?.nvme?.mediaErrors, 0);
+  t.is(nv?.drive.health?.passed, true);
   t.deepEqual(
     nv?.drive.nvme?.namespaces,
     [
@@ -672,6 +739,7 @@ test("storage controllers in QEMU: a disk behind each SCSI HBA, RAID and SAS con
   t.regex(outAhci, /^status +complete/m, outAhci);
   t.is(await shell.run('grep -c "no hidden area" /tmp/ahci/custody.json'), '1', 'no hidden area, said so');
   t.is(await shell.run('grep -c "Not imaged  *0 bytes" /tmp/ahci/report.txt'), '1', 'the report says so');
+  t.is(await shell.run('grep -c "Health after  *ATA SMART: passed" /tmp/ahci/report.txt'), '1', 'SMART read again at the end');
   const writes = await writeOps(sock);
   for (const c of [...CONTROLLER_DISKS, { id: 'pvscsi' }, { id: 'nvhidden' }])
     t.is(writes[`d${c.id}`] ?? 0, 0, `QEMU counted no write to the disk behind ${c.id} (${JSON.stringify(writes)})`);
