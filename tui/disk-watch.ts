@@ -5,18 +5,24 @@ import { WriteBlockGuardian, type GuardianEvent } from '../appliance/writeblock/
 import { appendEvents, FileStateStore } from '../appliance/writeblock/guardian-state.js';
 import { listDisks, type Disk } from '../appliance/disk/inventory.js';
 import { listStorageControllers, type StorageInventory } from '../appliance/disk/storage-controllers.js';
-import { findFileSystems, type FileSystemProbe } from '../appliance/disk/destination-mount.js';
+import { fileSystemsIn, type FileSystemProbe } from '../appliance/disk/destination-mount.js';
 import { blockFingerprint } from '../appliance/disk/block-fingerprint.js';
 import { driveWarnings, probeDrive, type DriveReport } from '../appliance/disk/drive-probe.js';
 import { driveCoverage, type DriveCoverage } from '../appliance/disk/drive-coverage.js';
 import type { DiskWarning } from '../appliance/disk/disk.js';
-import { findEncryptedVolumes, volumeWarnings, type EncryptedVolume } from '../appliance/disk/encrypted-volumes.js';
+import { encryptedVolumesIn, volumeWarnings, type EncryptedVolume } from '../appliance/disk/encrypted-volumes.js';
+import { probeSignatures, type VolumeSignature } from '../appliance/disk/volume-signatures.js';
 
 /** What an image would cover, short enough for one line of the panel (the record has the whole sentence). */
 function coverShort(c: DriveCoverage): string {
   if (c.hiddenBytes === null) return "covers: what the kernel shows; the drive's own size could not be asked";
   if (c.hiddenBytes === 0) return `covers: every sector the drive has (${c.from})`;
   return `covers: NOT ${c.hiddenBytes} bytes the drive holds (${c.from})`;
+}
+
+interface VolumeFindings {
+  fileSystems: FileSystemProbe[];
+  volumes: EncryptedVolume[];
 }
 
 /** Controllers are listed again at least this often while no disk changes (one hot-plugged without a driver has none). */
@@ -32,11 +38,10 @@ export class DiskWatch extends EventEmitter {
   /** When the guardian last re-checked the flags. */
   lastCheck: Date | null = null;
   private timer: NodeJS.Timeout | null = null;
-  /** File systems found on each disk (read-only probe, once per disk identity and size). */
-  private readonly fs = new Map<string, FileSystemProbe[] | 'probing'>();
+  /** What libblkid finds on each disk's volumes (read-only probe, once per attachment, size and partition count). */
+  private readonly signatures = new Map<string, VolumeFindings | 'probing'>();
   /** The drive's own answers, asked once per attachment and size (read-only pass-through, drive-probe.ts). */
   private readonly drives = new Map<string, DriveReport | 'probing'>();
-  private readonly encrypted = new Map<string, EncryptedVolume[] | 'probing'>();
   private logged = 0;
   /** The devices and flags the current list was read under, and when the controllers were last listed. */
   private seen: string | null = null;
@@ -85,7 +90,15 @@ export class DiskWatch extends EventEmitter {
 
   /** The writable file systems on a disk, or null while not yet probed. */
   fileSystems(d: Disk): FileSystemProbe[] | null {
-    return this.probeOnce(this.fs, `${d.attachment}:${d.sizeBytes}:${d.partitions.length}`, () => findFileSystems(d).catch(() => []));
+    return this.volumeFindings(d)?.fileSystems ?? null;
+  }
+
+  /** One blkid probe per volume serves both the file systems and the encrypted volumes (the entropy samples are read once too). */
+  private volumeFindings(d: Disk): VolumeFindings | null {
+    return this.probeOnce(this.signatures, `${d.attachment}:${d.sizeBytes}:${d.partitions.length}`, async () => {
+      const sigs: VolumeSignature[] = await probeSignatures(d).catch(() => []);
+      return { fileSystems: fileSystemsIn(sigs), volumes: encryptedVolumesIn(d, sigs) };
+    });
   }
 
   /** The drive's own view of a disk, or null while it is being asked. */
@@ -105,7 +118,7 @@ export class DiskWatch extends EventEmitter {
 
   /** The encrypted volumes on a disk (libblkid, read-only), or null while it is being probed. */
   volumes(d: Disk): EncryptedVolume[] | null {
-    return this.probeOnce(this.encrypted, `${d.attachment}:${d.sizeBytes}:${d.partitions.length}`, () => findEncryptedVolumes(d).catch(() => []));
+    return this.volumeFindings(d)?.volumes ?? null;
   }
 
   /** A probe run once per key in the background; the list is drawn again when it answers. */

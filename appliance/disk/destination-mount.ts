@@ -8,6 +8,7 @@ import path from 'node:path';
 import { CustosError } from '../errors.js';
 import { stateDir } from '../state-dir.js';
 import type { Disk } from './inventory.js';
+import { probeSignatures, type VolumeSignature } from './volume-signatures.js';
 
 export interface FileSystemProbe {
   device: string;
@@ -18,27 +19,20 @@ export interface FileSystemProbe {
 /** File systems the appliance writes images onto (blkid's names; NTFS is written through ntfs-3g). */
 const WRITABLE = new Set(['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'exfat', 'vfat', 'ntfs']);
 
-async function probe(device: string): Promise<FileSystemProbe | null> {
-  // -p: read the device itself (no cache, no udev), as the live system has neither.
-  const r = await execa('blkid', ['-p', '-o', 'export', device], { reject: false });
-  if (r.exitCode !== 0) return null;
-  const fields: Record<string, string> = Object.fromEntries(
-    String(r.stdout)
-      .split('\n')
-      .map((l) => l.split('='))
-      .filter((kv) => kv.length >= 2)
-      .map(([k, ...v]): [string, string] => [k ?? '', v.join('=')]),
-  );
-  const fsType = fields['TYPE'];
-  if (!fsType || fields['USAGE'] !== 'filesystem') return null;
-  return { device, fsType, label: fields['LABEL'] ?? null };
+function fileSystemOf(sig: VolumeSignature): FileSystemProbe | null {
+  const fsType = sig.fields?.['TYPE'];
+  if (!fsType || sig.fields?.['USAGE'] !== 'filesystem' || !WRITABLE.has(fsType)) return null;
+  return { device: sig.device, fsType, label: sig.fields?.['LABEL'] ?? null };
+}
+
+/** The writable file systems among a disk's probed volumes (see volume-signatures.ts). */
+export function fileSystemsIn(signatures: readonly VolumeSignature[]): FileSystemProbe[] {
+  return signatures.map(fileSystemOf).filter((f): f is FileSystemProbe => f !== null);
 }
 
 /** The writable file systems on a disk: its partitions, or the whole disk if it has none. */
 export async function findFileSystems(disk: Disk): Promise<FileSystemProbe[]> {
-  const devices = disk.partitions.length > 0 ? disk.partitions.map((p) => `/dev/${p.name}`) : [disk.devicePath];
-  const found = await Promise.all(devices.map(probe));
-  return found.filter((f): f is FileSystemProbe => f !== null && WRITABLE.has(f.fsType));
+  return fileSystemsIn(await probeSignatures(disk));
 }
 
 export interface MountedDestination {

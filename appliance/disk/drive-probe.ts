@@ -10,7 +10,7 @@ import { probeNvme, type NvmeProbe } from './nvme-probe.js';
 import { probeScsi, type ScsiProbe } from './scsi-probe.js';
 import type { Disk, DiskWarning } from './disk.js';
 import { Sysfs } from './sysfs.js';
-import { ataLevel0, nvmeLevel0, type TcgDiscovery } from './tcg-discovery.js';
+import { ataLevel0, nvmeLevel0, scsiLevel0, type TcgDiscovery } from './tcg-discovery.js';
 import { ataHealth, nvmeHealth, type DriveHealth } from './drive-health.js';
 
 export interface DriveReport {
@@ -40,6 +40,12 @@ function unasked(disk: Disk, why: string): DriveReport {
   return { ata: null, nvme: null, scsi: null, tcg: null, health: null, kernelBytes: disk.sizeBytes, unreachable: why };
 }
 
+/** TCG Level 0 Discovery where the drive says it has security protocols: an ATA drive by IDENTIFY word 48, a SCSI drive by trying (SPC has no flag for it). */
+async function tcgOf(fd: number, ata: AtaProbe | null, scsi: ScsiProbe | null): Promise<TcgDiscovery | null> {
+  if (ata) return ata.identify.trustedComputing ? ataLevel0(fd).catch(() => null) : null;
+  return scsi ? scsiLevel0(fd).catch(() => null) : null;
+}
+
 /** Probes one disk through a read-only fd of its block device. */
 export async function probeDrive(disk: Disk): Promise<DriveReport> {
   if (disk.kind !== 'disk') return unasked(disk, 'not a disk');
@@ -61,7 +67,7 @@ export async function probeDrive(disk: Disk): Promise<DriveReport> {
     }
     const ata = await probeAta(fd);
     const scsi = await probeScsi(fd);
-    const tcg = ata?.identify.trustedComputing ? await ataLevel0(fd).catch(() => null) : null;
+    const tcg = await tcgOf(fd, ata, scsi);
     const health = ata ? await ataHealth(fd).catch(() => null) : null;
     return {
       ata,

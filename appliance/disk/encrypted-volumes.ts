@@ -5,11 +5,11 @@
 // by a parser of ours; a partition without any signature whose data looks
 // random throughout is reported as possibly encrypted (VeraCrypt and others
 // have no signature by design).
-import { execa } from 'execa';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { safeText } from '../sanitize.js';
 import type { Disk } from './inventory.js';
 import type { DiskWarning } from './disk.js';
+import { probeSignatures, type VolumeSignature } from './volume-signatures.js';
 
 export type VolumeKind = 'bitlocker' | 'luks1' | 'luks2' | 'filevault-corestorage' | 'apfs' | 'high-entropy' | 'other-crypto';
 
@@ -43,20 +43,6 @@ const ADVICE: Record<VolumeKind, string> = {
     'no known file system and random-looking data throughout: possibly an encrypted container (VeraCrypt or similar); record any password that can be obtained',
   'other-crypto': 'an encrypted volume: without its key this image cannot be read; record the key if it can be obtained',
 };
-
-async function blkidFields(device: string): Promise<Record<string, string> | null> {
-  // -p: read the device itself (no cache, no udev); exit 2 means no signature was found.
-  const r = await execa('blkid', ['-p', '-o', 'export', device], { reject: false, timeout: 30_000 });
-  if (r.exitCode === 2) return {};
-  if (r.exitCode !== 0) return null;
-  return Object.fromEntries(
-    String(r.stdout)
-      .split('\n')
-      .map((l) => /^([A-Z_]+)=(.*)$/.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m): [string, string] => [m[1] ?? '', m[2] ?? '']),
-  );
-}
 
 function bitsPerByte(b: Buffer): number {
   const counts = new Array<number>(256).fill(0);
@@ -93,24 +79,35 @@ function kindOf(f: Record<string, string>): VolumeKind | null {
   return null;
 }
 
-async function probeOne(device: string, sizeBytes: number): Promise<EncryptedVolume | null> {
-  const f = await blkidFields(device);
+function volumeFrom(sig: VolumeSignature): EncryptedVolume | null {
+  const f = sig.fields;
   if (f === null) return null;
   let kind = kindOf(f);
   // A partition (or a disk without partitions) where blkid finds nothing at all may be a container with no signature.
-  if (!kind && !f['TYPE'] && !f['PTTYPE'] && looksRandom(device, sizeBytes)) kind = 'high-entropy';
+  if (!kind && !f['TYPE'] && !f['PTTYPE'] && looksRandomSafe(sig.device, sig.sizeBytes)) kind = 'high-entropy';
   if (!kind) return null;
   const text = (k: string) => (f[k] !== undefined ? safeText(f[k], 80) : null);
-  return { device, kind, type: text('TYPE'), version: text('VERSION'), uuid: text('UUID'), advice: ADVICE[kind] };
+  return { device: sig.device, kind, type: text('TYPE'), version: text('VERSION'), uuid: text('UUID'), advice: ADVICE[kind] };
+}
+
+function looksRandomSafe(device: string, sizeBytes: number): boolean {
+  try {
+    return looksRandom(device, sizeBytes);
+  } catch {
+    return false;
+  }
+}
+
+/** The encrypted volumes among a disk's probed volumes (see volume-signatures.ts). */
+export function encryptedVolumesIn(disk: Disk, signatures: readonly VolumeSignature[]): EncryptedVolume[] {
+  if (disk.kind !== 'disk') return [];
+  return signatures.map(volumeFrom).filter((v): v is EncryptedVolume => v !== null);
 }
 
 /** The encrypted volumes on a disk: on each partition, or on the whole disk if it has none. Read-only. */
 export async function findEncryptedVolumes(disk: Disk): Promise<EncryptedVolume[]> {
-  if (disk.kind !== 'disk' || disk.sizeBytes === 0) return [];
-  const parts =
-    disk.partitions.length > 0 ? disk.partitions.map((p) => ({ dev: p.devicePath, size: p.sizeBytes })) : [{ dev: disk.devicePath, size: disk.sizeBytes }];
-  const found = await Promise.all(parts.map((p) => probeOne(p.dev, p.size).catch(() => null)));
-  return found.filter((v): v is EncryptedVolume => v !== null);
+  if (disk.kind !== 'disk') return [];
+  return encryptedVolumesIn(disk, await probeSignatures(disk));
 }
 
 /** One warning per encrypted volume, for the disk list and the record. */

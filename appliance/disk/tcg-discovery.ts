@@ -88,6 +88,22 @@ export async function ataLevel0(fd: number): Promise<TcgDiscovery | null> {
   return a.status === 0 && a.hostStatus === 0 ? decodeLevel0(a.data) : null;
 }
 
+/** SECURITY PROTOCOL IN (A2h, SPC-4): protocol 01h, ComID 0001h, allocation length in bytes (INC_512 clear). */
+export function scsiSecurityProtocolInCdb(): Uint8Array {
+  const cdb = new Uint8Array(12);
+  cdb[0] = 0xa2;
+  cdb[1] = 0x01;
+  cdb[3] = 0x01;
+  new DataView(cdb.buffer).setUint32(6, DISCOVERY_BYTES);
+  return cdb;
+}
+
+/** Level 0 Discovery from a SCSI/SAS drive (TCG Enterprise SAS SEDs); a drive without security protocols rejects the opcode. */
+export async function scsiLevel0(fd: number): Promise<TcgDiscovery | null> {
+  const a = await native().scsiRead(fd, scsiSecurityProtocolInCdb(), DISCOVERY_BYTES, TIMEOUT_MS);
+  return a.status === 0 && a.hostStatus === 0 ? decodeLevel0(a.data) : null;
+}
+
 /** Level 0 Discovery from an NVMe controller: Security Receive, SECP 01h, SPSP 0001h. */
 export async function nvmeLevel0(fd: number): Promise<TcgDiscovery | null> {
   const a = await native().nvmeAdminRead(fd, 0x82, 0, Uint32Array.of((0x01 << 24) | (0x0001 << 8), DISCOVERY_BYTES, 0, 0, 0, 0), DISCOVERY_BYTES, TIMEOUT_MS);

@@ -124,3 +124,54 @@ test.serial(
     t.is(rec.acquisition.hashes.sha256, before);
   },
 );
+
+// GPT partition types of Apple's Core Storage (FileVault 2 before APFS) and of an APFS container.
+const CORE_STORAGE = '53746F72-6167-11AA-AA11-00306543ECAC';
+const APFS = '7C3457EF-0000-11AA-AA11-00306543ECAC';
+const APFS_UUID = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+
+/** An APFS container superblock (NX_SUPERBLOCK: object header, 'NXSB', 4 KiB blocks, UUID) with its Fletcher-64 checksum; mkfs.apfs is not in Debian. */
+function apfsContainerSuperblock(): Buffer {
+  const b = Buffer.alloc(4096);
+  b.writeBigUInt64LE(1n, 8); // oid
+  b.writeBigUInt64LE(1n, 16); // xid
+  b.writeUInt16LE(1, 24); // OBJECT_TYPE_NX_SUPERBLOCK
+  b.writeUInt16LE(0x8000, 26); // OBJ_EPHEMERAL
+  b.write('NXSB', 32, 'latin1');
+  b.writeUInt32LE(4096, 36);
+  b.writeBigUInt64LE(2048n, 40); // block count
+  Buffer.from(APFS_UUID.replaceAll('-', ''), 'hex').copy(b, 72);
+  let lo = 0n;
+  let hi = 0n;
+  for (let i = 8; i < 4096; i += 4) {
+    lo += BigInt(b.readUInt32LE(i));
+    hi += lo;
+  }
+  const m = 0xffffffffn;
+  const cl = ~((lo + hi) % m) & m;
+  const ch = ~((lo + cl) % m) & m;
+  b.writeBigUInt64LE((ch << 32n) | cl, 0);
+  return b;
+}
+
+test.serial('a FileVault 2 (Core Storage) partition by its GPT type and an APFS container by its superblock are found with their advice', async (t) => {
+  const dir = scratch(t);
+  const file = path.join(dir, 'mac.img');
+  await execa('truncate', ['-s', `${24 * MiB}`, file]);
+  const loop = await attachLoop(file, { partitionsMiB: [8, 8], gptTypes: [CORE_STORAGE, APFS] });
+  t.teardown(() => loop.detach());
+  const [p1, p2] = loop.partitions.map((p) => `/dev/${p}`) as [string, string];
+  writeAt(p2, apfsContainerSuperblock());
+  const disk = readDiskByName(loop.name);
+  if (!disk) throw new Error('no loop disk');
+  const found = await findEncryptedVolumes(disk);
+  t.deepEqual(
+    found.map((v) => [v.device, v.kind, v.type, v.uuid]),
+    [
+      [p1, 'filevault-corestorage', null, null],
+      [p2, 'apfs', 'apfs', APFS_UUID],
+    ],
+  );
+  t.regex(found[0]?.advice ?? '', /^FileVault 2 \(Core Storage\): without the password or recovery key/);
+  t.regex(found[1]?.advice ?? '', /^APFS: its volumes may be encrypted \(FileVault\)/);
+});

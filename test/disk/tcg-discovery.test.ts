@@ -3,7 +3,7 @@
 // feature descriptors), and hostile ones (truncated, lying lengths) are fuzzed.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { ataTrustedReceiveCdb, decodeLevel0 } from '../../appliance/disk/tcg-discovery.js';
+import { ataTrustedReceiveCdb, decodeLevel0, scsiSecurityProtocolInCdb } from '../../appliance/disk/tcg-discovery.js';
 import { driveWarnings, type DriveReport } from '../../appliance/disk/drive-probe.js';
 import { driveCoverage } from '../../appliance/disk/drive-coverage.js';
 import { native } from '../../appliance/native.js';
@@ -81,4 +81,13 @@ test('the IF-RECV command is on the allowlist; the same opcode sending data (TRU
   const send = Uint8Array.from(cdb);
   send[14] = 0x5e;
   t.regex(native().passThroughAllowed('scsi', send, 512) ?? 'allowed', /not on the read-only list|refused/);
+});
+
+test('SECURITY PROTOCOL IN for a SCSI/SAS drive asks protocol 01h ComID 0001h for 2,048 bytes and is on the allowlist; SECURITY PROTOCOL OUT (B5h) is not', (t) => {
+  const cdb = scsiSecurityProtocolInCdb();
+  t.deepEqual([...cdb], [0xa2, 0x01, 0x00, 0x01, 0, 0, 0, 0, 0x08, 0x00, 0, 0]);
+  t.is(native().passThroughAllowed('scsi', cdb, 2048), null);
+  const out = Uint8Array.from(cdb);
+  out[0] = 0xb5;
+  t.regex(native().passThroughAllowed('scsi', out, 2048) ?? 'allowed', /not on the read-only list/);
 });

@@ -51,6 +51,8 @@ export interface LoopOptions {
   sectorSize?: 512 | 4096;
   /** Write an MBR with these partition sizes in MiB (the last may be 0 = rest). */
   partitionsMiB?: number[];
+  /** A GPT instead of the MBR, with these partition type GUIDs (one per partition; undefined = Linux data). */
+  gptTypes?: (string | undefined)[];
   /**
    * Leave the read-only flag as found. For tests where a guardian is already
    * watching: making the new device writable would race with its protection.
@@ -134,7 +136,9 @@ export async function attachLoop(file: string, options: LoopOptions = {}): Promi
     // loop node can come back read-only from an earlier test. Start writable.
     if (!options.keepReadOnlyFlag) await execa('blockdev', ['--setrw', dev]);
     if (options.partitionsMiB && options.partitionsMiB.length > 0) {
-      const script = ['label: dos', ...options.partitionsMiB.map((m) => (m > 0 ? `,${m}MiB` : ','))].join('\n') + '\n';
+      const gpt = options.gptTypes;
+      const entry = (m: number, i: number) => `,${m > 0 ? `${m}MiB` : ''}${gpt?.[i] ? `,${gpt[i]}` : ''}`;
+      const script = [gpt ? 'label: gpt' : 'label: dos', ...options.partitionsMiB.map(entry)].join('\n') + '\n';
       await execa('sfdisk', ['-q', '--no-reread', dev], { input: script });
       await execa('partx', ['-a', dev], { reject: false });
       loop.partitions = await waitForPartitions(name, options.partitionsMiB.length);
