@@ -20,6 +20,7 @@ const USAGE = `usage: custos <command> [options]
           [--piece-size SIZE] [--block-size SIZE] [--buffers N] [--retries N]
           [--fill BYTE] [--fast-first] [--verify] [--verify-source]
           [--image-locked-drive]
+          [--vm-folder DIR] [--vm-format FMT] [--snapshot NAME]   (--source FILE: a virtual disk)
           [--case ID] [--evidence ID] [--examiner NAME] [--organisation ORG]
           [--description TEXT] [--notes TEXT] [--location TEXT]
           [--examiner-time ISO8601] [--key KEYFILE] [--custody-copy DIR]

@@ -21,6 +21,8 @@ export type ImagingEventType =
   | 'drive-probe'
   | 'drive-locked-confirmed'
   | 'encrypted-volume'
+  | 'virtual-disk-chain'
+  | 'container-files'
   | 'drive-health'
   | 'write-error'
   | 'aborted'

@@ -4,58 +4,29 @@
 import { CustosError } from './errors.js';
 import type { WriteBlockGuardian } from './writeblock/guardian.js';
 import type { Disk } from './disk/inventory.js';
-import type { CaseData } from './custody/case-data.js';
-import { readClock } from './custody/clock.js';
-import { CustodySession, DEFAULT_CHECKPOINT_MS } from './custody/custody-session.js';
-import type { SigningKey } from './custody/keys.js';
-import { toolIdentity } from './custody/tool-identity.js';
-import { stateDir } from './writeblock/guardian-state.js';
-import type { HostIdentity } from './host-identity.js';
-import { acquire } from './imaging/acquire.js';
-import type { AcquireSettings } from './imaging/settings.js';
-import { event, type EventSink, type ImagingEvent } from './events.js';
-import type { ImageRecord, SourceInfo } from './imaging/image-record.js';
-import type { ProgressReport } from './imaging/pipeline/progress.js';
+import { event, type ImagingEvent } from './events.js';
+import type { SourceInfo } from './imaging/image-record.js';
 import { ReattachingSource } from './imaging/read/reattaching-source.js';
 import { SourceWriteBlock } from './writeblock/source-writeblock.js';
 import { journalCase, journalSourceProblem } from './imaging/resume/journal.js';
-import type { ResumePlan } from './imaging/resume/resume-plan.js';
 import { continuedLog } from './custody/log-resume.js';
 import { driveWarnings, probeDrive, type DriveReport } from './disk/drive-probe.js';
 import { driveCoverage, type DriveCoverage } from './disk/drive-coverage.js';
 import { findEncryptedVolumes, volumeWarnings, type EncryptedVolume } from './disk/encrypted-volumes.js';
+import { acquireWithCustody, type AcquisitionCommon, type AcquisitionOutcome } from './acquisition-session.js';
 
-export interface AcquisitionRequest {
+export interface AcquisitionRequest extends AcquisitionCommon {
   disk: Disk;
   guardian: WriteBlockGuardian;
-  destinations: string[];
-  settings: AcquireSettings;
-  case: CaseData;
-  examinerTime: Date | null;
-  signer: SigningKey;
-  /** Started early by the caller: reading it runs subprocesses. */
-  host: Promise<HostIdentity | null>;
-  custodyCopy: string | null;
-  checkpointMs?: number;
-  onEvent: EventSink;
-  onProgress?: (p: ProgressReport) => void;
-  signal?: AbortSignal;
   /** Called once the source is held, e.g. to save the guardian's state. */
   onSourceHeld?: () => void;
-  /** How often the resume journal is brought up to date (default 10 s). */
-  journalIntervalMs?: number;
   /** The examiner confirmed imaging a drive that refuses reads (ATA security locked); without it such a drive is refused. */
   confirmLocked?: boolean;
   /** Asks the drive for its own view (drive-probe.ts); replaced in tests by a canned answer. */
   probe?: (disk: Disk) => Promise<DriveReport>;
-  /** Go on with an interrupted acquisition: its settings and case details are the journal's, not `settings` and `case`. */
-  resume?: ResumePlan;
 }
 
-export interface AcquisitionOutcome {
-  record: ImageRecord;
-  custody: ReturnType<CustodySession['summary']>;
-}
+export type { AcquisitionOutcome } from './acquisition-session.js';
 
 interface DriveFindings {
   drive: DriveReport;
@@ -158,57 +129,23 @@ export async function runAcquisition(r: AcquisitionRequest): Promise<Acquisition
       physicalSectorSize: r.disk.physicalSectorSize,
       sectors: reader.size / reader.sectorSize,
     };
-    const clock = readClock(r.examinerTime);
-    const session = new CustodySession({
-      case: caseData,
-      clock,
-      signer: r.signer,
-      tool: toolIdentity(stateDir()),
-      host: r.host,
-      sourceDisk: disk,
-      sourceDrive: { report: drive, coverage, lockedConfirmed: coverage.locked !== null, encryptedVolumes: volumes },
-      healthAfter: async () => (await (r.probe ?? probeDrive)(r.disk)).health,
-      copyDir: r.custodyCopy,
-      checkpointMs: r.checkpointMs ?? DEFAULT_CHECKPOINT_MS,
-      ...(plan && log ? { resume: { log, position: plan.journal.position, checkpoint: plan.journal.checkpoint, journalWritten: plan.journal.written } } : {}),
-    });
-    const notice = event(
-      'custody',
-      r.signer.kind === 'one-time'
-        ? `signing with a one-time key made for this acquisition, ${r.signer.fingerprint}: copy it onto the custody form`
-        : `signing as ${r.signer.principal} with ${r.signer.fingerprint}`,
-      { kind: r.signer.kind, principal: r.signer.principal, fingerprint: r.signer.fingerprint },
-    );
-    r.onEvent(notice);
-    session.event(notice);
-    for (const e of driveEvents(r.disk, asked)) {
-      r.onEvent(e);
-      session.event(e);
-    }
-    try {
-      const record = await acquire({
-        ...(plan ? plan.journal.settings : r.settings),
-        ...(plan ? { resume: plan } : {}),
-        ...(r.journalIntervalMs !== undefined ? { journalIntervalMs: r.journalIntervalMs } : {}),
+    return await acquireWithCustody(
+      r,
+      {
         reader,
         source,
-        sourceDisk: r.disk.name,
+        sourceDiskName: r.disk.name,
         writeBlock,
-        destinations: r.destinations,
-        onEvent: r.onEvent,
-        recorder: session,
-        caseData,
-        examinerOffsetS: clock.examinerOffsetS,
-        ...(r.onProgress ? { onProgress: r.onProgress } : {}),
-        ...(r.signal ? { signal: r.signal } : {}),
-      });
-      return { record, custody: session.summary() };
-    } catch (e) {
-      if (e instanceof CustosError) Object.assign(e, { custody: session.summary() });
-      throw e;
-    } finally {
-      session.close();
-    }
+        custody: {
+          sourceDisk: disk,
+          sourceDrive: { report: drive, coverage, lockedConfirmed: coverage.locked !== null, encryptedVolumes: volumes },
+          healthAfter: async () => (await (r.probe ?? probeDrive)(r.disk)).health,
+        },
+        events: driveEvents(r.disk, asked),
+      },
+      caseData,
+      log,
+    );
   } finally {
     writeBlock.detach();
     reader.close();

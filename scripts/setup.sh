@@ -14,8 +14,11 @@ cd "$(dirname "$0")/.."
 # hdparm: the independent decoder of IDENTIFY DEVICE answers (hdparm --Istdin);
 # cryptsetup-bin: real LUKS1/LUKS2 headers for the encrypted-volume test;
 # smartmontools, nvme-cli: the independent decoders of SMART and NVMe answers, run in the QEMU guest from a disk of their own;
+# qemu-utils (qemu-img, qemu-nbd) and bubblewrap: virtual disk sources, read by QEMU in a sandbox;
+# libvmdk-utils, libvhdi-utils, libqcow-utils: libyal's readers, the second oracle for virtual disk images;
 # the ISO (build-iso.sh): grub-*, xorriso, mtools, cpio, zstd, kmod; qemu-system-x86: booting it.
 packages="util-linux fdisk e2fsprogs mount python3 make g++ dc3dd ewf-tools sleuthkit openssh-client jq tmux binutils ntfs-3g btrfs-progs hdparm cryptsetup-bin smartmontools nvme-cli
+  qemu-utils bubblewrap libvmdk-utils libvhdi-utils libqcow-utils
   grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools dosfstools cpio zstd kmod qemu-system-x86 ovmf"
 missing=""
 for p in $packages; do

@@ -8,7 +8,10 @@ import { WriteBlockGuardian } from '../writeblock/guardian.js';
 import { FileStateStore, appendEvents, stateDir } from '../writeblock/guardian-state.js';
 import { readDiskByName } from '../disk/inventory.js';
 import { resolveDevice, requireWholeDisk } from '../disk/resolve-device.js';
-import { runAcquisition, type AcquisitionOutcome } from '../run-acquisition.js';
+import { runAcquisition } from '../run-acquisition.js';
+import type { AcquisitionCommon, AcquisitionOutcome } from '../acquisition-session.js';
+import { runVirtualAcquisition } from '../run-virtual-acquisition.js';
+import { VIRTUAL_FORMATS, type VirtualFormat } from '../vdisk/qemu-info.js';
 import { safeText } from '../sanitize.js';
 import { Sysfs } from '../disk/sysfs.js';
 import { caseData } from '../custody/case-data.js';
@@ -46,6 +49,10 @@ export interface AcquireArgs {
   fastFirst: boolean;
   /** Image a drive that refuses reads (ATA security locked): named for the condition so that it is never given by accident. */
   imageLockedDrive: boolean;
+  /** A virtual disk source: the folder its chain must stay in, its format (else QEMU probes it), a qcow2 internal snapshot. */
+  vmFolder: string | undefined;
+  vmFormat: string | undefined;
+  snapshot: string | undefined;
   case: string | undefined;
   evidence: string | undefined;
   examiner: string | undefined;
@@ -86,6 +93,9 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
       fill: { type: 'string' },
       'fast-first': { type: 'boolean', default: false },
       'image-locked-drive': { type: 'boolean', default: false },
+      'vm-folder': { type: 'string' },
+      'vm-format': { type: 'string' },
+      snapshot: { type: 'string' },
       case: { type: 'string' },
       evidence: { type: 'string' },
       examiner: { type: 'string' },
@@ -122,6 +132,9 @@ export function parseAcquireArgs(argv: string[]): AcquireArgs {
     fill: values.fill,
     fastFirst: values['fast-first'],
     imageLockedDrive: values['image-locked-drive'],
+    vmFolder: values['vm-folder'],
+    vmFormat: values['vm-format'],
+    snapshot: values.snapshot,
     case: values.case,
     evidence: values.evidence,
     examiner: values.examiner,
@@ -244,7 +257,7 @@ function settingsFromArgs(a: AcquireArgs): AcquireSettings {
 
 export async function acquireCommand(a: AcquireArgs): Promise<number> {
   // Every argument is checked before anything is opened.
-  if (!a.source) throw new UsageError('acquire needs --source DEV');
+  if (!a.source) throw new UsageError('acquire needs --source DEV (a disk) or --source FILE (a virtual disk)');
   if (a.resume.length > 0) {
     const clash = journalSettingGiven(a);
     if (clash)
@@ -277,45 +290,31 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
   // The examiner's key, or a key for this acquisition only; a wrong passphrase stops here, before the disk is touched.
   const signer = a.key ? loadKey(a.key, await readPassphrase(`passphrase for ${a.key}: `), a.examiner ?? null) : oneTimeKey(a.examiner ?? null);
 
-  const sysfs = new Sysfs();
-  const diskName = requireWholeDisk(a.source, resolveDevice(a.source, sysfs));
-  const disk = readDiskByName(diskName);
-  if (!disk) throw new UsageError(`${a.source}: no such disk`);
-
   const printer = new ProgressPrinter({ json: a.jsonProgress });
-  // This command guards the source only (and any disk that looks like it); other disks are the examiner's business (custos writeblock watch).
-  const guardian = new WriteBlockGuardian({ store: new FileStateStore(), include: (d) => d.stableId === disk.stableId });
-  const logStart = guardian.log.length;
-  // Decisions are kept by the store as they are made; the events go to the shared log.
-  const saveGuardian = () => {
-    appendEvents(guardian.log.slice(logStart));
-  };
   // An interrupt stops reading and still leaves an aborted record and event, never a silent half image.
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => stop.abort(new CustosError('EINTR', `interrupted by ${sig}`));
+  const common: AcquisitionCommon = {
+    destinations: resume ? resume.dirs : a.out,
+    settings,
+    case: caseInfo,
+    examinerTime,
+    signer,
+    host: hostP,
+    custodyCopy: a.custodyCopy ?? null,
+    checkpointMs,
+    onEvent: (e) => printer.event(e),
+    onProgress: (p) => printer.progress(p),
+    signal: stop.signal,
+    journalIntervalMs,
+    ...(resume ? { resume } : {}),
+  };
+  const run = isRegularFile(a.source) ? virtualRun(a, a.source, common) : diskRun(a, a.source, common);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let outcome: AcquisitionOutcome;
   try {
-    outcome = await runAcquisition({
-      disk,
-      guardian,
-      destinations: resume ? resume.dirs : a.out,
-      settings,
-      case: caseInfo,
-      examinerTime,
-      signer,
-      host: hostP,
-      custodyCopy: a.custodyCopy ?? null,
-      checkpointMs,
-      onEvent: (e) => printer.event(e),
-      onProgress: (p) => printer.progress(p),
-      signal: stop.signal,
-      onSourceHeld: saveGuardian,
-      journalIntervalMs,
-      confirmLocked: a.imageLockedDrive,
-      ...(resume ? { resume } : {}),
-    });
+    outcome = await run.start();
   } catch (e) {
     if (e instanceof AcquisitionAborted && a.json) printer.summary({ ...e.record, custody: (e as AcquisitionAborted & { custody?: unknown }).custody ?? null });
     throw e;
@@ -323,7 +322,7 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     printer.end();
-    saveGuardian();
+    run.done();
   }
   const { record, custody } = outcome;
   if (a.json) printer.summary({ ...record, custody });
@@ -333,6 +332,56 @@ export async function acquireCommand(a: AcquireArgs): Promise<number> {
         `\ncustody     ${custody.copies.map((d) => safeText(d)).join(', ')}: custody.json signed by ${custody.signer.principal} ${custody.signer.fingerprint}, log head ${custody.log?.head ?? '-'}`,
     );
   return exitCodeFor(record);
+}
+
+interface SourceRun {
+  start: () => Promise<AcquisitionOutcome>;
+  done: () => void;
+}
+
+/** A disk: held under write-block by a guardian of this command (the source, and any disk that looks like it). */
+function diskRun(a: AcquireArgs, source: string, common: AcquisitionCommon): SourceRun {
+  if (a.vmFolder !== undefined || a.vmFormat !== undefined || a.snapshot !== undefined)
+    throw new UsageError(`--vm-folder, --vm-format and --snapshot are for a virtual disk file; ${source} is not a file`);
+  const diskName = requireWholeDisk(source, resolveDevice(source, new Sysfs()));
+  const disk = readDiskByName(diskName);
+  if (!disk) throw new UsageError(`${source}: no such disk`);
+  // Other disks are the examiner's business (custos writeblock watch).
+  const guardian = new WriteBlockGuardian({ store: new FileStateStore(), include: (d) => d.stableId === disk.stableId });
+  const logStart = guardian.log.length;
+  // Decisions are kept by the store as they are made; the events go to the shared log.
+  const saveGuardian = () => appendEvents(guardian.log.slice(logStart));
+  return {
+    start: () => runAcquisition({ ...common, disk, guardian, onSourceHeld: saveGuardian, confirmLocked: a.imageLockedDrive }),
+    done: saveGuardian,
+  };
+}
+
+/** A virtual disk file (docs/virtual-disks.md): its chain, read through QEMU in a sandbox. */
+function virtualRun(a: AcquireArgs, file: string, common: AcquisitionCommon): SourceRun {
+  if (a.imageLockedDrive) throw new UsageError('--image-locked-drive is for a drive; a virtual disk file has no lock');
+  if (a.vmFormat !== undefined && !(VIRTUAL_FORMATS as readonly string[]).includes(a.vmFormat))
+    throw new UsageError(`--vm-format ${a.vmFormat}: one of ${VIRTUAL_FORMATS.join(', ')} (QEMU's names; vpc is VHD)`);
+  if (a.vmFolder !== undefined && !isDirectory(a.vmFolder)) throw new UsageError(`--vm-folder ${a.vmFolder} is not a directory`);
+  return {
+    start: () =>
+      runVirtualAcquisition({
+        ...common,
+        file,
+        ...(a.vmFolder !== undefined ? { folder: a.vmFolder } : {}),
+        ...(a.vmFormat !== undefined ? { format: a.vmFormat as VirtualFormat } : {}),
+        ...(a.snapshot !== undefined ? { snapshot: a.snapshot } : {}),
+      }),
+    done: () => undefined,
+  };
+}
+
+function isRegularFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function summaryText(r: ImageRecord): string {

@@ -10,6 +10,7 @@ import type { DriveReport } from '../disk/drive-probe.js';
 import type { DriveCoverage } from '../disk/drive-coverage.js';
 import type { EncryptedVolume } from '../disk/encrypted-volumes.js';
 import type { DriveHealth } from '../disk/drive-health.js';
+import type { VirtualDiskRecord } from '../vdisk/virtual-disk-record.js';
 import type { AcquisitionStatus, ImageRecord } from '../imaging/image-record.js';
 import type { CaseData } from './case-data.js';
 import type { ClockRecord } from './clock.js';
@@ -44,6 +45,8 @@ export interface CustodyRecord {
   sourceDisk: Disk | null;
   /** The drive's own view of itself (IDENTIFY, native max, namespaces, READ CAPACITY) and what the image covers of it; absent in records older than it. */
   sourceDrive?: SourceDrive | null;
+  /** A virtual disk source: its folder, chain and container files with their SHA-256; absent for a physical source and in older records. */
+  virtualDisk?: VirtualDiskRecord | null;
   /** The acquisition: settings, hashes, pieces, bad ranges, files with their SHA-256, write-block evidence, timings. Its events are in the log. */
   acquisition: Omit<ImageRecord, 'events'>;
   log: { file: string; entries: number; head: string };

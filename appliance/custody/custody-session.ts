@@ -32,6 +32,7 @@ import { allowedSignersLine, type SigningKey } from './keys.js';
 import { reportHtml, reportText } from './report.js';
 import { SSHSIG_NAMESPACE, sshsigSign } from './sshsig.js';
 import type { ToolIdentity } from './tool-identity.js';
+import type { VirtualDiskRecord } from '../vdisk/virtual-disk-record.js';
 
 /** Every file the custody record puts in a destination; preflight refuses a destination that has any. */
 export const CUSTODY_FILES = [CUSTODY_FILE, CUSTODY_FILE + SIG_SUFFIX, LOG_FILE, LOG_FILE + SIG_SUFFIX, ALLOWED_SIGNERS_FILE, REPORT_TXT, REPORT_HTML];
@@ -55,6 +56,10 @@ export interface CustodyContext {
   sourceDrive?: SourceDrive | null;
   /** Reads the source drive's health again when the acquisition ends, before the seal: the record holds both snapshots. */
   healthAfter?: () => Promise<DriveHealth | null>;
+  /** A virtual disk source as known before the first byte (its chain); the record gets it from virtualDiskAfter at the end. */
+  virtualDisk?: VirtualDiskRecord | null;
+  /** The container files' SHA-256 and whether any changed while read, awaited before the seal. */
+  virtualDiskAfter?: () => Promise<VirtualDiskRecord>;
   /** A second place for the whole record (the custody USB); null for none. */
   copyDir: string | null;
   checkpointMs?: number;
@@ -99,7 +104,7 @@ export class CustodySession {
   }
 
   /** Who, what, when and with what: the same in the log's first entry and in the record. */
-  private identity(): Pick<CustodyRecord, 'case' | 'clock' | 'signer' | 'tool' | 'kernel' | 'host' | 'sourceDisk' | 'sourceDrive'> {
+  private identity(): Pick<CustodyRecord, 'case' | 'clock' | 'signer' | 'tool' | 'kernel' | 'host' | 'sourceDisk' | 'sourceDrive' | 'virtualDisk'> {
     return {
       case: this.ctx.case,
       clock: this.ctx.clock,
@@ -109,6 +114,7 @@ export class CustodySession {
       host: this.host,
       sourceDisk: this.ctx.sourceDisk,
       sourceDrive: this.ctx.sourceDrive ?? null,
+      ...(this.ctx.virtualDisk ? { virtualDisk: this.ctx.virtualDisk } : {}),
     };
   }
 
@@ -204,6 +210,29 @@ export class CustodySession {
     );
   }
 
+  /** The container files' hashes and end check, into the log and the record. */
+  private async readVirtualDiskAfter(): Promise<void> {
+    if (!this.ctx.virtualDiskAfter) return;
+    let v: VirtualDiskRecord;
+    try {
+      v = await this.ctx.virtualDiskAfter();
+    } catch (e) {
+      this.event(event('container-files', `the container files could not be hashed: ${e instanceof Error ? e.message : String(e)}`, { hashed: false }));
+      return;
+    }
+    this.ctx.virtualDisk = v;
+    const changed = v.files.filter((f) => f.unchanged === false).map((f) => f.file);
+    this.event(
+      event(
+        'container-files',
+        changed.length
+          ? `CONTAINER FILES CHANGED while they were read: ${changed.join(', ')}; the image is of a disk whose files changed`
+          : `${v.files.length} container file(s) hashed, none changed while read`,
+        { files: v.files.map((f) => ({ file: f.file, role: f.role, sizeBytes: f.sizeBytes, sha256: f.sha256, unchanged: f.unchanged })) },
+      ),
+    );
+  }
+
   /** Seals the log and writes the signed record, the allowed_signers line and the reports in every copy. */
   async finish(acquisition: ImageRecord): Promise<CustodyRecord | null> {
     if (this.timer) clearInterval(this.timer);
@@ -216,6 +245,7 @@ export class CustodySession {
       clearTimeout(timer);
     }
     await this.readHealthAfter();
+    await this.readVirtualDiskAfter();
     log.append('seal', { status: acquisition.status, entries: log.entries + 1 });
     this.closed = true;
     const { events: _events, ...withoutEvents } = acquisition;

@@ -6,6 +6,7 @@ import { CASE_FIELDS, type CaseField } from './case-data.js';
 import { CUSTODY_FILE, ALLOWED_SIGNERS_FILE, type CustodyRecord } from './custody-record.js';
 import { LOG_FILE } from './event-log.js';
 import type { DriveHealth } from '../disk/drive-health.js';
+import { chainLines } from '../vdisk/chain-text.js';
 
 const LABELS: Record<CaseField, string> = {
   caseNumber: 'Case number',
@@ -64,6 +65,31 @@ function driveSection(r: CustodyRecord): Section[] {
   ];
 }
 
+/** A virtual disk source: the chain and each container file with its SHA-256 (sha256sum checks it) and whether it changed while read. */
+function virtualDiskSection(r: CustodyRecord): Section[] {
+  const v = r.virtualDisk;
+  if (!v) return [];
+  return [
+    {
+      title: 'Virtual disk',
+      rows: [
+        ['Given', safeText(v.given, 400)],
+        ['Folder', `${safeText(v.folder, 400)} (nothing outside it was opened)`],
+        ...chainLines(v).map((l, i): [string, string] => [i === 0 ? 'Chain' : '', safeText(l, 600)]),
+        ...(v.snapshot
+          ? [['Snapshot', `internal snapshot ${safeText(v.snapshot.id)} "${safeText(v.snapshot.name)}" imaged, not the current state`] as [string, string]]
+          : []),
+        ...v.files.map((f): [string, string] => [
+          `File ${safeText(f.file, 200)}`,
+          `${f.role}, ${f.sizeBytes} bytes, mtime ${safeText(f.mtime)}, SHA-256 ${f.sha256 ?? 'not computed'}${f.unchanged === false ? ', CHANGED WHILE READ' : f.unchanged ? ', unchanged' : ''}`,
+        ]),
+        ['Read by', `${safeText(v.reader.program, 300)}; ${safeText(v.reader.sandbox, 300)}`],
+        ...(v.identifiers.length ? [['Identifiers', v.identifiers.map((i) => safeText(i)).join(', ')] as [string, string]] : []),
+      ],
+    },
+  ];
+}
+
 function sections(r: CustodyRecord): Section[] {
   const a = r.acquisition;
   const locked = r.sourceDrive?.coverage.locked ?? null;
@@ -112,6 +138,7 @@ function sections(r: CustodyRecord): Section[] {
       ],
     },
     ...driveSection(r),
+    ...virtualDiskSection(r),
     {
       title: 'Acquisition',
       big: true,

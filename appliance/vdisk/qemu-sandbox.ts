@@ -1,0 +1,60 @@
+// Stage: found (virtual disks). QEMU runs in a sandbox made by bubblewrap:
+// the folder the examiner chose is its only view of the evidence, bound
+// read-only at /vm, with no other file system than /usr (the programs), a
+// /dev without disks, no network and no capabilities. Whatever a container
+// names (a backing file, an extent, a data file, /dev/sda), QEMU cannot open
+// anything outside that folder, and cannot write inside it: the mount itself
+// is read-only.
+import path from 'node:path';
+
+/** Where the chosen folder appears inside the sandbox. */
+export const SANDBOX_FOLDER = '/vm';
+/** Where the socket directory appears inside the sandbox. */
+export const SANDBOX_RUN = '/run/custos';
+
+/** bwrap's arguments up to the command: the folder read-only at /vm, and a socket directory if the command serves one. */
+export function sandboxArgs(folder: string, socketDir: string | null): string[] {
+  return [
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop',
+    'ALL',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--symlink',
+    'usr/lib',
+    '/lib',
+    '--symlink',
+    'usr/lib64',
+    '/lib64',
+    '--symlink',
+    'usr/bin',
+    '/bin',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+    '--ro-bind',
+    folder,
+    SANDBOX_FOLDER,
+    ...(socketDir ? ['--bind', socketDir, SANDBOX_RUN] : []),
+    '--chdir',
+    SANDBOX_FOLDER,
+  ];
+}
+
+/** A file's path inside the sandbox, from its path relative to the chosen folder. */
+export function insideSandbox(relative: string): string {
+  return path.posix.join(SANDBOX_FOLDER, relative);
+}
+
+/** A path QEMU printed from inside the sandbox, relative to the chosen folder; null if it is outside it. */
+export function fromSandbox(p: string): string | null {
+  const abs = path.posix.resolve(SANDBOX_FOLDER, p);
+  if (abs === SANDBOX_FOLDER) return null;
+  return abs.startsWith(`${SANDBOX_FOLDER}/`) ? abs.slice(SANDBOX_FOLDER.length + 1) : null;
+}
