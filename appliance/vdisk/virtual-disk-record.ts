@@ -2,7 +2,7 @@
 // disk: the folder, the chain top first, each container file with its size,
 // mtime and SHA-256 computed in the same run, and whether each file was the
 // same at the end as at the start (size, mtime, ctime, inode).
-import { statSync, type Stats } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { safeText } from '../sanitize.js';
@@ -89,14 +89,9 @@ export function chainIdentifiers(chain: VirtualDiskChain): string[] {
 /** Keeps each container file's stamp from the start, to say at the end whether any changed while it was read. */
 export class ContainerWatch {
   private readonly start = new Map<string, Stamp>();
-  private readonly stats = new Map<string, Stats>();
 
   constructor(private readonly chain: VirtualDiskChain) {
-    for (const f of chain.files) {
-      const p = path.join(chain.folder, f.file);
-      this.start.set(f.file, stamp(p));
-      this.stats.set(f.file, statSync(p));
-    }
+    for (const f of chain.files) this.start.set(f.file, stamp(path.join(chain.folder, f.file)));
   }
 
   /** The files that changed since the start (or vanished). */
@@ -141,8 +136,8 @@ export class ContainerWatch {
         role: f.role,
         layer: f.layer,
         format: f.role === 'extent' || f.role === 'data-file' ? null : (c.layers[f.layer]?.info.format ?? null),
-        sizeBytes: Number(this.start.get(f.file)?.size ?? 0),
-        mtime: this.stats.get(f.file)?.mtime.toISOString() ?? '',
+        sizeBytes: this.start.get(f.file)?.size ?? 0,
+        mtime: new Date(Number((this.start.get(f.file)?.mtimeNs ?? 0n) / 1_000_000n)).toISOString(),
         sha256: o.sha256[i] ?? null,
         unchanged: o.changed === null ? null : !o.changed.includes(f.file),
       })),

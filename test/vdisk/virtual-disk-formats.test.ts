@@ -68,21 +68,30 @@ const convert =
     return out;
   };
 
+/** A base converted from the guest disk, then one snapshot layer per entry, each naming the one before and written with its qemu-io commands. */
+const chainOf =
+  (fmt: string, base: string, layers: [string, ...string[]][]) =>
+  async (dir: string): Promise<string> => {
+    await convert(fmt, base)(dir);
+    let below = base;
+    for (const [file, ...writes] of layers) {
+      await qemuImg(['create', '-q', '-f', fmt, '-F', fmt, '-b', below, file], dir);
+      for (const w of writes) await qemuIo(fmt, file, w, dir);
+      below = file;
+    }
+    return below;
+  };
+
 const VARIANTS: Variant[] = [
   { name: 'raw', make: () => Promise.resolve('guest.raw'), files: ['guest.raw'] },
   { name: 'QCOW2', make: convert('qcow2', 'disk.qcow2'), libyal: 'qcowmount', files: ['disk.qcow2'] },
   { name: 'QCOW2 compressed clusters', make: convert('qcow2', 'disk.qcow2', '-c'), libyal: 'qcowmount', files: ['disk.qcow2'] },
   {
     name: 'QCOW2 base + two snapshots',
-    make: async (dir) => {
-      await convert('qcow2', 'base.qcow2')(dir);
-      await qemuImg(['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'base.qcow2', 'snap1.qcow2'], dir);
-      await qemuIo('qcow2', 'snap1.qcow2', 'write -P 0x51 1M 192k', dir);
-      await qemuImg(['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'snap1.qcow2', 'snap2.qcow2'], dir);
-      await qemuIo('qcow2', 'snap2.qcow2', 'write -P 0x52 1088k 64k', dir);
-      await qemuIo('qcow2', 'snap2.qcow2', 'write -z 12M 1M', dir);
-      return 'snap2.qcow2';
-    },
+    make: chainOf('qcow2', 'base.qcow2', [
+      ['snap1.qcow2', 'write -P 0x51 1M 192k'],
+      ['snap2.qcow2', 'write -P 0x52 1088k 64k', 'write -z 12M 1M'],
+    ]),
     files: ['snap2.qcow2', 'snap1.qcow2', 'base.qcow2'],
   },
   { name: 'VMDK monolithicSparse', make: convert('vmdk', 'disk.vmdk', '-o', 'subformat=monolithicSparse'), libyal: 'vmdkmount', files: ['disk.vmdk'] },
@@ -96,14 +105,10 @@ const VARIANTS: Variant[] = [
   { name: 'VMDK flat + descriptor', make: convert('vmdk', 'disk.vmdk', '-o', 'subformat=monolithicFlat'), files: ['disk.vmdk', 'disk-flat.vmdk'] },
   {
     name: 'VMDK base + two snapshot deltas',
-    make: async (dir) => {
-      await convert('vmdk', 'base.vmdk')(dir);
-      await qemuImg(['create', '-q', '-f', 'vmdk', '-F', 'vmdk', '-b', 'base.vmdk', 'base-000001.vmdk'], dir);
-      await qemuIo('vmdk', 'base-000001.vmdk', 'write -P 0x61 2M 128k', dir);
-      await qemuImg(['create', '-q', '-f', 'vmdk', '-F', 'vmdk', '-b', 'base-000001.vmdk', 'base-000002.vmdk'], dir);
-      await qemuIo('vmdk', 'base-000002.vmdk', 'write -P 0x62 2112k 64k', dir);
-      return 'base-000002.vmdk';
-    },
+    make: chainOf('vmdk', 'base.vmdk', [
+      ['base-000001.vmdk', 'write -P 0x61 2M 128k'],
+      ['base-000002.vmdk', 'write -P 0x62 2112k 64k'],
+    ]),
     files: ['base-000002.vmdk', 'base-000001.vmdk', 'base.vmdk'],
   },
   {
