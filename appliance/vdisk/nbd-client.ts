@@ -26,7 +26,21 @@ const MAX_OPTION_REPLY = 64 * 1024;
 /** Requests are cut to this unless the server says less (qemu-nbd takes 32 MiB). */
 const DEFAULT_MAX_REQUEST = 32 * 1024 * 1024;
 
+export interface NbdTimeouts {
+  /** From connect to the end of the handshake: qemu-nbd answers in milliseconds. */
+  handshakeMs: number;
+  /**
+   * One read request. The container files may sit on a failing drive whose
+   * kernel retries take minutes before QEMU reports EIO (a read error, handled
+   * as on a disk); a request that outlasts this is a hung server, and the
+   * acquisition stops rather than wait forever.
+   */
+  requestMs: number;
+}
+export const NBD_TIMEOUTS: NbdTimeouts = { handshakeMs: 15_000, requestMs: 600_000 };
+
 interface Pending {
+  timer: NodeJS.Timeout;
   buffer: Buffer;
   at: number;
   length: number;
@@ -53,7 +67,11 @@ export class NbdClient {
   private current: { p: Pending; handle: bigint; left: number } | null = null;
   info: NbdExport = { size: 0, maxRequest: DEFAULT_MAX_REQUEST };
 
-  private constructor(socket: Socket, name: string) {
+  private constructor(
+    socket: Socket,
+    name: string,
+    private readonly timeouts: NbdTimeouts,
+  ) {
     this.socket = socket;
     this.name = name;
     socket.on('data', (d: Buffer) => this.onData(d));
@@ -62,7 +80,7 @@ export class NbdClient {
   }
 
   /** Connects, negotiates the export with NBD_OPT_GO and returns a client ready for reads. */
-  static async open(socketPath: string, exportName: string, name: string): Promise<NbdClient> {
+  static async open(socketPath: string, exportName: string, name: string, timeouts: NbdTimeouts = NBD_TIMEOUTS): Promise<NbdClient> {
     const socket = connect(socketPath);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -70,12 +88,15 @@ export class NbdClient {
     }).catch((e: Error) => {
       throw new CustosError('ENBD', `${name}: cannot connect to the NBD server: ${e.message}`);
     });
-    const c = new NbdClient(socket, name);
+    const c = new NbdClient(socket, name, timeouts);
+    const timer = setTimeout(() => c.fail(c.protocol(`no handshake in ${timeouts.handshakeMs / 1000} s`)), timeouts.handshakeMs);
     try {
       await c.handshake(exportName);
     } catch (e) {
       socket.destroy();
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
     return c;
   }
@@ -146,7 +167,12 @@ export class NbdClient {
   private request(buffer: Buffer, at: number, length: number, offset: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       const handle = this.nextHandle++;
-      this.pending.set(handle, { buffer, at, length, offset, resolve, reject });
+      const timer = setTimeout(
+        () =>
+          this.fail(new CustosError('ENBD', `${this.name}: the NBD server did not answer a read at offset ${offset} in ${this.timeouts.requestMs / 1000} s`)),
+        this.timeouts.requestMs,
+      );
+      this.pending.set(handle, { timer, buffer, at, length, offset, resolve, reject });
       const req = Buffer.alloc(28);
       req.writeUInt32BE(REQUEST_MAGIC, 0);
       req.writeUInt16BE(0, 4);
@@ -177,7 +203,10 @@ export class NbdClient {
   private fail(e: Error): void {
     if (this.failure) return;
     this.failure = e;
-    for (const p of this.pending.values()) p.reject(e);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
     this.pending.clear();
     this.current = null;
     this.waiter?.();
@@ -203,6 +232,7 @@ export class NbdClient {
         if (this.current.left === 0) {
           this.pending.delete(this.current.handle);
           this.current = null;
+          clearTimeout(p.timer);
           p.resolve(p.length);
         }
         continue;
@@ -219,6 +249,7 @@ export class NbdClient {
       if (!p) return this.fail(this.protocol(`a reply to handle ${handle}, never asked`));
       if (error !== 0) {
         this.pending.delete(handle);
+        clearTimeout(p.timer);
         p.reject(new DeviceIoError(this.name, 'read', error, p.offset));
         continue;
       }
