@@ -8,8 +8,9 @@ export function chainLines(v: VirtualDiskRecord): string[] {
   const layers = v.layers.map((l, i) => {
     const role = v.layers.length === 1 ? 'the disk' : i === 0 ? 'top' : i === v.layers.length - 1 ? 'base' : 'delta';
     const vmdk = l.vmdk ? ` ${l.vmdk.createType}, CID ${l.vmdk.cid}, parent CID ${l.vmdk.parentCid}` : '';
+    const ids = l.ids.length ? `, ${l.ids.map((x) => `${x.name} ${x.value}`).join(', ')}` : '';
     const backing = l.backingName !== null ? `, names "${l.backingName}" as its backing file` : '';
-    return `${role}: ${l.file} (${FORMAT_NAMES[l.format]}${vmdk}, ${l.virtualSize} bytes${l.internalSnapshots ? `, ${l.internalSnapshots} internal snapshot(s)` : ''})${backing}`;
+    return `${role}: ${l.file} (${FORMAT_NAMES[l.format]}${vmdk}, ${l.virtualSize} bytes${ids}${l.internalSnapshots ? `, ${l.internalSnapshots} internal snapshot(s)` : ''})${backing}`;
   });
   const others = v.files.filter((f) => f.role === 'extent' || f.role === 'data-file').map((f) => `${f.role}: ${f.file} of layer ${f.layer}`);
   return [...layers, ...others];

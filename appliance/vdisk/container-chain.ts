@@ -9,6 +9,7 @@ import { lstatSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
 import { safeText } from '../sanitize.js';
+import { containerIds, type ContainerId } from './container-ids.js';
 import { containerInfo, type ContainerInfo, type VirtualFormat } from './qemu-info.js';
 
 /** More layers than any snapshot tree examiners meet; a longer chain is refused rather than walked. */
@@ -20,6 +21,8 @@ export interface ChainLayer {
   /** Relative to the folder. */
   file: string;
   info: ContainerInfo;
+  /** The identifiers in its header that QEMU does not report (VHD, VHDX, VDI). */
+  ids: ContainerId[];
 }
 
 export interface ContainerFileRef {
@@ -100,7 +103,7 @@ export async function resolveChain(top: string, o: { folder?: string; format?: V
     if (layers.length >= MAX_LAYERS) refuse(`the chain has more than ${MAX_LAYERS} layers`);
     seen.add(file);
     const info = await containerInfo(folder, file, format);
-    const layer = { file, info };
+    const layer = { file, info, ids: containerIds(path.join(folder, file), info.format, safeText(file, 200)) };
     layers.push(layer);
     if (info.backingName === null) break;
     file = backingFile(folder, layer);

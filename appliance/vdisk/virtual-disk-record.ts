@@ -7,6 +7,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { safeText } from '../sanitize.js';
 import type { ContainerRole, VirtualDiskChain } from './container-chain.js';
+import type { ContainerId } from './container-ids.js';
 import type { InternalSnapshot, VirtualFormat } from './qemu-info.js';
 
 export interface ContainerFileRecord {
@@ -31,6 +32,8 @@ export interface VirtualLayerRecord {
   /** The backing file as this layer names it (display-safe), or null. */
   backingName: string | null;
   vmdk: { cid: string; parentCid: string; createType: string } | null;
+  /** VHD, VHDX and VDI identifiers from the container's header. */
+  ids: ContainerId[];
   internalSnapshots: number;
 }
 
@@ -82,8 +85,9 @@ function hex(n: number): string {
 
 /** The container's identifiers, for the record and the E01 header. */
 export function chainIdentifiers(chain: VirtualDiskChain): string[] {
-  const top = chain.layers[0]?.info;
-  return top?.vmdk ? [`VMDK CID ${hex(top.vmdk.cid)}`, `parent CID ${hex(top.vmdk.parentCid)}`] : [];
+  const top = chain.layers[0];
+  const vmdk = top?.info.vmdk;
+  return [...(vmdk ? [`VMDK CID ${hex(vmdk.cid)}`, `parent CID ${hex(vmdk.parentCid)}`] : []), ...(top?.ids ?? []).map((i) => `${i.name} ${i.value}`)];
 }
 
 /** Keeps each container file's stamp from the start, to say at the end whether any changed while it was read. */
@@ -129,6 +133,7 @@ export class ContainerWatch {
         virtualSize: l.info.virtualSize,
         backingName: l.info.backingName === null ? null : text(l.info.backingName),
         vmdk: l.info.vmdk ? { cid: hex(l.info.vmdk.cid), parentCid: hex(l.info.vmdk.parentCid), createType: text(l.info.vmdk.createType) } : null,
+        ids: l.ids,
         internalSnapshots: l.info.snapshots.length,
       })),
       files: c.files.map((f, i) => ({

@@ -59,6 +59,13 @@ interface Variant {
   libyal?: 'vmdkmount' | 'vhdimount' | 'qcowmount';
   /** Container files expected in the record, top first. */
   files: string[];
+  /** The container identifier libvhdi reads (vhdiinfo's Identifier), under custos's name for it. */
+  vhdiId?: string;
+}
+
+async function vhdiIdentifier(file: string): Promise<string> {
+  const out = (await execa('vhdiinfo', [file])).stdout;
+  return /Identifier\s+:\s+([0-9a-f-]{36})/.exec(out)?.[1] ?? `no identifier in: ${out}`;
 }
 
 const convert =
@@ -117,6 +124,7 @@ const VARIANTS: Variant[] = [
     oracleArgs: (f) => ['--image-opts', `driver=vpc,force_size_calc=current_size,file.filename=${f}`],
     libyal: 'vhdimount',
     files: ['disk.vhd'],
+    vhdiId: 'VHD unique id',
   },
   {
     name: 'VHD dynamic',
@@ -124,8 +132,9 @@ const VARIANTS: Variant[] = [
     oracleArgs: (f) => ['--image-opts', `driver=vpc,force_size_calc=current_size,file.filename=${f}`],
     libyal: 'vhdimount',
     files: ['disk.vhd'],
+    vhdiId: 'VHD unique id',
   },
-  { name: 'VHDX', make: convert('vhdx', 'disk.vhdx'), libyal: 'vhdimount', files: ['disk.vhdx'] },
+  { name: 'VHDX', make: convert('vhdx', 'disk.vhdx'), libyal: 'vhdimount', files: ['disk.vhdx'], vhdiId: 'VHDX data write GUID' },
   { name: 'VDI', make: convert('vdi', 'disk.vdi'), files: ['disk.vdi'] },
 ];
 
@@ -156,6 +165,11 @@ for (const v of VARIANTS) {
     );
     for (const f of v.files) t.is(await sha256File(path.join(dir, f)), before[f] ?? '', `${f} is unchanged`);
     t.regex(readFileSync(path.join(out, 'report.txt'), 'utf8'), /Virtual disk/);
+    if (v.vhdiId) {
+      const id = `${v.vhdiId} ${await vhdiIdentifier(path.join(dir, file))}`;
+      t.true(rec.virtualDisk?.identifiers.includes(id), `${id} in ${JSON.stringify(rec.virtualDisk?.identifiers)}`);
+      t.true(rec.acquisition.source.serial?.text.includes(id), 'and in the source serial (the E01 header)');
+    }
   });
 }
 
