@@ -30,6 +30,8 @@ const USAGE = `usage: custos <command> [options]
   acquire --resume DIR [--resume DIR2] --source DEV [--key KEYFILE] [--examiner NAME]
           [--custody-copy DIR] [--journal-interval DURATION] [--json-progress] [--json]
                                                go on with an interrupted acquisition from its journal
+  vdisk FILE [--vm-folder DIR] [--vm-format FMT] [--json]
+                                               the chain behind a virtual disk file, its files and ids
   verify DIR [--record-only] [--json] [--json-progress]
                                                check the record's signatures, its log and the image
   tui [--only DEV[,DEV...]] [--appliance] [--journal-interval DURATION]
@@ -66,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
       only: { type: 'string', multiple: true, default: [] },
       appliance: { type: 'boolean', default: false },
       'journal-interval': { type: 'string' },
+      'vm-folder': { type: 'string' },
+      'vm-format': { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -95,6 +99,9 @@ export async function main(argv: string[]): Promise<number> {
         intervalMs: interval,
       });
     }
+    case 'vdisk':
+      if (rest.length !== 1) throw new UsageError('vdisk takes one FILE');
+      return (await import('./commands/vdisk.js')).vdiskCommand({ file: rest[0], folder: values['vm-folder'], format: values['vm-format'], json: values.json });
     case 'verify':
       if (rest.length > 1) throw new UsageError('verify takes one DIR');
       return (await import('./commands/verify.js')).verifyCommand({

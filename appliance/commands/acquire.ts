@@ -11,7 +11,7 @@ import { resolveDevice, requireWholeDisk } from '../disk/resolve-device.js';
 import { runAcquisition } from '../run-acquisition.js';
 import type { AcquisitionCommon, AcquisitionOutcome } from '../acquisition-session.js';
 import { runVirtualAcquisition } from '../run-virtual-acquisition.js';
-import { VIRTUAL_FORMATS, type VirtualFormat } from '../vdisk/qemu-info.js';
+import { virtualFormatOption } from '../vdisk/qemu-info.js';
 import { safeText } from '../sanitize.js';
 import { Sysfs } from '../disk/sysfs.js';
 import { caseData } from '../custody/case-data.js';
@@ -360,8 +360,7 @@ function diskRun(a: AcquireArgs, source: string, common: AcquisitionCommon): Sou
 /** A virtual disk file (docs/virtual-disks.md): its chain, read through QEMU in a sandbox. */
 function virtualRun(a: AcquireArgs, file: string, common: AcquisitionCommon): SourceRun {
   if (a.imageLockedDrive) throw new UsageError('--image-locked-drive is for a drive; a virtual disk file has no lock');
-  if (a.vmFormat !== undefined && !(VIRTUAL_FORMATS as readonly string[]).includes(a.vmFormat))
-    throw new UsageError(`--vm-format ${a.vmFormat}: one of ${VIRTUAL_FORMATS.join(', ')} (QEMU's names; vpc is VHD)`);
+  const format = virtualFormatOption(a.vmFormat);
   if (a.vmFolder !== undefined && !isDirectory(a.vmFolder)) throw new UsageError(`--vm-folder ${a.vmFolder} is not a directory`);
   return {
     start: () =>
@@ -369,7 +368,7 @@ function virtualRun(a: AcquireArgs, file: string, common: AcquisitionCommon): So
         ...common,
         file,
         ...(a.vmFolder !== undefined ? { folder: a.vmFolder } : {}),
-        ...(a.vmFormat !== undefined ? { format: a.vmFormat as VirtualFormat } : {}),
+        ...(format !== undefined ? { format } : {}),
         ...(a.snapshot !== undefined ? { snapshot: a.snapshot } : {}),
       }),
     done: () => undefined,

@@ -6,13 +6,20 @@
 import { execa } from 'execa';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { CustosError } from '../errors.js';
+import { CustosError, UsageError } from '../errors.js';
 import { safeText } from '../sanitize.js';
 import { fromSandbox, insideSandbox, sandboxArgs } from './qemu-sandbox.js';
 
 /** The formats custos takes, by QEMU's driver names (vpc is VHD). */
 export const VIRTUAL_FORMATS = ['qcow2', 'vmdk', 'vpc', 'vhdx', 'vdi', 'raw'] as const;
 export type VirtualFormat = (typeof VIRTUAL_FORMATS)[number];
+/** The --vm-format option: one of QEMU's format names, or absent (probe). */
+export function virtualFormatOption(v: string | undefined): VirtualFormat | undefined {
+  if (v !== undefined && !(VIRTUAL_FORMATS as readonly string[]).includes(v))
+    throw new UsageError(`--vm-format ${safeText(v, 40)}: one of ${VIRTUAL_FORMATS.join(', ')} (QEMU's names; vpc is VHD)`);
+  return v as VirtualFormat | undefined;
+}
+
 /** QEMU's format names as examiners know them. */
 export const FORMAT_NAMES: Record<VirtualFormat, string> = { qcow2: 'QCOW2', vmdk: 'VMDK', vpc: 'VHD', vhdx: 'VHDX', vdi: 'VDI', raw: 'raw' };
 
