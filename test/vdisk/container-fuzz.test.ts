@@ -196,9 +196,11 @@ function apply(b: Buffer, m: Mutation): Buffer {
   }
   if (m.at + m.width > b.length) return b;
   const v = BigInt.asUintN(m.width * 8, m.value);
-  if (m.width === 8) m.le ? b.writeBigUInt64LE(v, m.at) : b.writeBigUInt64BE(v, m.at);
-  else if (m.width === 4) m.le ? b.writeUInt32LE(Number(v), m.at) : b.writeUInt32BE(Number(v), m.at);
-  else m.le ? b.writeUInt16LE(Number(v), m.at) : b.writeUInt16BE(Number(v), m.at);
+  if (m.width === 8) {
+    if (m.le) b.writeBigUInt64LE(v, m.at);
+    else b.writeBigUInt64BE(v, m.at);
+  } else if (m.le) b.writeUIntLE(Number(v), m.at, m.width);
+  else b.writeUIntBE(Number(v), m.at, m.width);
   return b;
 }
 
