@@ -32,6 +32,8 @@ const USAGE = `usage: custos <command> [options]
                                                go on with an interrupted acquisition from its journal
   vdisk FILE [--vm-folder DIR] [--vm-format FMT] [--json]
                                                the chain behind a virtual disk file, its files and ids
+  evidence mount DEV [--json]                  a write-blocked drive's file system, read-only, replaying nothing
+  evidence unmount DEV [--json]                (for VM files to give acquire --source FILE)
   verify DIR [--record-only] [--json] [--json-progress]
                                                check the record's signatures, its log and the image
   tui [--only DEV[,DEV...]] [--appliance] [--journal-interval DURATION]
@@ -102,6 +104,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'vdisk':
       if (rest.length !== 1) throw new UsageError('vdisk takes one FILE');
       return (await import('./commands/vdisk.js')).vdiskCommand({ file: rest[0], folder: values['vm-folder'], format: values['vm-format'], json: values.json });
+    case 'evidence':
+      if (rest.length > 2) throw new UsageError('evidence takes mount DEV or unmount DEV');
+      return (await import('./commands/evidence.js')).evidenceCommand({ action: rest[0], device: rest[1], json: values.json });
     case 'verify':
       if (rest.length > 1) throw new UsageError('verify takes one DIR');
       return (await import('./commands/verify.js')).verifyCommand({

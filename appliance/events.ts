@@ -23,6 +23,7 @@ export type ImagingEventType =
   | 'encrypted-volume'
   | 'virtual-disk-chain'
   | 'container-files'
+  | 'container-filesystem'
   | 'drive-health'
   | 'write-error'
   | 'aborted'

@@ -16,6 +16,7 @@ import { resolveChain, type VirtualDiskChain } from './vdisk/container-chain.js'
 import { FORMAT_NAMES, type InternalSnapshot, type VirtualFormat } from './vdisk/qemu-info.js';
 import { VirtualDiskReader } from './vdisk/virtual-disk-reader.js';
 import { chainIdentifiers, ContainerWatch, readerIdentity } from './vdisk/virtual-disk-record.js';
+import { fileSystemText } from './vdisk/container-filesystem.js';
 import { chainText } from './vdisk/chain-text.js';
 
 export interface VirtualAcquisitionRequest extends AcquisitionCommon {
@@ -105,6 +106,7 @@ export async function runVirtualAcquisition(r: VirtualAcquisitionRequest): Promi
             layers: initial.layers,
             files: initial.files.map((f) => ({ file: f.file, role: f.role, sizeBytes: f.sizeBytes })),
           }),
+          ...(initial.fileSystem ? [event('container-filesystem', fileSystemText(initial.fileSystem), { ...initial.fileSystem })] : []),
         ],
       },
       caseData,

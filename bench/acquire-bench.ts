@@ -10,30 +10,15 @@ import { fileURLToPath } from 'node:url';
 import type { ImageRecord } from '../appliance/imaging/image-record.js';
 import { parseSize } from '../appliance/imaging/sizes.js';
 import { writeMixedImage } from '../test/helpers/mixed-content.js';
+import { MiB, median, seconds, timed } from './bench-timing.js';
+import { benchVirtual } from './vdisk-bench.js';
 
-const MiB = 1024 * 1024;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CUSTOS = path.join(root, 'appliance/bin/custos');
 const size = parseSize(process.env['CUSTOS_BENCH_SIZE'] ?? '2G', 'CUSTOS_BENCH_SIZE');
 const resultFile = process.env['CUSTOS_BENCH_JSON'] ?? path.join(root, 'out/bench/acquire-bench.json');
 const rounds = Number(process.env['CUSTOS_BENCH_ROUNDS'] ?? '3');
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error('CUSTOS_BENCH_ROUNDS must be a positive integer');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-function seconds(t0: bigint): number {
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-async function timed(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ s: number; stdout: string }> {
-  const t0 = process.hrtime.bigint();
-  const r = await execa(cmd, args, { env, maxBuffer: 64 * MiB });
-  return { s: seconds(t0), stdout: r.stdout };
-}
 
 function writeStat(name: string): number {
   const f = readFileSync(`/sys/block/${name}/stat`, 'utf8').trim().split(/\s+/).map(Number);
@@ -131,6 +116,15 @@ async function bench(): Promise<void> {
       process.stdout.write(JSON.stringify(await benchE01(mnt, env), null, 1) + '\n');
       return;
     }
+    if (process.env['CUSTOS_BENCH_ONLY'] === 'vdisk') {
+      // Development shortcut: the virtual disk comparison alone.
+      await execa('blockdev', ['--setrw', loop], { reject: false });
+      await execa('losetup', ['-d', loop]);
+      loop = '';
+      rmSync(srcFile);
+      process.stdout.write(JSON.stringify(await benchVirtual(mnt, env, { custos: CUSTOS, size, rounds, md5Limit: hashLimit('md5') }), null, 1) + '\n');
+      return;
+    }
     const dd = await timed('dd', [`if=${loop}`, 'of=/dev/null', 'bs=4M', 'iflag=direct']);
     const readLimit = rate(dd.s);
     const limits: Record<string, number> = {};
@@ -197,6 +191,7 @@ async function bench(): Promise<void> {
     rmSync(srcFile);
     const e01 = await benchE01(mnt, env);
     sourceWrites += e01.sourceWrites;
+    const vdisk = await benchVirtual(mnt, env, { custos: CUSTOS, size, rounds, md5Limit: limits['md5'] ?? Infinity });
     const sha = rows.find((r) => r.scenario === 'sha256');
     const both = rows.find((r) => r.scenario === 'md5+sha256');
     const targets = {
@@ -205,6 +200,7 @@ async function bench(): Promise<void> {
       md5Sha256AtLeast0_75OfMd5Limit: (both?.custosOverMd5Limit ?? 0) >= 0.75,
       e01FastAtLeast2_5xEwfacquire: e01.fastOverEwfacquire >= 2.5,
       e01EmptyAtLeast0_8xRaw: e01.emptyOverRaw >= 0.8,
+      vdiskAtLeast1_5xQemuImgAndHashes: vdisk.custosOverQemuImgAndHashes >= 1.5 && vdisk.hashesAgree,
       sourceWritesZero: sourceWrites === 0,
     };
     const result = {
@@ -218,6 +214,7 @@ async function bench(): Promise<void> {
       hashLimitsMiBs: limits,
       rows,
       e01,
+      vdisk,
       sourceWrites,
       targets,
     };
@@ -244,6 +241,12 @@ async function bench(): Promise<void> {
       ),
       `custos E01 fast / ewfacquire -c fast      ${r2(e01.fastOverEwfacquire)}x  (with piecewise SHA-256 too: ${r2(e01.fastWithPiecesOverEwfacquire)}x)`,
       `custos E01 empty-block / custos raw       ${r2(e01.emptyOverRaw)}x`,
+      '',
+      `virtual disk: qcow2 base + 2 snapshots (${(vdisk.containerBytes / MiB).toFixed(0)} MiB of container files), raw out, MD5+SHA-256, median of ${rounds}`,
+      `custos acquire                                  ${f(vdisk.custosMiBs)} MiB/s   peak RSS ${vdisk.peakRssMiB} MiB`,
+      `qemu-img convert -O raw, then md5sum, sha256sum ${f(vdisk.qemuImgAndHashesMiBs)} MiB/s`,
+      `qemu-img convert -O raw alone                   ${f(vdisk.qemuImgConvertMiBs)} MiB/s`,
+      `custos / (qemu-img + md5sum + sha256sum)  ${r2(vdisk.custosOverQemuImgAndHashes)}x   custos / qemu-img convert ${r2(vdisk.custosOverQemuImgConvert)}x   custos / md5-limit ${r2(vdisk.custosOverMd5Limit)}   SHA-256 agree: ${vdisk.hashesAgree ? 'yes' : 'NO'}`,
       '',
       `source writes (kernel counter): ${sourceWrites}`,
       ...Object.entries(targets).map(([k, v]) => `${v ? 'MET   ' : 'MISSED'} ${k}`),

@@ -222,13 +222,24 @@ export class CustodySession {
     }
     this.ctx.virtualDisk = v;
     const changed = v.files.filter((f) => f.unchanged === false).map((f) => f.file);
+    const w = v.fileSystem?.writes;
+    const drive = w
+      ? w.writeIos + w.discardIos > 0
+        ? `; ${w.writeIos} WRITE(S) and ${w.discardIos} discard(s) counted on ${v.fileSystem?.disk ?? '?'}, the drive holding them, while they were read`
+        : `; no write counted on ${v.fileSystem?.disk ?? '?'}, the drive holding them`
+      : '';
     this.event(
       event(
         'container-files',
-        changed.length
-          ? `CONTAINER FILES CHANGED while they were read: ${changed.join(', ')}; the image is of a disk whose files changed`
-          : `${v.files.length} container file(s) hashed, none changed while read`,
-        { files: v.files.map((f) => ({ file: f.file, role: f.role, sizeBytes: f.sizeBytes, sha256: f.sha256, unchanged: f.unchanged })) },
+        `${
+          changed.length
+            ? `CONTAINER FILES CHANGED while they were read: ${changed.join(', ')}; the image is of a disk whose files changed`
+            : `${v.files.length} container file(s) hashed, none changed while read`
+        }${drive}`,
+        {
+          files: v.files.map((f) => ({ file: f.file, role: f.role, sizeBytes: f.sizeBytes, sha256: f.sha256, unchanged: f.unchanged })),
+          fileSystem: v.fileSystem,
+        },
       ),
     );
   }

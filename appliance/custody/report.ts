@@ -1,6 +1,7 @@
 // report.txt and report.html: the record for people. Every value shown comes
 // from its display-safe form (case text, sanitized device strings); the HTML
 // is escaped on top, so neither file can be broken or spoofed by its content.
+import { fileSystemText } from '../vdisk/container-filesystem.js';
 import { safeText } from '../sanitize.js';
 import { CASE_FIELDS, type CaseField } from './case-data.js';
 import { CUSTODY_FILE, ALLOWED_SIGNERS_FILE, type CustodyRecord } from './custody-record.js';
@@ -85,6 +86,7 @@ function virtualDiskSection(r: CustodyRecord): Section[] {
         ]),
         ['Read by', `${safeText(v.reader.program, 300)}; ${safeText(v.reader.sandbox, 300)}`],
         ...(v.identifiers.length ? [['Identifiers', v.identifiers.map((i) => safeText(i)).join(', ')] as [string, string]] : []),
+        ...(v.fileSystem ? [['Stored on', safeText(fileSystemText(v.fileSystem), 600)] as [string, string]] : []),
       ],
     },
   ];

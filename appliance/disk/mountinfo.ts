@@ -9,6 +9,8 @@ export interface MountEntry {
   source: string;
   /** Per-mount options (rw/ro, nosuid, ...). */
   options: string[];
+  /** The file system's own options (noload, norecovery, ...): how it was mounted, not only where. */
+  superOptions: string[];
   readOnly: boolean;
 }
 
@@ -34,6 +36,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       fsType: fields[sep + 1] ?? '',
       source: unescapeOctal(fields[sep + 2] ?? ''),
       options,
+      superOptions: (fields[sep + 3] ?? '').split(',').filter((o) => o !== ''),
       readOnly: options.includes('ro'),
     });
   }

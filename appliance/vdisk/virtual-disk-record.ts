@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { safeText } from '../sanitize.js';
 import type { ContainerRole, VirtualDiskChain } from './container-chain.js';
 import type { ContainerId } from './container-ids.js';
+import { ContainerFileSystemWatch, type ContainerFileSystem } from './container-filesystem.js';
 import type { InternalSnapshot, VirtualFormat } from './qemu-info.js';
 
 export interface ContainerFileRecord {
@@ -50,6 +51,8 @@ export interface VirtualDiskRecord {
   reader: { program: string; sandbox: string };
   /** The container's own identifiers for the E01 header and the report, e.g. "VMDK CID 3a1f..". */
   identifiers: string[];
+  /** The file system holding the folder, and at the end the writes counted on its disk; null if not found. */
+  fileSystem: ContainerFileSystem | null;
 }
 
 interface Stamp {
@@ -93,9 +96,11 @@ export function chainIdentifiers(chain: VirtualDiskChain): string[] {
 /** Keeps each container file's stamp from the start, to say at the end whether any changed while it was read. */
 export class ContainerWatch {
   private readonly start = new Map<string, Stamp>();
+  private readonly fileSystem: ContainerFileSystemWatch;
 
   constructor(private readonly chain: VirtualDiskChain) {
     for (const f of chain.files) this.start.set(f.file, stamp(path.join(chain.folder, f.file)));
+    this.fileSystem = new ContainerFileSystemWatch(chain.folder);
   }
 
   /** The files that changed since the start (or vanished). */
@@ -148,6 +153,7 @@ export class ContainerWatch {
       })),
       reader: o.reader,
       identifiers: chainIdentifiers(c),
+      fileSystem: o.changed === null ? this.fileSystem.fs : this.fileSystem.end(),
     };
   }
 }
