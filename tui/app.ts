@@ -18,6 +18,8 @@ import { offerResume } from './resume-screen.js';
 import { journalCase } from '../appliance/imaging/resume/journal.js';
 import { acquisitionScreen, confirmSummary, resultScreen, type NextStep } from './run-screens.js';
 import { createUi, type Ui } from './ui.js';
+import { chooseVmFile, type VirtualSourceChoice } from './vm-files-screen.js';
+import { unmountEvidence } from '../appliance/vdisk/evidence-mount.js';
 
 export interface TuiOptions {
   /** Only these disks (kernel names) are shown and guarded; all when empty. */
@@ -45,14 +47,27 @@ function copyRecord(from: string, to: string): void {
 }
 
 async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<NextStep> {
+  const picked = await chooseSource(ui, watch);
+  if (!picked) return 'quit';
+  // A VM disk file on the chosen drive: the drive is opened read-only for it, and closed again whatever happens.
+  const vm = picked.vmFiles ? await chooseVmFile(ui, watch, picked.disk) : null;
+  if (picked.vmFiles && !vm) return 'again';
+  try {
+    return await acquireFrom(ui, watch, o, picked.disk, vm);
+  } finally {
+    if (vm) await unmountEvidence(vm.mount).catch(() => undefined);
+  }
+}
+
+async function acquireFrom(ui: Ui, watch: DiskWatch, o: TuiOptions, source: Disk, vm: VirtualSourceChoice | null): Promise<NextStep> {
   const appliance = o.appliance;
-  const source: Disk | null = await chooseSource(ui, watch);
-  if (!source) return 'quit';
-  const locked = await confirmLockedSource(ui, source);
+  // The drive holding VM files is not imaged: a lock on it is not the VM disk's.
+  const locked = vm ? 'not-locked' : await confirmLockedSource(ui, source);
   if (locked === 'back') return 'again';
-  const dest = await chooseDestinations(ui, watch, source);
+  const dest = await chooseDestinations(ui, watch, source, vm ? { name: path.basename(vm.file), sizeBytes: vm.virtualSize, isDisk: false } : undefined);
   if (!dest) return 'again';
-  const resume = await offerResume(ui, source, dest.mounts);
+  // A virtual disk is resumed with custos acquire --resume DIR --source FILE; the TUI offers resumes of disks.
+  const resume = vm ? null : await offerResume(ui, source, dest.mounts);
   if (resume === 'back') {
     await release(dest.mounts);
     return 'again';
@@ -72,7 +87,7 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
   const health = watch.drive(source)?.health;
   const ailing = health && health.flags.length > 0 ? health.flags.join(', ') : null;
   const options = details && !resume ? await askOptions(ui, dest.needsSplit, ailing ? safeText(ailing, 200) : null) : null;
-  if (!details || (!resume && (!options || !(await confirmSummary(ui, source, dest.mounts, details, options))))) {
+  if (!details || (!resume && (!options || !(await confirmSummary(ui, source, dest.mounts, details, options, vm))))) {
     await release(mounts);
     return 'again';
   }
@@ -80,34 +95,40 @@ async function oneAcquisition(ui: Ui, watch: DiskWatch, o: TuiOptions): Promise<
   const host = import('../appliance/host-identity.js').then((m) => m.hostIdentity(stateDir())).catch(() => null);
   // The engine loads when it is first needed: loading it before the first screen delayed the UI by seconds under TCG.
   const { runAcquisition } = await import('../appliance/run-acquisition.js');
-  const result = await acquisitionScreen(ui, source, (sinks) =>
-    runAcquisition({
-      disk: source,
-      guardian: watch.guardian,
-      destinations: dest.mounts.map((m) => m.dir),
-      settings: resume
-        ? resume.journal.settings
-        : // FAT-safe split files; the hashes, format, fast-first and verify as chosen on the options screen.
-          acquireSettings({
-            format: options?.format ?? 'raw',
-            splitSize: 4000 * 1024 * 1024,
-            hashes: options?.hashes ?? [],
-            fastFirst: options?.fastFirst ?? false,
-            verify: options?.verify ?? false,
-            ...(options?.format === 'e01' ? { ewf: { ...DEFAULT_EWF_SETTINGS, compression: options.compression } } : {}),
-          }),
-      ...(resume ? { resume } : {}),
-      ...(o.journalIntervalMs ? { journalIntervalMs: o.journalIntervalMs } : {}),
-      case: details.case,
-      examinerTime: details.examinerTime,
-      signer: details.signer,
-      host,
-      custodyCopy,
-      onSourceHeld: () => watch.save(),
-      // Typed on the locked-drive screen; runAcquisition probes again and refuses a locked drive without it.
-      confirmLocked: locked === 'confirmed',
-      ...sinks,
-    }),
+  const { runVirtualAcquisition } = await import('../appliance/run-virtual-acquisition.js');
+  const common = (sinks: Parameters<Parameters<typeof acquisitionScreen>[2]>[0]) => ({
+    destinations: dest.mounts.map((m) => m.dir),
+    settings: resume
+      ? resume.journal.settings
+      : // FAT-safe split files; the hashes, format, fast-first and verify as chosen on the options screen.
+        acquireSettings({
+          format: options?.format ?? 'raw',
+          splitSize: 4000 * 1024 * 1024,
+          hashes: options?.hashes ?? [],
+          fastFirst: options?.fastFirst ?? false,
+          verify: options?.verify ?? false,
+          ...(options?.format === 'e01' ? { ewf: { ...DEFAULT_EWF_SETTINGS, compression: options.compression } } : {}),
+        }),
+    ...(resume ? { resume } : {}),
+    ...(o.journalIntervalMs ? { journalIntervalMs: o.journalIntervalMs } : {}),
+    case: details.case,
+    examinerTime: details.examinerTime,
+    signer: details.signer,
+    host,
+    custodyCopy,
+    ...sinks,
+  });
+  const result = await acquisitionScreen(ui, vm ? path.basename(vm.file) : source.name, (sinks) =>
+    vm
+      ? runVirtualAcquisition({ ...common(sinks), file: vm.file })
+      : runAcquisition({
+          ...common(sinks),
+          disk: source,
+          guardian: watch.guardian,
+          onSourceHeld: () => watch.save(),
+          // Typed on the locked-drive screen; runAcquisition probes again and refuses a locked drive without it.
+          confirmLocked: locked === 'confirmed',
+        }),
   );
   let copies = custodyCopy;
   let next = await resultScreen(

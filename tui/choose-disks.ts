@@ -22,7 +22,11 @@ function cut(s: string, w = 76): string {
   return t.length > w ? `${t.slice(0, w - 1)}~` : t;
 }
 
-function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; sourceName: string | null; note: (d: Disk) => string }): Promise<Disk | null> {
+function pickDisk(
+  ui: Ui,
+  watch: DiskWatch,
+  o: { title: string; help: string; sourceName: string | null; note: (d: Disk) => string; keys?: string[] },
+): Promise<{ disk: Disk; key: string } | null> {
   ui.page(o.title, o.help);
   blessed.box({ parent: ui.body, top: 0, left: 1, width: '100%-2', height: 1, content: DISK_HEADER, tags: false });
   const list = blessed.list({
@@ -88,10 +92,11 @@ function pickDisk(ui: Ui, watch: DiskWatch, o: { title: string; help: string; so
   });
   draw();
   list.focus();
-  return waitKey(ui, ['enter', 'escape', 'q']).then((k) => {
+  return waitKey(ui, ['enter', 'escape', 'q', ...(o.keys ?? [])]).then((k) => {
     watch.off('change', draw);
-    if (k !== 'enter') return null;
-    return watch.disks[(list as unknown as { selected: number }).selected] ?? null;
+    if (k === 'escape' || k === 'q') return null;
+    const disk = watch.disks[(list as unknown as { selected: number }).selected];
+    return disk ? { disk, key: k } : null;
   });
 }
 
@@ -102,20 +107,24 @@ async function notice(ui: Ui, title: string, text: string): Promise<void> {
   await waitKey(ui, ['enter', 'escape']);
 }
 
-export async function chooseSource(ui: Ui, watch: DiskWatch): Promise<Disk | null> {
+/** The source disk, and whether the examiner asked for a VM disk file on it (v) rather than the disk itself. */
+export async function chooseSource(ui: Ui, watch: DiskWatch): Promise<{ disk: Disk; vmFiles: boolean } | null> {
   for (;;) {
-    const d = await pickDisk(ui, watch, {
+    const picked = await pickDisk(ui, watch, {
       title: 'choose the SOURCE disk (every disk is write-blocked)',
-      help: 'Up/Down: move  Enter: image this disk  q: quit',
+      help: 'Up/Down: move  Enter: image this disk  v: a VM disk file on it  q: quit',
       sourceName: null,
-      note: (x) => (x.roles.length ? `cannot be a source: ${x.roles.join(', ')}` : 'Enter: acquire this disk'),
+      note: (x) =>
+        x.roles.length ? `cannot be a source: ${x.roles.join(', ')}` : 'Enter: acquire this disk  v: open it read-only and image a VM disk file on it',
+      keys: ['v'],
     });
-    if (!d) return null;
+    if (!picked) return null;
+    const d = picked.disk;
     if (d.roles.includes('boot-medium') || d.roles.includes('running-system')) {
       await notice(ui, 'refused', `${d.name} is the ${d.roles.includes('boot-medium') ? 'boot medium' : 'running system'}; it cannot be acquired from here.`);
       continue;
     }
-    return d;
+    return { disk: d, vmFiles: picked.key === 'v' };
   }
 }
 
@@ -166,12 +175,14 @@ export async function chooseWritableDisk(
   o: { title: string; help: string },
 ): Promise<MountedDestination | null> {
   for (;;) {
-    const d = await pickDisk(ui, watch, {
-      title: o.title,
-      help: o.help,
-      sourceName: source.name,
-      note: (x) => writeRefusal(x, source, chosen) ?? 'Enter: make writable and use it',
-    });
+    const d = (
+      await pickDisk(ui, watch, {
+        title: o.title,
+        help: o.help,
+        sourceName: source.name,
+        note: (x) => writeRefusal(x, source, chosen) ?? 'Enter: make writable and use it',
+      })
+    )?.disk;
     if (!d) return null;
     const why = writeRefusal(d, source, chosen);
     if (why) {
@@ -224,23 +235,32 @@ export interface DestinationChoice {
   needsSplit: boolean;
 }
 
-export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk): Promise<DestinationChoice | null> {
+/**
+ * The destinations for an image of `source`, or of `image` (a VM disk file on the source drive, whose
+ * size is the virtual disk's, not the drive's).
+ */
+export async function chooseDestinations(
+  ui: Ui,
+  watch: DiskWatch,
+  source: Disk,
+  image: { name: string; sizeBytes: number; isDisk: boolean } = { name: source.name, sizeBytes: source.sizeBytes, isDisk: true },
+): Promise<DestinationChoice | null> {
   // The same rules preflight applies before the first byte is read.
   // A drive holding an unfinished acquisition of this disk needs room only for the rest.
   const unfinished = (m: MountedDestination) => {
-    const j = unfinishedIn(m.dir);
+    const j = image.isDisk ? unfinishedIn(m.dir) : null;
     return j && journalFits(j, source) ? j : null;
   };
   const fits = (m: MountedDestination) => {
     const j = unfinished(m);
-    return m.freeBytes >= source.sizeBytes - (j ? imageBytesIn(m.dir, j) : 0) + RECORD_RESERVE;
+    return m.freeBytes >= image.sizeBytes - (j ? imageBytesIn(m.dir, j) : 0) + RECORD_RESERVE;
   };
-  const mustSplit = (m: MountedDestination) => m.fsType === 'vfat' && source.sizeBytes > FAT_MAX_FILE;
+  const mustSplit = (m: MountedDestination) => m.fsType === 'vfat' && image.sizeBytes > FAT_MAX_FILE;
   const choice = (mounts: MountedDestination[]): DestinationChoice => ({ mounts, needsSplit: mounts.some(mustSplit) });
   const mounts: MountedDestination[] = [];
   for (;;) {
     const m = await chooseWritableDisk(ui, watch, source, mounts, {
-      title: `choose destination ${mounts.length + 1} for ${source.name} (${humanSize(source.sizeBytes)})`,
+      title: `choose destination ${mounts.length + 1} for ${safeText(image.name, 40)} (${humanSize(image.sizeBytes)})`,
       help: 'Up/Down: move  Enter: write the image here  Esc: back',
     });
     if (!m) return mounts.length > 0 ? choice(mounts) : null;
@@ -255,7 +275,7 @@ export async function chooseDestinations(ui: Ui, watch: DiskWatch, source: Disk)
           const resume = j
             ? `\n  holds an unfinished acquisition of this disk, ${((j.position / source.sizeBytes) * 100).toFixed(1)}% done:\n  it will be offered for resume`
             : '';
-          return `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(source.sizeBytes)}: ${fits(x) ? 'fits' : 'DOES NOT FIT'}${mustSplit(x) ? '\n  FAT: the image will be split into 4000 MiB files' : ''}${resume}`;
+          return `${x.device} (${x.fsType}) mounted at ${safeText(x.dir)}\n  free ${humanSize(x.freeBytes)}; image ${humanSize(image.sizeBytes)}: ${fits(x) ? 'fits' : 'DOES NOT FIT'}${mustSplit(x) ? '\n  FAT: the image will be split into 4000 MiB files' : ''}${resume}`;
         })
         .join('\n'),
     });

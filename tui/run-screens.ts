@@ -14,11 +14,23 @@ import type { Details } from './details-screen.js';
 import type { Options } from './options-screen.js';
 import { fitText, innerWidth, setText, textBox, waitKey, type Ui } from './ui.js';
 
-export async function confirmSummary(ui: Ui, source: Disk, mounts: MountedDestination[], d: Details, o: Options): Promise<boolean> {
+export async function confirmSummary(
+  ui: Ui,
+  source: Disk,
+  mounts: MountedDestination[],
+  d: Details,
+  o: Options,
+  vm: { file: string; chain: string[] } | null = null,
+): Promise<boolean> {
   ui.page('check and start', 'Enter: start the acquisition  Esc: start over');
+  const drive = `${source.name}  ${source.model?.text || '-'}  serial ${source.serial?.text || '-'}`;
   const lines = [
-    `source       ${source.name}  ${source.model?.text || '-'}  serial ${source.serial?.text || '-'}`,
-    `             ${source.sizeBytes} bytes, ${source.logicalSectorSize}-byte sectors, write-blocked`,
+    ...(vm
+      ? [
+          `source       VM disk ${safeText(path.basename(vm.file), 60)}: ${safeText(vm.chain[0] ?? '', 120)}`,
+          `             on ${drive}, read-only, write-blocked`,
+        ]
+      : [`source       ${drive}`, `             ${source.sizeBytes} bytes, ${source.logicalSectorSize}-byte sectors, write-blocked`]),
     ...mounts.map((m, i) => `destination ${i + 1} ${m.device} (${m.fsType}) at ${safeText(m.dir)}`),
     ...(d.custodyUsb ? [`custody USB  ${d.custodyUsb.device} (${d.custodyUsb.fsType}): keys, and a copy of the record`] : []),
     `case         ${d.case.caseNumber?.text ?? '-'}   evidence ${d.case.evidenceNumber?.text ?? '-'}`,
@@ -57,10 +69,10 @@ function hms(s: number | null): string {
  */
 export async function acquisitionScreen(
   ui: Ui,
-  source: Disk,
+  sourceName: string,
   start: (sinks: { onEvent: (e: ImagingEvent) => void; onProgress: (p: ProgressReport) => void; signal: AbortSignal }) => Promise<AcquisitionOutcome>,
 ): Promise<{ outcome: AcquisitionOutcome | null; error: Error | null }> {
-  ui.page(`acquiring ${source.name}`, 'a: abort (asks first)');
+  ui.page(`acquiring ${safeText(sourceName, 60)}`, 'a: abort (asks first)');
   // Ten fields, and a row for the stages to go on (two copies, compression).
   const status = textBox(ui, { top: 0, height: 13, label: 'progress' });
   // A plain box holding the newest lines (blessed's log widget scrolls on a timer, which outlives the screen).

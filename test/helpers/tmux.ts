@@ -126,10 +126,11 @@ export class Terminal {
   }
 
   /** Moves the cursor to the disk named `name` in a custos disk list on screen (rows start RO/RW), then presses Enter. */
-  async pick(name: string): Promise<void> {
+  /** Moves to `name` in a disk list and presses `key` (Enter: choose it). */
+  async pick(name: string, key = 'Enter'): Promise<void> {
     const at = await this.rowOf(name);
     for (let i = 0; i < at; i++) await this.keys('Down');
-    await this.keys('Enter');
+    await this.keys(key);
   }
 
   /** Moves the cursor from the top to `name`, so its details show, and back to the top (where pick() starts); returns the screen showing them. */

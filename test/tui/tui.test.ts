@@ -381,3 +381,81 @@ test('E01 and fast-first chosen in the options: the summary says so, the evidenc
   const c = await custos(['verify', mnt], state);
   t.is(c.exitCode, 0, String(c.stdout));
 });
+
+test('a VM disk file on a write-blocked drive: opened read-only with v, the file picked, its chain shown, the virtual disk imaged; the drive unwritten and closed again', async (t) => {
+  // The drive: ext4 holding a qcow2 base and a snapshot in vms/, as exported from a hypervisor.
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const driveFile = path.join(dir, 'vm-drive.img');
+  await execa('truncate', ['-s', '64M', driveFile]);
+  await execa('mkfs.ext4', ['-q', '-F', driveFile]);
+  const prep = path.join(dir, 'mnt');
+  mkdirSync(prep);
+  await execa('mount', ['-o', 'loop', driveFile, prep]);
+  const vms = path.join(prep, 'vms');
+  mkdirSync(vms);
+  writePatternImage(path.join(vms, 'guest.raw'), 8 * 1024 * 1024, 71);
+  await execa('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', 'guest.raw', 'base.qcow2'], { cwd: vms });
+  rmSync(path.join(vms, 'guest.raw'));
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'base.qcow2', 'snap.qcow2'], { cwd: vms });
+  await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x7a 1M 256k', 'snap.qcow2'], { cwd: vms });
+  const ref = path.join(dir, 'ref.raw');
+  await execa('qemu-img', ['convert', '-O', 'raw', 'snap.qcow2', ref], { cwd: vms });
+  await execa('umount', [prep]);
+  const expected = await sha256File(ref);
+  const drive = await attachLoop(driveFile);
+  t.teardown(drive.detach);
+  const dst = await ext4Loop(t, 64);
+  const writes = () => readFileSync(`/sys/block/${drive.name}/stat`, 'utf8').trim().split(/\s+/).slice(4, 8).join(' ');
+
+  const { term, state } = await startTui(t, [drive.name, dst.name], { cols: 80, rows: 25, term: 'linux' });
+  let screen = await term.waitFor('v: a VM disk file on it');
+  await term.waitFor(new RegExp(`RO ${drive.name} `));
+  const before = writes();
+  await term.pick(drive.name, 'v');
+  screen = await term.waitFor('choose the VM disk file');
+  t.regex(screen, /vms\/base\.qcow2/);
+  t.regex(screen, /vms\/snap\.qcow2/);
+  t.true(readFileSync('/proc/self/mountinfo', 'utf8').includes(`${state}/evidence/${drive.name} `), 'mounted where custos keeps it');
+  await term.keys('Down');
+  await term.keys('Enter');
+  screen = await term.waitFor('the chain of snap.qcow2');
+  t.regex(screen, /top: snap\.qcow2 \(QCOW2, 8388608 bytes\), names "base\.qcow2" as its backing file/);
+  t.regex(screen, /base: base\.qcow2/);
+  await term.keys('Enter');
+  await term.waitFor('choose destination 1');
+  // The drive holding the VM files is the source: never a destination.
+  await term.pick(drive.name);
+  screen = await term.waitFor('refused');
+  t.true(screen.includes('is the source'));
+  await term.keys('Enter');
+  await release(term, dst.name);
+  await term.waitFor('destination ready');
+  await term.keys('Enter');
+  await caseFieldsToSigningKey(term, ['VM-1', 'E-VM', 'Jane Examiner', 'VM disk from a drive', 'picked in the TUI']);
+  screen = await oneTimeKeyAndStart(term);
+  t.regex(screen, /source +VM disk snap\.qcow2: virtual disk of 8388608 bytes/);
+  t.regex(screen, new RegExp(`on ${drive.name} .*read-only, write-blocked`));
+  await term.waitFor('result: complete', 60_000);
+  await term.keys('q');
+  await term.waitFor('[exit 0]');
+
+  t.false(readFileSync('/proc/self/mountinfo', 'utf8').includes(`${drive.dev} `), 'the drive is closed again');
+  t.is(writes(), before, 'the kernel counted no write on the drive');
+  const mnt = await mountReadOnly(t, dst.dev);
+  t.is(await sha256File(path.join(mnt, 'image.raw')), expected, 'the image is the disk qemu-img reads');
+  const rec = JSON.parse(readFileSync(path.join(mnt, 'custody.json'), 'utf8')) as CustodyRecord;
+  t.is(rec.status, 'complete');
+  t.deepEqual(
+    rec.virtualDisk?.files.map((f) => [f.file, f.unchanged]),
+    [
+      ['snap.qcow2', true],
+      ['base.qcow2', true],
+    ],
+  );
+  t.is(rec.virtualDisk?.fileSystem?.device, drive.dev);
+  t.is(rec.virtualDisk?.fileSystem?.deviceReadOnly, true);
+  t.true(rec.virtualDisk?.fileSystem?.mountOptions.includes('norecovery'));
+  t.deepEqual(rec.virtualDisk?.fileSystem?.writes?.writeIos, 0);
+  t.is((await custos(['verify', mnt], state)).exitCode, 0);
+});
