@@ -65,30 +65,39 @@ export class NbdClient {
   private readonly pending = new Map<bigint, Pending>();
   private nextHandle = 1n;
   private current: { p: Pending; handle: bigint; left: number } | null = null;
+  /** Where the socket reads go when they cannot go straight to their place: the handshake, split replies. */
+  private readonly scratch = Buffer.alloc(64 * 1024);
+  private readonly header = Buffer.alloc(16);
+  /** The buffer handed to the socket for its next read, when it is a reply's header or its place in the caller's buffer. */
+  private direct: Buffer | null = null;
   info: NbdExport = { size: 0, maxRequest: DEFAULT_MAX_REQUEST };
 
   private constructor(
-    socket: Socket,
+    socketPath: string,
     name: string,
     private readonly timeouts: NbdTimeouts,
   ) {
-    this.socket = socket;
     this.name = name;
-    socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', (e) => this.fail(new CustosError('ENBD', `${name}: ${e.message}`)));
-    socket.on('close', () => this.fail(new CustosError('ENBD', `${name}: the NBD server closed the connection`)));
+    // Reads land in buffers we choose (onread): a reply's data straight into the caller's buffer,
+    // without a copy or an allocation per read; this is the path every byte of guest data takes.
+    this.socket = connect({
+      path: socketPath,
+      onread: { buffer: () => this.nextReadBuffer(), callback: (n: number, b: Uint8Array) => (this.onRead(n, b), true) },
+    });
+    this.socket.on('error', (e) => this.fail(new CustosError('ENBD', `${name}: ${e.message}`)));
+    this.socket.on('close', () => this.fail(new CustosError('ENBD', `${name}: the NBD server closed the connection`)));
   }
 
   /** Connects, negotiates the export with NBD_OPT_GO and returns a client ready for reads. */
   static async open(socketPath: string, exportName: string, name: string, timeouts: NbdTimeouts = NBD_TIMEOUTS): Promise<NbdClient> {
-    const socket = connect(socketPath);
+    const c = new NbdClient(socketPath, name, timeouts);
+    const socket = c.socket;
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     }).catch((e: Error) => {
       throw new CustosError('ENBD', `${name}: cannot connect to the NBD server: ${e.message}`);
     });
-    const c = new NbdClient(socket, name, timeouts);
     const timer = setTimeout(() => c.fail(c.protocol(`no handshake in ${timeouts.handshakeMs / 1000} s`)), timeouts.handshakeMs);
     try {
       await c.handshake(exportName);
@@ -203,6 +212,8 @@ export class NbdClient {
   private fail(e: Error): void {
     if (this.failure) return;
     this.failure = e;
+    // No read may land in a caller's buffer once its request has failed.
+    this.socket.destroy();
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
       p.reject(e);
@@ -210,6 +221,33 @@ export class NbdClient {
     this.pending.clear();
     this.current = null;
     this.waiter?.();
+  }
+
+  /** The buffer for the socket's next read: the rest of the reply being received, a fresh header, or scratch. */
+  private nextReadBuffer(): Buffer {
+    this.direct = null;
+    if (this.failure || this.nextHandle === 1n || this.buf.length > 0) return this.scratch;
+    if (this.current) {
+      const { p, left } = this.current;
+      this.direct = p.buffer.subarray(p.at + p.length - left, p.at + p.length);
+    } else if (this.pending.size > 0) this.direct = this.header;
+    return this.direct ?? this.scratch;
+  }
+
+  private onRead(n: number, b: Uint8Array): void {
+    if (this.failure) return;
+    if (b !== this.direct) return this.onData(Buffer.from(b.subarray(0, n)));
+    if (b === this.header) return this.onData(Buffer.from(this.header.subarray(0, n)));
+    // Straight into the caller's buffer: at most what the reply still owes.
+    const c = this.current;
+    if (!c) return;
+    c.left -= n;
+    if (c.left === 0) {
+      this.pending.delete(c.handle);
+      this.current = null;
+      clearTimeout(c.p.timer);
+      c.p.resolve(c.p.length);
+    }
   }
 
   private onData(d: Buffer): void {

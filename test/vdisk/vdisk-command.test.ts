@@ -47,7 +47,8 @@ test('vdisk: a qcow2 base + snapshot with an internal snapshot on top, in words 
     doc.virtualDisk.files.map((f) => [f.file, f.role, f.sizeBytes, f.sha256]),
     ['top.qcow2', 'base.qcow2'].map((f, i) => [f, i === 0 ? 'top' : 'base', statSync(path.join(dir, f)).size, null]),
   );
-  t.is(doc.virtualDisk.files[1]?.mtime, statSync(path.join(dir, 'base.qcow2')).mtime.toISOString());
+  // To the millisecond, cut (not rounded) from the nanoseconds the file system keeps.
+  t.is(doc.virtualDisk.files[1]?.mtime, new Date(Number(statSync(path.join(dir, 'base.qcow2'), { bigint: true }).mtimeNs / 1_000_000n)).toISOString());
   t.deepEqual(
     doc.internalSnapshots.map((s) => [s.id, s.name]),
     [['1', 'before-incident']],
