@@ -9,7 +9,7 @@ import { lstatSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
 import { safeText } from '../sanitize.js';
-import { containerIds, type ContainerId } from './container-ids.js';
+import { containerIds, unfollowedParent, type ContainerId } from './container-ids.js';
 import { containerInfo, type ContainerInfo, type VirtualFormat } from './qemu-info.js';
 
 /** More layers than any snapshot tree examiners meet; a longer chain is refused rather than walked. */
@@ -102,6 +102,12 @@ export async function resolveChain(top: string, o: { folder?: string; format?: V
     if (seen.has(file)) refuse(`the chain comes back to ${safeText(file, 200)} (a loop)`);
     if (layers.length >= MAX_LAYERS) refuse(`the chain has more than ${MAX_LAYERS} layers`);
     seen.add(file);
+    const parent = unfollowedParent(path.join(folder, file), safeText(file, 200));
+    if (parent)
+      throw new CustosError(
+        'EVDISKFORMAT',
+        `${parent}: refused, nothing read; merge the chain in its hypervisor (or image the parent alone) and give custos the merged disk`,
+      );
     const info = await containerInfo(folder, file, format);
     const layer = { file, info, ids: containerIds(path.join(folder, file), info.format, safeText(file, 200)) };
     layers.push(layer);

@@ -136,6 +136,59 @@ function vdi(f: Bounded): ContainerId[] {
 
 const READERS: Partial<Record<VirtualFormat, (f: Bounded) => ContainerId[]>> = { vpc: vhd, vhdx, vdi };
 
+const VHD_DIFFERENCING = 4;
+const VHDX_FILE_PARAMETERS = 'caa16737-fa36-4d43-b3b6-33f0aa44e76b';
+const VHDX_HAS_PARENT = 2;
+
+/** A VHD footer's disk type (offset 60) is differencing: the disk is this file's blocks over its parent's. */
+function vhdParent(f: Bounded): string | null {
+  const footer = [f.at(f.size - 512, 512), f.at(0, 512)].find((b) => b?.subarray(0, 8).toString('latin1') === VHD_COOKIE);
+  if (footer?.readUInt32BE(60) !== VHD_DIFFERENCING) return null;
+  // The dynamic header (at the footer's Data Offset) names the parent: its unique id at 40, its name (UTF-16BE) at 64.
+  const header = f.at(Number(footer.readBigUInt64BE(16)), 1024);
+  const name =
+    header?.subarray(0, 8).toString('latin1') === 'cxsparse' ? Buffer.from(header.subarray(64, 576)).swap16().toString('utf16le').replace(/\0.*$/s, '') : '';
+  return `a VHD differencing disk${name ? ` whose parent is "${name}"` : ''}`;
+}
+
+/** A VHDX whose file parameters (metadata) say HasParent. */
+function vhdxParent(f: Bounded): string | null {
+  const regions = checksummed(f.at(VHDX_REGION_TABLE, 64 * 1024));
+  if (!regions || regions.subarray(0, 4).toString('latin1') !== 'regi') return null;
+  for (let i = 0; i < Math.min(regions.readUInt32LE(8), 2047); i++) {
+    const e = 16 + i * 32;
+    if (guidLe(regions.subarray(e, e + 16)) !== VHDX_METADATA_REGION) continue;
+    const base = Number(regions.readBigUInt64LE(e + 16));
+    const table = f.at(base, 64 * 1024);
+    if (!table || table.subarray(0, 8).toString('latin1') !== 'metadata') return null;
+    for (let j = 0; j < Math.min(table.readUInt16LE(10), 2047); j++) {
+      const m = 32 + j * 32;
+      if (guidLe(table.subarray(m, m + 16)) !== VHDX_FILE_PARAMETERS) continue;
+      const params = f.at(base + table.readUInt32LE(m + 16), 8);
+      return params && params.readUInt32LE(4) & VHDX_HAS_PARENT ? 'a VHDX differencing disk' : null;
+    }
+  }
+  return null;
+}
+
+/**
+ * A differencing disk QEMU does not follow to its parent, said in words; null otherwise. QEMU 7.2
+ * cannot open a VHDX differencing disk, and opens a VHD one as if it had no parent, which would
+ * image the child's blocks over zeros: custos refuses both rather than image a wrong disk.
+ */
+export function unfollowedParent(file: string, shown: string): string | null {
+  const fd = openSync(file, 'r');
+  try {
+    const f = new Bounded(fd);
+    // By signature: QEMU's own probe cannot open a VHDX differencing disk to say what it is.
+    const vhdxFile = f.at(0, 8)?.toString('latin1') === 'vhdxfile';
+    const what = vhdxFile ? vhdxParent(f) : vhdParent(f);
+    return what ? `${shown} is ${what}, which QEMU ${vhdxFile ? 'cannot read' : 'would read without its parent (a wrong disk)'}` : null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The identifiers in a container's header; none for formats whose ids QEMU reports (VMDK) or that have none. */
 export function containerIds(file: string, format: VirtualFormat, shown: string): ContainerId[] {
   const read = READERS[format];

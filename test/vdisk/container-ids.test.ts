@@ -5,10 +5,11 @@
 // and read back, and damaged headers give no identifier rather than a guess.
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { closeSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { containerIds, crc32c } from '../../appliance/vdisk/container-ids.js';
 import { tempDir } from '../helpers/loop.js';
+import { custos } from '../helpers/cli.js';
 
 async function make(t: ExecutionContext, fmt: string, name: string): Promise<string> {
   const d = tempDir();
@@ -97,4 +98,55 @@ test('VHD: the unique id is read from the footer at the end, or from the copy at
   t.deepEqual(containerIds(f, 'vpc', 'disk.vhd'), [], 'no footer anywhere, no identifier');
   truncateSync(f, 100);
   t.deepEqual(containerIds(f, 'vpc', 'disk.vhd'), [], 'a file shorter than a footer');
+});
+
+/** The one's-complement byte sum a VHD footer (checksum at 64) or dynamic header (at 36) carries. */
+function vhdChecksum(file: string, at: number, length: number, field: number): void {
+  const b = peek(file, at, length);
+  b.writeUInt32BE(0, field);
+  let sum = 0;
+  for (const x of b) sum += x;
+  const c = Buffer.alloc(4);
+  c.writeUInt32BE(~sum >>> 0);
+  poke(file, at + field, c);
+}
+
+test('differencing VHD and VHDX are refused: QEMU would read a VHD child without its parent, and cannot read a VHDX one; nothing written', async (t) => {
+  const vhd = await make(t, 'vpc', 'child.vhd');
+  const { size } = statSync(vhd);
+  // Disk type 4 (differencing) in both footer copies, and the parent's name in the dynamic header.
+  for (const at of [0, size - 512]) {
+    poke(vhd, at + 60, Buffer.from([0, 0, 0, 4]));
+    vhdChecksum(vhd, at, 512, 64);
+  }
+  poke(vhd, 512 + 64, Buffer.from('parent.vhd', 'utf16le').swap16());
+  vhdChecksum(vhd, 512, 1024, 36);
+  const info = await execa('qemu-img', ['info', vhd], { reject: false });
+  t.is(info.exitCode, 0, 'QEMU opens it, with no parent: the hazard');
+  const out = tempDir();
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const r = await custos(['acquire', '--source', vhd, '--out', out], tempDir());
+  t.is(r.exitCode, 1);
+  t.regex(
+    String(r.stderr),
+    /child\.vhd is a VHD differencing disk whose parent is "parent\.vhd", which QEMU would read without its parent \(a wrong disk\): refused, nothing read/,
+  );
+  t.deepEqual(readdirSync(out), [], 'nothing written');
+
+  const vhdx = await make(t, 'vhdx', 'child.vhdx');
+  const region = peek(vhdx, 0, 4 * 1024 * 1024);
+  const meta = region.indexOf(Buffer.from('metadata'), 256 * 1024);
+  const fileParameters = leBytes('caa16737-fa36-4d43-b3b6-33f0aa44e76b');
+  let patched = false;
+  for (let j = 0; j < region.readUInt16LE(meta + 10); j++) {
+    const e = meta + 32 + j * 32;
+    if (!region.subarray(e, e + 16).equals(fileParameters)) continue;
+    const flags = meta + region.readUInt32LE(e + 16) + 4;
+    poke(vhdx, flags, Buffer.from([(region[flags] ?? 0) | 2, 0, 0, 0]));
+    patched = true;
+  }
+  t.true(patched);
+  const v = await custos(['vdisk', vhdx], tempDir());
+  t.is(v.exitCode, 1);
+  t.regex(String(v.stderr), /child\.vhdx is a VHDX differencing disk, which QEMU cannot read: refused, nothing read/);
 });

@@ -111,6 +111,23 @@ const VARIANTS: Variant[] = [
   },
   { name: 'VMDK flat + descriptor', make: convert('vmdk', 'disk.vmdk', '-o', 'subformat=monolithicFlat'), files: ['disk.vmdk', 'disk-flat.vmdk'] },
   {
+    // What an ESXi datastore holds: a descriptor with createType "vmfs" naming a VMFS extent (the -flat file).
+    name: 'VMDK ESXi flat + descriptor (vmfs)',
+    make: async (dir) => {
+      await convert('vmdk', 'disk.vmdk', '-o', 'subformat=monolithicFlat')(dir);
+      const d = path.join(dir, 'disk.vmdk');
+      const text = readFileSync(d, 'latin1');
+      const esxi = text
+        .replace('createType="monolithicFlat"', 'createType="vmfs"')
+        .replace(/^RW (\d+) FLAT "disk-flat\.vmdk" 0$/m, 'RW $1 VMFS "disk-flat.vmdk"');
+      if (esxi === text || !esxi.includes('VMFS')) throw new Error(`descriptor not as expected:\n${text}`);
+      writeFileSync(d, esxi, 'latin1');
+      return 'disk.vmdk';
+    },
+    libyal: 'vmdkmount',
+    files: ['disk.vmdk', 'disk-flat.vmdk'],
+  },
+  {
     name: 'VMDK base + two snapshot deltas',
     make: chainOf('vmdk', 'base.vmdk', [
       ['base-000001.vmdk', 'write -P 0x61 2M 128k'],
