@@ -37,7 +37,12 @@ mkdir -p "$work/debs" "$work/x" "$work/root" "$work/tree/boot/grub" dist
 # Debian packages, pinned by what the archive serves for this release; the kernel follows Debian's ABI name.
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 kver=${kernel_pkg#linux-image-}
-(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed ntfs-3g libntfs-3g89 firmware-linux-free 2>/dev/null)
+# Virtual disk sources (docs/virtual-disks.md): QEMU's block layer (qemu-img, qemu-nbd) and bubblewrap,
+# with the packages of the libraries they link on this (same release) build host.
+vm_bins="/usr/bin/qemu-img /usr/bin/qemu-nbd /usr/bin/bwrap"
+vm_libs=$(for b in $vm_bins; do ldd "$b" | awk '/=> \// {print $3}'; done | sort -u)
+vm_pkgs=$(for f in $vm_bins $vm_libs; do dpkg -S "$f" 2>/dev/null || dpkg -S "$(readlink -f "$f")"; done | cut -d: -f1 | sort -u)
+(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed ntfs-3g libntfs-3g89 firmware-linux-free $vm_pkgs 2>/dev/null)
 for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
 x=$work/x
 root=$work/root
@@ -59,6 +64,21 @@ for lib in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.s
   cp -L "$x/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib" 2>/dev/null || cp -L "$x/usr/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/$lib"
 done
 cp -L "$x/lib64/ld-linux-x86-64.so.2" "$root/lib64/"
+# QEMU and bubblewrap as a /usr tree laid out as Debian's merged /usr: the sandbox (qemu-sandbox.ts)
+# binds that tree alone as /usr and links /lib, /lib64 and /bin to it, so the programs, every library
+# they link and the loader must be in it. Packed with xz onto the ISO (/boot/vmtools.txz), not into the
+# initramfs, whose memory peak a 512 MiB machine under UEFI cannot raise; custos copies it off the
+# boot medium when a virtual disk is first opened (vdisk/vm-tools.ts), against the SHA-256 and size
+# kept in the initramfs.
+vt=$work/vm-tools
+mkdir -p "$vt/usr/bin" "$vt/usr/lib/x86_64-linux-gnu" "$vt/usr/lib64"
+for b in $vm_bins; do cp "$x$b" "$vt$b"; done
+for lib in $vm_libs; do
+  n=$(basename "$lib")
+  cp -L "$x/lib/x86_64-linux-gnu/$n" "$vt/usr/lib/x86_64-linux-gnu/$n" 2>/dev/null || cp -L "$x/usr/lib/x86_64-linux-gnu/$n" "$vt/usr/lib/x86_64-linux-gnu/$n"
+done
+cp -L "$x/lib64/ld-linux-x86-64.so.2" "$vt/usr/lib64/"
+tar -C "$vt" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner -cf - usr | xz -9 -T1 > "$work/vmtools.txz"
 cp "$x/lib/terminfo/l/linux" "$root/usr/share/terminfo/l/"
 cp "$x/lib/terminfo/v/vt100" "$root/usr/share/terminfo/v/"
 cp "$x/lib/terminfo/x/xterm-256color" "$root/usr/share/terminfo/x/"
@@ -71,6 +91,7 @@ cp rootfs/modules "$root/etc/custos/modules"
 # The kernel this initramfs goes with, by content: custos marks as the boot medium only a disk whose
 # ISO 9660 /boot/vmlinuz hashes to this (a disk that merely carries a custos image is an ordinary disk).
 printf '%s %s\n' "$(sha256sum "$x/boot/vmlinuz-$kver" | cut -d' ' -f1)" "$(stat -c %s "$x/boot/vmlinuz-$kver")" > "$root/etc/custos/boot-kernel"
+printf '%s %s\n' "$(sha256sum "$work/vmtools.txz" | cut -d' ' -f1)" "$(stat -c %s "$work/vmtools.txz")" > "$root/etc/custos/vm-tools"
 
 # Kernel modules: every module under the directories in rootfs/module-dirs and
 # those in rootfs/modules, with what they depend on, exactly as Debian signed
@@ -129,6 +150,7 @@ done | sed "s|^$root/lib/modules/$kver/||" | sort -u > "$root/etc/custos/hotplug
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$root" && find . -print | sort | cpio --quiet --reproducible -o -H newc -R 0:0) | zstd -q -19 -T0 > "$work/tree/boot/initrd.img"
 cp "$x/boot/vmlinuz-$kver" "$work/tree/boot/vmlinuz"
+cp "$work/vmtools.txz" "$work/tree/boot/vmtools.txz"
 cp rootfs/grub.cfg "$work/tree/boot/grub/grub.cfg"
 find "$work/tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 

@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError, UsageError } from '../errors.js';
 import { safeText } from '../sanitize.js';
-import { fromSandbox, insideSandbox, sandboxArgs } from './qemu-sandbox.js';
+import { fromSandbox, insideSandbox, sandboxed } from './qemu-sandbox.js';
 
 /** The formats custos takes, by QEMU's driver names (vpc is VHD). */
 export const VIRTUAL_FORMATS = ['qcow2', 'vmdk', 'vpc', 'vhdx', 'vdi', 'raw'] as const;
@@ -139,7 +139,9 @@ export function hasVhdFooter(p: string): boolean {
 }
 
 async function runInfo(folder: string, file: string, args: string[]): Promise<ContainerInfo> {
-  const r = await execa('bwrap', [...sandboxArgs(folder, null), 'qemu-img', 'info', '--output=json', ...args], {
+  const cmd = await sandboxed(folder, null, 'qemu-img', ['info', '--output=json', ...args]);
+  const r = await execa(cmd.file, cmd.args, {
+    env: cmd.env,
     reject: false,
     timeout: INFO_TIMEOUT_MS,
     maxBuffer: 8 * 1024 * 1024,

@@ -6,6 +6,7 @@
 // anything outside that folder, and cannot write inside it: the mount itself
 // is read-only.
 import path from 'node:path';
+import { toolPath, vmTools } from './vm-tools.js';
 
 /** Where the chosen folder appears inside the sandbox. */
 export const SANDBOX_FOLDER = '/vm';
@@ -13,15 +14,18 @@ export const SANDBOX_FOLDER = '/vm';
 export const SANDBOX_RUN = '/run/custos';
 
 /** bwrap's arguments up to the command: the folder read-only at /vm, and a socket directory if the command serves one. */
-export function sandboxArgs(folder: string, socketDir: string | null): string[] {
+export function sandboxArgs(folder: string, socketDir: string | null, usr = '/usr'): string[] {
   return [
     '--unshare-all',
     '--die-with-parent',
     '--new-session',
     '--cap-drop',
     'ALL',
+    // The tools tree's libraries are found inside through /usr: no path from outside is kept.
+    '--unsetenv',
+    'LD_LIBRARY_PATH',
     '--ro-bind',
-    '/usr',
+    usr,
     '/usr',
     '--symlink',
     'usr/lib',
@@ -57,4 +61,15 @@ export function fromSandbox(p: string): string | null {
   const abs = path.posix.resolve(SANDBOX_FOLDER, p);
   if (abs === SANDBOX_FOLDER) return null;
   return abs.startsWith(`${SANDBOX_FOLDER}/`) ? abs.slice(SANDBOX_FOLDER.length + 1) : null;
+}
+
+/** The command that runs `program` with `args` in the sandbox: bwrap from the tools tree, with /usr bound to it. */
+export async function sandboxed(
+  folder: string,
+  socketDir: string | null,
+  program: 'qemu-img' | 'qemu-nbd',
+  args: string[],
+): Promise<{ file: string; args: string[]; env: Record<string, string> }> {
+  const t = await vmTools();
+  return { file: toolPath(t, 'bwrap'), args: [...sandboxArgs(folder, socketDir, t.usr), program, ...args], env: t.env };
 }

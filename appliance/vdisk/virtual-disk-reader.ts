@@ -15,7 +15,7 @@ import type { SectorReader } from '../imaging/read/sector-reader.js';
 import type { VirtualDiskChain } from './container-chain.js';
 import { NbdClient } from './nbd-client.js';
 import { FORMAT_OPTIONS, optValue } from './qemu-info.js';
-import { insideSandbox, sandboxArgs, SANDBOX_RUN } from './qemu-sandbox.js';
+import { insideSandbox, sandboxed, SANDBOX_RUN } from './qemu-sandbox.js';
 
 const EXPORT = 'disk';
 const SOCKET = 'nbd.sock';
@@ -77,7 +77,9 @@ export class VirtualDiskReader implements SectorReader {
       ...(o.snapshotId ? [`--load-snapshot=snapshot.id=${optValue(o.snapshotId)}`] : []),
       `json:${JSON.stringify(chainNode(chain))}`,
     ];
-    const server = execa('bwrap', [...sandboxArgs(chain.folder, dir), 'qemu-nbd', ...args], {
+    const cmd = await sandboxed(chain.folder, dir, 'qemu-nbd', args);
+    const server = execa(cmd.file, cmd.args, {
+      env: cmd.env,
       reject: false,
       stdin: 'ignore',
       stdout: 'ignore',

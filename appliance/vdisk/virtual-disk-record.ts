@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { safeText } from '../sanitize.js';
+import { toolPath, vmTools } from './vm-tools.js';
 import type { ContainerRole, VirtualDiskChain } from './container-chain.js';
 import type { ContainerId } from './container-ids.js';
 import { ContainerFileSystemWatch, type ContainerFileSystem } from './container-filesystem.js';
@@ -71,14 +72,19 @@ function same(a: Stamp, b: Stamp): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
 }
 
-async function firstLine(cmd: string, args: string[]): Promise<string> {
-  const r = await execa(cmd, args, { reject: false, timeout: 10_000 });
+async function firstLine(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+  // Its own name as argv[0]: qemu-nbd prints argv[0] before its version.
+  const r = await execa(cmd, args, { env, argv0: path.basename(cmd), reject: false, timeout: 10_000 });
   return safeText(String(r.stdout).split('\n')[0] ?? '', 120);
 }
 
 /** The versions of the programs that read the guest data. */
 export async function readerIdentity(): Promise<{ program: string; sandbox: string }> {
-  const [program, sandbox] = await Promise.all([firstLine('qemu-nbd', ['--version']), firstLine('bwrap', ['--version'])]);
+  const t = await vmTools();
+  const [program, sandbox] = await Promise.all([
+    firstLine(toolPath(t, 'qemu-nbd'), ['--version'], t.env),
+    firstLine(toolPath(t, 'bwrap'), ['--version'], t.env),
+  ]);
   return { program: `${program}, read-only, export over a private unix socket`, sandbox: `${sandbox}: the folder bound read-only, no devices, no network` };
 }
 

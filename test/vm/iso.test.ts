@@ -829,6 +829,119 @@ test('512 MiB: E01 at best compression into two evidence drives, ext4 and NTFS, 
   t.is(rec.acquisition.writeBlock?.writesDuring?.writeIos, 0, 'the kernel counted no write to the source');
 });
 
+/** A VMDK base and one snapshot delta in `dir`/`folder`, made with qemu-img; returns the guest disk's SHA-256 as qemu-img reads it. */
+async function vmdkChainIn(dir: string, folder: string, seed: number, scratch: string): Promise<string> {
+  const vm = path.join(dir, folder);
+  mkdirSync(vm);
+  writeMixedImage(path.join(scratch, 'guest.raw'), 12 * MiB, seed);
+  await execa('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', path.join(scratch, 'guest.raw'), 'disk.vmdk'], { cwd: vm });
+  await execa('qemu-img', ['create', '-q', '-f', 'vmdk', '-F', 'vmdk', '-b', 'disk.vmdk', 'disk-000001.vmdk'], { cwd: vm });
+  await execa('qemu-io', ['-f', 'vmdk', '-c', `write -P 0x${(seed & 0xff).toString(16)} 3M 768k`, 'disk-000001.vmdk'], { cwd: vm });
+  await execa('qemu-img', ['convert', '-O', 'raw', 'disk-000001.vmdk', path.join(scratch, 'ref.raw')], { cwd: vm });
+  const h = await sha256File(path.join(scratch, 'ref.raw'));
+  rmSync(path.join(scratch, 'ref.raw'));
+  rmSync(path.join(scratch, 'guest.raw'));
+  return h;
+}
+
+/** From the disk list: `drive` opened with v, its VMDK delta picked and its chain checked, imaged onto `dest` (released by `serial`). */
+async function vmDiskThroughUi(t: ExecutionContext, term: Terminal, drive: string, dest: string, serial: string, caseNo: string): Promise<string> {
+  await term.waitFor('choose the SOURCE disk', 60_000);
+  await term.pick(drive, 'v');
+  const files = await term.waitFor('choose the VM disk file', 120_000);
+  t.regex(files, /disk-000001\.vmdk/);
+  // Sorted by name: disk-000001.vmdk comes before disk.vmdk.
+  await term.keys('Enter');
+  const chain = await term.waitFor('the chain of disk-000001.vmdk', 120_000);
+  t.regex(chain, /names "disk\.vmdk" as its backing file/);
+  await term.keys('Enter');
+  await term.waitFor('choose destination 1');
+  await term.pick(dest);
+  await term.waitFor('Type its serial number exactly to confirm');
+  await term.type(serial);
+  await caseAndStart(term, caseNo);
+  const screen = await term.waitFor(RESULT, 5 * 60_000);
+  t.regex(screen, /result: complete/);
+  return screen;
+}
+
+test('VM disk files on write-blocked drives, opened in the TUI: a VMDK chain on an ext4 whose journal needs recovery and one on NTFS, each imaged exactly through qemu-nbd in the appliance; QEMU counts no write to either drive', async (t) => {
+  t.timeout(15 * 60_000);
+  const f = scratchDir(t);
+  // ext4: a copy taken while it was mounted, so its journal needs recovery.
+  await execa('truncate', ['-s', '96M', f('live.img')]);
+  await execa('mkfs.ext4', ['-q', '-F', f('live.img')]);
+  mkdirSync(f('mnt'));
+  await execa('mount', ['-o', 'loop', f('live.img'), f('mnt')]);
+  let ext4Hash = '';
+  try {
+    ext4Hash = await vmdkChainIn(f('mnt'), 'vms', 0x41, f(''));
+    await execa('sync');
+    copyFileSync(f('live.img'), f('vmext4.img'));
+  } finally {
+    await execa('umount', [f('mnt')]);
+  }
+  rmSync(f('live.img'));
+  t.regex((await execa('dumpe2fs', ['-h', f('vmext4.img')], { stderr: 'ignore' })).stdout, /features:.*needs_recovery/);
+  await execa('truncate', ['-s', '80M', f('vmntfs.img')]);
+  await execa('mkntfs', ['-Q', '-F', '-q', '-L', 'VMSTORE', f('vmntfs.img')]);
+  await execa('ntfs-3g', [f('vmntfs.img'), f('mnt')]);
+  let ntfsHash = '';
+  try {
+    ntfsHash = await vmdkChainIn(f('mnt'), 'VMs', 0x4e, f(''));
+  } finally {
+    await execa('umount', [f('mnt')]);
+  }
+  await ext4Disk(f('ev1.img'), 64);
+  await ext4Disk(f('ev2.img'), 72);
+  const drives = { vmext4: await sha256File(f('vmext4.img')), vmntfs: await sha256File(f('vmntfs.img')) };
+  const disks = [
+    ['vmext4', 'VMEXT4'],
+    ['vmntfs', 'VMNTFS'],
+    ['ev1', 'EV1'],
+    ['ev2', 'EV2'],
+  ].flatMap(([n, serial]) => [`-drive if=none,id=${n},file=${f(`${n}.img`)},format=raw`, `-device virtio-blk-pci,drive=${n},serial=${serial}`]);
+  const sock = f('qmp.sock');
+  const term = await bootDirect(t, sock, f('shell.sock'), '', disks, f);
+  await term.waitFor((s) => s.includes('choose the SOURCE disk') && /RO vdd /.test(s), 180_000);
+
+  await vmDiskThroughUi(t, term, 'vda', 'vdc', 'EV1', 'VM-EXT4');
+  await term.keys('n');
+  await vmDiskThroughUi(t, term, 'vdb', 'vdd', 'EV2', 'VM-NTFS');
+  const writes = await writeOps(sock);
+  t.is(writes['vmext4'], 0, 'QEMU counted no write to the ext4 drive');
+  t.is(writes['vmntfs'], 0, 'QEMU counted no write to the NTFS drive');
+  await term.keys('p');
+  await term.waitFor('[exit 0]', 60_000);
+
+  for (const [ev, hash, fsType, option] of [
+    ['ev1', ext4Hash, 'ext4', 'norecovery'],
+    ['ev2', ntfsHash, 'fuseblk', 'ro'],
+  ] as const) {
+    const mnt = await mountReadOnly(t, f(`${ev}.img`));
+    t.is(await sha256File(path.join(mnt, 'image.raw')), hash, `${ev}: the VM disk as qemu-img reads it on the host`);
+    const rec = JSON.parse(readFileSync(path.join(mnt, 'custody.json'), 'utf8')) as CustodyRecord;
+    t.is(rec.status, 'complete');
+    t.deepEqual(
+      rec.virtualDisk?.files.map((x) => [x.file, x.unchanged]),
+      [
+        ['disk-000001.vmdk', true],
+        ['disk.vmdk', true],
+      ],
+    );
+    const fs = rec.virtualDisk?.fileSystem;
+    t.is(fs?.fsType, fsType);
+    t.true(fs?.mountOptions.includes(option), fs?.mountOptions.join(','));
+    t.is(fs?.deviceReadOnly, true);
+    t.is(fs?.writes?.writeIos, 0);
+    t.regex(rec.virtualDisk?.reader.program ?? '', /^qemu-nbd \d/);
+    const v = await custos(['verify', mnt], tempDir());
+    t.is(v.exitCode, 0, String(v.stdout));
+  }
+  t.is(await sha256File(f('vmext4.img')), drives.vmext4, 'the ext4 drive unchanged, byte for byte');
+  t.is(await sha256File(f('vmntfs.img')), drives.vmntfs, 'the NTFS drive unchanged, byte for byte');
+});
+
 test('a USB source unplugged mid-acquisition: paused and said so, another disk refused, the same disk back under a new name protected and continued; the image is exact', async (t) => {
   t.timeout(15 * 60_000);
   const f = scratchDir(t);
