@@ -11,6 +11,8 @@ import { compareContent, type ContentSample, type ContentWitness } from './sourc
 /** Bytes kept from the first read at offset 0 and from the latest read: compared with a returning disk. */
 const FIRST_SAMPLE = 1024 * 1024;
 const LATEST_SAMPLE = 64 * 1024;
+/** How long an early end of the source is watched for its removal to show in sysfs. */
+const REMOVAL_SETTLE_MS = 5000;
 
 /**
  * Errnos with which the kernel fails I/O to a disk that has gone (unplugged
@@ -81,7 +83,7 @@ export class ReattachingSource implements SectorReader {
         continue;
       }
       // A removed disk's capacity drops to 0: reads then end early instead of failing.
-      if (n === 0 && length > 0 && offset < this.size && !this.present()) {
+      if (n === 0 && length > 0 && offset < this.size && (await this.goneAfterEarlyEnd())) {
         await this.waitForReturn('end of device', offset);
         continue;
       }
@@ -108,6 +110,28 @@ export class ReattachingSource implements SectorReader {
     if (sysfs.readText(`block/${this.disk.name}/dev`) !== this.disk.majMin) return false;
     const state = sysfs.readText(`block/${this.disk.name}/device/state`);
     return state === null || state === 'running' || state === 'live';
+  }
+
+  /**
+   * Whether a read that ended before the disk's size ended because the disk is
+   * going. The kernel sets a removed disk's capacity to 0 before its sysfs
+   * node and SCSI state change, so the early end can come first: the capacity
+   * counts too, and the node is watched for a while before the end is taken as
+   * a truncated source.
+   */
+  private async goneAfterEarlyEnd(): Promise<boolean> {
+    const deadline = Date.now() + REMOVAL_SETTLE_MS;
+    for (;;) {
+      if (!this.present() || this.capacityGone()) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** sysfs reports no capacity (0, or no size at all): the kernel's mark of a disk being removed; a smaller size is a resize. */
+  private capacityGone(): boolean {
+    const text = this.o.guardian.sysfs.readText(`block/${this.disk.name}/size`);
+    return text === null || text === '0';
   }
 
   private async waitForReturn(cause: string, offset: number): Promise<void> {
