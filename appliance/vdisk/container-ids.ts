@@ -85,14 +85,18 @@ function checksummed(b: Buffer | null): Buffer | null {
   return crc32c(copy) === want ? b : null;
 }
 
+/** The footer is the last 512 bytes; a dynamic disk has a copy at offset 0. */
+function vhdFooter(f: Bounded): Buffer | undefined {
+  return [f.at(f.size - 512, 512), f.at(0, 512)].find((b): b is Buffer => b?.subarray(0, 8).toString('latin1') === VHD_COOKIE);
+}
+
 function vhd(f: Bounded): ContainerId[] {
-  // The footer is the last 512 bytes; a dynamic disk has a copy at offset 0.
-  const footer = [f.at(f.size - 512, 512), f.at(0, 512)].find((b) => b?.subarray(0, 8).toString('latin1') === VHD_COOKIE);
-  const id = footer?.subarray(VHD_UNIQUE_ID, VHD_UNIQUE_ID + 16);
+  const id = vhdFooter(f)?.subarray(VHD_UNIQUE_ID, VHD_UNIQUE_ID + 16);
   return id && !isZero(id) ? [{ name: 'VHD unique id', value: guidBe(id) }] : [];
 }
 
-function vhdxPage83(f: Bounded): string | null {
+/** Where one metadata item of a VHDX lies in the file: the region table names the metadata region, its table the item. */
+function vhdxMetadataItem(f: Bounded, item: string): { offset: number; length: number } | null {
   const regions = checksummed(f.at(VHDX_REGION_TABLE, 64 * 1024));
   if (!regions || regions.subarray(0, 4).toString('latin1') !== 'regi') return null;
   const count = Math.min(regions.readUInt32LE(8), 2047);
@@ -105,12 +109,16 @@ function vhdxPage83(f: Bounded): string | null {
     const items = Math.min(table.readUInt16LE(10), 2047);
     for (let j = 0; j < items; j++) {
       const m = 32 + j * 32;
-      if (guidLe(table.subarray(m, m + 16)) !== VHDX_PAGE83) continue;
-      const id = table.readUInt32LE(m + 20) >= 16 ? f.at(base + table.readUInt32LE(m + 16), 16) : null;
-      return id && !isZero(id) ? guidLe(id) : null;
+      if (guidLe(table.subarray(m, m + 16)) === item) return { offset: base + table.readUInt32LE(m + 16), length: table.readUInt32LE(m + 20) };
     }
   }
   return null;
+}
+
+function vhdxPage83(f: Bounded): string | null {
+  const item = vhdxMetadataItem(f, VHDX_PAGE83);
+  const id = item && item.length >= 16 ? f.at(item.offset, 16) : null;
+  return id && !isZero(id) ? guidLe(id) : null;
 }
 
 function vhdx(f: Bounded): ContainerId[] {
@@ -142,7 +150,7 @@ const VHDX_HAS_PARENT = 2;
 
 /** A VHD footer's disk type (offset 60) is differencing: the disk is this file's blocks over its parent's. */
 function vhdParent(f: Bounded): string | null {
-  const footer = [f.at(f.size - 512, 512), f.at(0, 512)].find((b) => b?.subarray(0, 8).toString('latin1') === VHD_COOKIE);
+  const footer = vhdFooter(f);
   if (footer?.readUInt32BE(60) !== VHD_DIFFERENCING) return null;
   // The dynamic header (at the footer's Data Offset) names the parent: its unique id at 40, its name (UTF-16BE) at 64.
   const header = f.at(Number(footer.readBigUInt64BE(16)), 1024);
@@ -153,22 +161,9 @@ function vhdParent(f: Bounded): string | null {
 
 /** A VHDX whose file parameters (metadata) say HasParent. */
 function vhdxParent(f: Bounded): string | null {
-  const regions = checksummed(f.at(VHDX_REGION_TABLE, 64 * 1024));
-  if (!regions || regions.subarray(0, 4).toString('latin1') !== 'regi') return null;
-  for (let i = 0; i < Math.min(regions.readUInt32LE(8), 2047); i++) {
-    const e = 16 + i * 32;
-    if (guidLe(regions.subarray(e, e + 16)) !== VHDX_METADATA_REGION) continue;
-    const base = Number(regions.readBigUInt64LE(e + 16));
-    const table = f.at(base, 64 * 1024);
-    if (!table || table.subarray(0, 8).toString('latin1') !== 'metadata') return null;
-    for (let j = 0; j < Math.min(table.readUInt16LE(10), 2047); j++) {
-      const m = 32 + j * 32;
-      if (guidLe(table.subarray(m, m + 16)) !== VHDX_FILE_PARAMETERS) continue;
-      const params = f.at(base + table.readUInt32LE(m + 16), 8);
-      return params && params.readUInt32LE(4) & VHDX_HAS_PARENT ? 'a VHDX differencing disk' : null;
-    }
-  }
-  return null;
+  const item = vhdxMetadataItem(f, VHDX_FILE_PARAMETERS);
+  const params = item ? f.at(item.offset, 8) : null;
+  return params && params.readUInt32LE(4) & VHDX_HAS_PARENT ? 'a VHDX differencing disk' : null;
 }
 
 /**

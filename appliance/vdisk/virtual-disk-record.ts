@@ -78,8 +78,23 @@ async function firstLine(cmd: string, args: string[], env: Record<string, string
   return safeText(String(r.stdout).split('\n')[0] ?? '', 120);
 }
 
-/** The versions of the programs that read the guest data. */
-export async function readerIdentity(): Promise<{ program: string; sandbox: string }> {
+export interface ReaderIdentity {
+  program: string;
+  sandbox: string;
+}
+
+let identity: Promise<ReaderIdentity> | null = null;
+
+/** The versions of the programs that read the guest data; asked once per process (two programs started), a failure asked again next time. */
+export function readerIdentity(): Promise<ReaderIdentity> {
+  identity ??= askReaderIdentity().catch((e: unknown) => {
+    identity = null;
+    throw e;
+  });
+  return identity;
+}
+
+async function askReaderIdentity(): Promise<ReaderIdentity> {
   const t = await vmTools();
   const [program, sandbox] = await Promise.all([
     firstLine(toolPath(t, 'qemu-nbd'), ['--version'], t.env),

@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { readCounters } from '../../appliance/disk/kernel-stat.js';
+import { Sysfs } from '../../appliance/disk/sysfs.js';
 
 export function tempDir(prefix = 'custos-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -224,4 +226,11 @@ export async function mountNtfsReadOnly(t: { teardown(fn: () => Promise<void>): 
   await execa('ntfs-3g', ['-o', 'ro', dev, mnt]);
   t.teardown(() => execa('umount', [mnt], { reject: false }).then(() => undefined));
   return mnt;
+}
+
+/** What the kernel counted written to a block device (writes, written sectors, discards): equal before and after means nothing was written. */
+export function writeCounters(name: string): [number, number, number] {
+  const c = readCounters(new Sysfs(), name);
+  if (!c) throw new Error(`no I/O counters for ${name}`);
+  return [c.writeIos, c.writeSectors, c.discardIos];
 }

@@ -10,8 +10,8 @@ import { execa } from 'execa';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { custos } from '../helpers/cli.js';
-import { attachLoop, sha256File, tempDir, type Loop } from '../helpers/loop.js';
-import { writeMixedImage } from '../helpers/mixed-content.js';
+import { attachLoop, sha256File, tempDir, writeCounters, type Loop } from '../helpers/loop.js';
+import { snapshotChain } from '../helpers/vm-chain.js';
 import { custodyProblems } from '../helpers/schema.js';
 import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
 
@@ -21,35 +21,25 @@ function scratch(t: ExecutionContext): string {
   return d;
 }
 
-function writes(loop: Loop): number[] {
-  const f = readFileSync(`/sys/block/${loop.name}/stat`, 'utf8').trim().split(/\s+/).map(Number);
-  // writes, written sectors, discards
-  return [f[4] ?? -1, f[6] ?? -1, f[11] ?? -1];
-}
-
 /** A VMDK base + one snapshot delta in `dir/vm`; returns qemu-img's SHA-256 of the guest disk. */
 async function vmdkChain(dir: string): Promise<string> {
   const vm = path.join(dir, 'vm');
   mkdirSync(vm);
-  writeMixedImage(path.join(vm, 'guest.raw'), 12 * 1024 * 1024, 41);
-  await execa('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', 'guest.raw', 'disk.vmdk'], { cwd: vm });
-  rmSync(path.join(vm, 'guest.raw'));
-  await execa('qemu-img', ['create', '-q', '-f', 'vmdk', '-F', 'vmdk', '-b', 'disk.vmdk', 'disk-000001.vmdk'], { cwd: vm });
-  await execa('qemu-io', ['-f', 'vmdk', '-c', 'write -P 0x6d 2M 512k', 'disk-000001.vmdk'], { cwd: vm });
-  const ref = path.join(tempDir(), 'ref.raw');
-  try {
-    await execa('qemu-img', ['convert', '-O', 'raw', 'disk-000001.vmdk', ref], { cwd: vm });
-    return await sha256File(ref);
-  } finally {
-    rmSync(path.dirname(ref), { recursive: true, force: true });
-  }
+  return snapshotChain(vm, {
+    format: 'vmdk',
+    base: 'disk.vmdk',
+    top: 'disk-000001.vmdk',
+    guestBytes: 12 * 1024 * 1024,
+    seed: 41,
+    write: { pattern: 0x6d, offset: '2M', length: '512k' },
+  });
 }
 
 /** Protects the drive, mounts it with custos, images the VM disk on it, and checks the record and the counters. */
 async function acquireFromDrive(t: ExecutionContext, loop: Loop, expected: string, asked: string[], shown: string[]): Promise<void> {
   const state = scratch(t);
   t.is((await custos(['writeblock', 'protect', loop.dev], state)).exitCode, 0);
-  const before = writes(loop);
+  const before = writeCounters(loop.name);
   const m = await custos(['evidence', 'mount', loop.dev, '--json'], state);
   t.is(m.exitCode, 0, String(m.stderr));
   const mounted = JSON.parse(String(m.stdout)) as { dir: string; options: string[] };
@@ -81,7 +71,7 @@ async function acquireFromDrive(t: ExecutionContext, loop: Loop, expected: strin
   const u = await custos(['evidence', 'unmount', loop.dev], state);
   t.is(u.exitCode, 0, String(u.stderr));
   t.false(existsSync(mounted.dir));
-  t.deepEqual(writes(loop), before, 'the kernel counted no write on the drive from mount to unmount');
+  t.deepEqual(writeCounters(loop.name), before, 'the kernel counted no write on the drive from mount to unmount');
 }
 
 test('ext4 whose journal needs recovery: refused by a plain read-only mount, opened with noload, the VMDK chain imaged, no write on the drive', async (t) => {

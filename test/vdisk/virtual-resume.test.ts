@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CUSTOS, custos } from '../helpers/cli.js';
 import { sha256File, tempDir } from '../helpers/loop.js';
-import { writeMixedImage } from '../helpers/mixed-content.js';
+import { snapshotChain } from '../helpers/vm-chain.js';
 import { custodyProblems } from '../helpers/schema.js';
 import type { CustodyRecord } from '../../appliance/custody/custody-record.js';
 import type { AcquisitionJournal } from '../../appliance/imaging/resume/journal.js';
@@ -47,15 +47,16 @@ test('a virtual disk acquisition killed mid-run resumes to the disk qemu-img rea
   const vm = shm(t, 'custos-vresume-vm');
   const state = tempDir();
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
-  writeMixedImage(path.join(vm, 'guest.raw'), GUEST_BYTES, 23);
-  await execa('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', 'guest.raw', 'base.qcow2'], { cwd: vm });
-  rmSync(path.join(vm, 'guest.raw'));
-  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'base.qcow2', 'snap.qcow2'], { cwd: vm });
-  await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5e 300M 8M', 'snap.qcow2'], { cwd: vm });
-  const ref = path.join(shm(t, 'custos-vresume-ref'), 'ref.raw');
-  await execa('qemu-img', ['convert', '-O', 'raw', 'snap.qcow2', ref], { cwd: vm });
-  const expected = await sha256File(ref);
-  rmSync(ref);
+  const write = { pattern: 0x5e, offset: '300M', length: '8M' };
+  const expected = await snapshotChain(vm, {
+    format: 'qcow2',
+    base: 'base.qcow2',
+    top: 'snap.qcow2',
+    guestBytes: GUEST_BYTES,
+    seed: 23,
+    write,
+    scratch: '/dev/shm',
+  });
   const containers = { 'snap.qcow2': await sha256File(path.join(vm, 'snap.qcow2')), 'base.qcow2': await sha256File(path.join(vm, 'base.qcow2')) };
   const source = path.join(vm, 'snap.qcow2');
   const acquire = (args: string[]) =>

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { custos, REPO_ROOT } from '../helpers/cli.js';
 import { mountNtfsReadOnly, mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
 import { writeMixedImage } from '../helpers/mixed-content.js';
+import { snapshotChain } from '../helpers/vm-chain.js';
 import { qmp } from '../helpers/qmp.js';
 import { GuestShell } from '../helpers/guest-shell.js';
 import { caseFieldsToSigningKey, oneTimeKeyAndStart } from '../helpers/ui-script.js';
@@ -833,15 +834,8 @@ test('512 MiB: E01 at best compression into two evidence drives, ext4 and NTFS, 
 async function vmdkChainIn(dir: string, folder: string, seed: number, scratch: string): Promise<string> {
   const vm = path.join(dir, folder);
   mkdirSync(vm);
-  writeMixedImage(path.join(scratch, 'guest.raw'), 12 * MiB, seed);
-  await execa('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', path.join(scratch, 'guest.raw'), 'disk.vmdk'], { cwd: vm });
-  await execa('qemu-img', ['create', '-q', '-f', 'vmdk', '-F', 'vmdk', '-b', 'disk.vmdk', 'disk-000001.vmdk'], { cwd: vm });
-  await execa('qemu-io', ['-f', 'vmdk', '-c', `write -P 0x${(seed & 0xff).toString(16)} 3M 768k`, 'disk-000001.vmdk'], { cwd: vm });
-  await execa('qemu-img', ['convert', '-O', 'raw', 'disk-000001.vmdk', path.join(scratch, 'ref.raw')], { cwd: vm });
-  const h = await sha256File(path.join(scratch, 'ref.raw'));
-  rmSync(path.join(scratch, 'ref.raw'));
-  rmSync(path.join(scratch, 'guest.raw'));
-  return h;
+  const write = { pattern: seed & 0xff, offset: '3M', length: '768k' };
+  return snapshotChain(vm, { format: 'vmdk', base: 'disk.vmdk', top: 'disk-000001.vmdk', guestBytes: 12 * MiB, seed, write, scratch });
 }
 
 /** From the disk list: `drive` opened with v, its VMDK delta picked and its chain checked, imaged onto `dest` (released by `serial`). */
