@@ -171,7 +171,9 @@ cp "$x/usr/lib/shim/shimx64.efi.signed" "$work/esp/EFI/BOOT/BOOTX64.EFI"
 cp "$x/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" "$work/esp/EFI/BOOT/grubx64.efi"
 find "$work/esp" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 # Fixed volume id, SOURCE_DATE_EPOCH for the label, copied times: the same bytes every build.
-mkfs.vfat -C -i 43555354 -n CUSTOS-EFI "$work/efi.img" 8192 >/dev/null
+# Sized to what it holds plus 512 KiB for the FAT and directories: every KiB of it is on the ISO.
+esp_kib=$(($(du -s -B1024 --apparent-size "$work/esp" | cut -f1) + 512))
+mkfs.vfat -C -i 43555354 -n CUSTOS-EFI "$work/efi.img" "$esp_kib" >/dev/null
 mcopy -s -m -i "$work/efi.img" "$work/esp/EFI" ::/
 python3 scripts/fat-fixed-times.py "$work/efi.img"
 cp "$work/efi.img" "$sbt/efi.img"
@@ -183,5 +185,11 @@ xorriso -as mkisofs -o "$iso" -V CUSTOS -R -J \
   --grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img --protective-msdos-label \
   -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \
   -eltorito-alt-boot -e efi.img -no-emul-boot -efi-boot-part --efi-boot-image "$sbt" >/dev/null 2>&1
+# The ISO must fit a 64 MiB budget (issue 16): a build that grows past it fails here, not on a stick.
+iso_bytes=$(stat -c %s "$iso")
+if [ "$iso_bytes" -gt $((64 * 1024 * 1024)) ]; then
+  echo "$iso is $iso_bytes bytes, over the 64 MiB budget" >&2
+  exit 1
+fi
 modules=$(find "$root/lib/modules" -name '*.ko*' | wc -l)
-echo "$iso: $(du -m "$iso" | cut -f1) MB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, $(du -sm "$root" | cut -f1) MB unpacked in RAM, $modules kernel modules, $(wc -l < "$work/left-out") left out: $work/left-out; $firmware firmware files, $(wc -l < "$work/firmware-absent") named but not in Debian main: $work/firmware-absent; kernel $kver), built in $(($(date +%s) - started)) s"
+echo "$iso: $iso_bytes bytes, $(du -m "$iso" | cut -f1) MiB (initrd $(du -m "$work/tree/boot/initrd.img" | cut -f1) MB, $(du -sm "$root" | cut -f1) MB unpacked in RAM, $modules kernel modules, $(wc -l < "$work/left-out") left out: $work/left-out; $firmware firmware files, $(wc -l < "$work/firmware-absent") named but not in Debian main: $work/firmware-absent; kernel $kver), built in $(($(date +%s) - started)) s"

@@ -5,11 +5,12 @@
 // and read back, and damaged headers give no identifier rather than a guess.
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { closeSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { containerIds, crc32c } from '../../appliance/vdisk/container-ids.js';
 import { tempDir } from '../helpers/loop.js';
 import { custos } from '../helpers/cli.js';
+import { writeDifferencingVhd } from '../helpers/vhd-differencing.js';
 
 async function make(t: ExecutionContext, fmt: string, name: string): Promise<string> {
   const d = tempDir();
@@ -100,29 +101,19 @@ test('VHD: the unique id is read from the footer at the end, or from the copy at
   t.deepEqual(containerIds(f, 'vpc', 'disk.vhd'), [], 'a file shorter than a footer');
 });
 
-/** The one's-complement byte sum a VHD footer (checksum at 64) or dynamic header (at 36) carries. */
-function vhdChecksum(file: string, at: number, length: number, field: number): void {
-  const b = peek(file, at, length);
-  b.writeUInt32BE(0, field);
-  let sum = 0;
-  for (const x of b) sum += x;
-  const c = Buffer.alloc(4);
-  c.writeUInt32BE(~sum >>> 0);
-  poke(file, at + field, c);
-}
-
-test('differencing VHD and VHDX are refused: QEMU would read a VHD child without its parent, and cannot read a VHDX one; nothing written', async (t) => {
-  const vhd = await make(t, 'vpc', 'child.vhd');
-  const { size } = statSync(vhd);
-  // Disk type 4 (differencing) in both footer copies, and the parent's name in the dynamic header.
-  for (const at of [0, size - 512]) {
-    poke(vhd, at + 60, Buffer.from([0, 0, 0, 4]));
-    vhdChecksum(vhd, at, 512, 64);
-  }
-  poke(vhd, 512 + 64, Buffer.from('parent.vhd', 'utf16le').swap16());
-  vhdChecksum(vhd, 512, 1024, 36);
-  const info = await execa('qemu-img', ['info', vhd], { reject: false });
-  t.is(info.exitCode, 0, 'QEMU opens it, with no parent: the hazard');
+test('differencing VHD and VHDX are refused: QEMU reads a VHD child without its parent (a wrong disk), and cannot read a VHDX one; nothing written', async (t) => {
+  // A dynamic parent with data, and a child built to the VHD specification that changes a few sectors of it.
+  const parent = await make(t, 'vpc', 'parent.vhd');
+  await execa('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x11 0 6M', parent]);
+  const vhd = path.join(path.dirname(parent), 'child.vhd');
+  writeDifferencingVhd(parent, vhd, [{ offset: 1024 * 1024, data: Buffer.alloc(8192, 0x22) }]);
+  const info = await execa('qemu-img', ['info', '--output=json', vhd]);
+  t.is((JSON.parse(info.stdout) as { format: string })['format'], 'vpc', 'QEMU opens it, and names no parent');
+  // The hazard: QEMU reads the child's own sectors over zeros; the parent's data under them is gone.
+  const overZeros = path.join(path.dirname(parent), 'qemu.raw');
+  await execa('qemu-img', ['convert', '-O', 'raw', vhd, overZeros]);
+  t.deepEqual(peek(overZeros, 0, 16), Buffer.alloc(16), "the parent's 0x11 is not there");
+  t.deepEqual(peek(overZeros, 1024 * 1024, 16), Buffer.alloc(16, 0x22), "the child's own sectors are");
   const out = tempDir();
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const r = await custos(['acquire', '--source', vhd, '--out', out], tempDir());
@@ -149,4 +140,27 @@ test('differencing VHD and VHDX are refused: QEMU would read a VHD child without
   const v = await custos(['vdisk', vhdx], tempDir());
   t.is(v.exitCode, 1);
   t.regex(String(v.stderr), /child\.vhdx is a VHDX differencing disk, which QEMU cannot read: refused, nothing read/);
+});
+
+test("why vhdimount does not read differencing VHDs for custos: libvhdi 20210425 takes a clear bitmap bit in a byte with a higher bit set as present (docs/virtual-disks.md); this fails once Debian's libvhdi reads it right", async (t) => {
+  const parent = await make(t, 'vpc', 'parent.vhd');
+  const dir = path.dirname(parent);
+  await execa('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x11 0 6M', parent]);
+  // 8 sectors from the last sector of a bitmap byte: the next byte reads 0xfe, its last sector the parent's.
+  const at = 5 * 1024 * 1024 - 512;
+  writeDifferencingVhd(parent, path.join(dir, 'child.vhd'), [{ offset: at, data: Buffer.alloc(4096, 0x33) }]);
+  const mnt = path.join(dir, 'mnt');
+  mkdirSync(mnt);
+  const p = execa('vhdimount', ['child.vhd', mnt], { cwd: dir, reject: false });
+  try {
+    for (let i = 0; i < 100 && readdirSync(mnt).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    // vhdi1 is the parent, vhdi2 the child over it.
+    const child = path.join(mnt, 'vhdi2');
+    t.deepEqual(peek(child, at, 16), Buffer.alloc(16, 0x33), "the child's own sectors read right");
+    t.deepEqual(peek(child, at + 4096 + 512, 16), Buffer.alloc(16, 0x11), 'a sector after the next one comes from the parent');
+    t.deepEqual(peek(child, at + 4096, 16), Buffer.alloc(16), "the sector after the write is zeros, not the parent's 0x11: libvhdi's misread");
+  } finally {
+    await execa('umount', [mnt], { reject: false });
+    await p;
+  }
 });
