@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { custos, REPO_ROOT } from '../helpers/cli.js';
 import { mountNtfsReadOnly, mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
@@ -24,10 +24,12 @@ let iso = '';
 test.before('build the ISO', async (t) => {
   t.timeout(10 * 60_000);
   const r = await execa(path.join(REPO_ROOT, 'build-iso.sh'), [], { cwd: REPO_ROOT, all: true });
-  const m = /(dist\/custos-[\d.]+\.iso): (\d+) MB .* built in (\d+) s/.exec(r.stdout);
+  const m = /(dist\/custos-[\d.]+\.iso): (\d+) bytes, \d+ MiB .* built in (\d+) s/.exec(r.stdout);
   if (!m) throw new Error(`build-iso.sh said:\n${r.all ?? ''}`);
   iso = path.join(REPO_ROOT, m[1] as string);
-  t.log(`ISO ${m[2]} MB, built in ${m[3]} s`);
+  const bytes = Number(m[2]);
+  t.log(`ISO ${bytes} bytes (${(bytes / MiB).toFixed(1)} MiB), built in ${m[3]} s`);
+  if (bytes > 64 * MiB || statSync(iso).size !== bytes) throw new Error(`the ISO is ${bytes} bytes: over the 64 MiB budget, or not the file built`);
 });
 
 /** SHA-256 of every file inside an ISO, by path. */
