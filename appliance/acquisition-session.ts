@@ -36,6 +36,8 @@ export interface AcquisitionCommon {
   signal?: AbortSignal;
   /** How often the resume journal is brought up to date (default 10 s). */
   journalIntervalMs?: number;
+  /** When the examiner asked for this acquisition, on performance.now()'s clock; the process start (0) if not given, as for the CLI. */
+  requestedAtMs?: number;
   /** Go on with an interrupted acquisition: its settings and case details are the journal's, not `settings` and `case`. */
   resume?: ResumePlan;
 }
@@ -89,6 +91,7 @@ export async function acquireWithCustody(r: AcquisitionCommon, p: PreparedSource
       ...(plan ? plan.journal.settings : r.settings),
       ...(plan ? { resume: plan } : {}),
       ...(r.journalIntervalMs !== undefined ? { journalIntervalMs: r.journalIntervalMs } : {}),
+      ...(r.requestedAtMs !== undefined ? { requestedAtMs: r.requestedAtMs } : {}),
       reader: p.reader,
       source: p.source,
       sourceDisk: p.sourceDiskName,

@@ -116,6 +116,8 @@ async function acquireFrom(ui: Ui, watch: DiskWatch, o: TuiOptions, source: Disk
     signer: details.signer,
     host,
     custodyCopy,
+    // Start-up in the record runs from the start key, not from when the UI came up.
+    requestedAtMs: performance.now(),
     ...sinks,
   });
   const result = await acquisitionScreen(ui, vm ? path.basename(vm.file) : source.name, (sinks) =>

@@ -394,7 +394,7 @@ function summaryText(r: ImageRecord): string {
       (d) =>
         `image       ${d.dir}/${r.image.files[0]?.file ?? ''}${r.image.files.length > 1 ? ` (+${r.image.files.length - 1} more)` : ''}${d.verification ? (d.verification.match ? '  verified' : '  VERIFY FAILED') : ''}`,
     ),
-    `time        ${r.timing.acquireS.toFixed(1)} s, ${r.timing.averageMiBs} MiB/s`,
+    `time        ${r.timing.acquireS.toFixed(1)} s, ${r.timing.averageMiBs} MiB/s (start-up before the first read ${r.timing.startupS.toFixed(2)} s)`,
   ];
   if (r.writeBlock?.writesDuring) lines.push(`source writes during acquisition: ${r.writeBlock.writesDuring.writeIos}`);
   return lines.join('\n');

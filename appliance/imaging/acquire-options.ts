@@ -51,6 +51,8 @@ export interface AcquireOptions extends AcquireSettings {
   resume?: ResumePlan;
   /** Buffers and compression workers for the memory there is; planned from /proc and the cgroup when absent. */
   memory?: MemoryPlan;
+  /** When the acquisition was asked for, on performance.now()'s clock: the record's timing.startupS runs from here to the first read (default 0, the process start). */
+  requestedAtMs?: number;
 }
 
 /** The acquisition stopped before a complete image; `record` says how far it got. */

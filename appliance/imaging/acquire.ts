@@ -217,7 +217,7 @@ class Acquisition {
     let verified: boolean;
     try {
       await this.rehashIfRecovered(stream);
-      completeRecord(this.record, { ...stream, fileWindow: this.fileWindow, windowed: this.pieces !== null });
+      completeRecord(this.record, { ...stream, fileWindow: this.fileWindow, windowed: this.pieces !== null }, o.requestedAtMs ?? 0);
       const r = this.record;
       this.emit(
         event(

@@ -79,7 +79,8 @@ export interface ImageRecord {
   destinations: { dir: string; fsType: string; freeBytesAtStart: number; verification: HashComparison | null }[];
   sourceVerification: HashComparison | null;
   writeBlock: WriteBlockSummary | null;
-  timing: { started: string; finished: string; acquireS: number; totalS: number; averageMiBs: number; peakRssMiB: number };
+  /** startupS: from the request (the process start for the CLI, the start key in the TUI) to the first read, apart from acquireS. */
+  timing: { started: string; finished: string; startupS: number; acquireS: number; totalS: number; averageMiBs: number; peakRssMiB: number };
   stages: { name: string; kind: string; bytes: number; busyS: number }[];
   /** How long the source's reads took (null before the first). */
   readTiming: ReadTiming | null;

@@ -62,7 +62,7 @@ export function baseRecord(
     journal: null,
     sourceVerification: null,
     writeBlock: null,
-    timing: { started: started.toISOString(), finished: '', acquireS: 0, totalS: 0, averageMiBs: 0, peakRssMiB: 0 },
+    timing: { started: started.toISOString(), finished: '', startupS: 0, acquireS: 0, totalS: 0, averageMiBs: 0, peakRssMiB: 0 },
     stages: [],
     readTiming: null,
     error: null,
@@ -82,7 +82,7 @@ export interface StreamResult {
   run: PipelineResult;
 }
 
-export function completeRecord(record: ImageRecord, r: StreamResult): void {
+export function completeRecord(record: ImageRecord, r: StreamResult, requestedAtMs: number): void {
   record.hashes = r.hashes;
   if (record.image.format !== 'e01')
     record.image.files = record.image.files.map((f, i) => ({ ...f, sha256: r.fileWindow > 0 ? (r.files[i] ?? null) : (r.hashes.sha256 ?? null) }));
@@ -95,6 +95,7 @@ export function completeRecord(record: ImageRecord, r: StreamResult): void {
   };
   record.badRanges = r.run.badRanges;
   record.badSectors = r.run.badRanges.reduce((n, b) => n + b.sectors, 0);
+  record.timing.startupS = Math.round(Math.max(0, r.run.startedMs - requestedAtMs)) / 1000;
   record.timing.acquireS = r.run.elapsedMs / 1000;
   record.timing.averageMiBs = Math.round((record.image.sizeBytes / 1024 / 1024 / (r.run.elapsedMs / 1000)) * 100) / 100;
   record.stages = r.run.stages.map((s) => ({ name: s.name, kind: s.kind, bytes: s.bytes, busyS: Math.round(s.busyMs) / 1000 }));

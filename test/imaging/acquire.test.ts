@@ -48,12 +48,17 @@ test('raw image of an odd-sized disk: md5sum/sha256sum match source and report; 
   const out = scratch(t);
   const before = readCounters(sysfs, loop.name);
   const srcSums = await sums(loop.file);
+  const t0 = Date.now();
   const r = await custos(
     ['acquire', '--source', loop.dev, '--out', out, '--name', 'ev1', '--hash', 'md5,sha1,sha256,sha512', '--verify', '--verify-source', '--json'],
     state,
   );
+  const wallS = (Date.now() - t0) / 1000;
   t.is(r.exitCode, 0, String(r.stderr));
   const rec = parseSummary(r.stdout);
+  // Start-up is its own figure: from the process start to the first read, and with the reading within the process's life.
+  t.true(rec.timing.startupS > 0, `startupS ${rec.timing.startupS}`);
+  t.true(rec.timing.startupS + rec.timing.acquireS < wallS, `startup ${rec.timing.startupS} s + acquire ${rec.timing.acquireS} s within ${wallS} s`);
   const image = path.join(out, 'ev1.raw');
   t.is(statSync(image).size, bytes);
   const imgSums = await sums(image);

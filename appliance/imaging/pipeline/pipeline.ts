@@ -33,6 +33,8 @@ export interface PipelineOptions {
 export interface PipelineResult {
   bytes: number;
   badRanges: BadRange[];
+  /** When the first read was issued, on performance.now()'s clock (milliseconds since the process started). */
+  startedMs: number;
   elapsedMs: number;
   stages: StageStats[];
 }
@@ -136,7 +138,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   }
   if (failure !== null) throw failure instanceof Error ? failure : new Error(`pipeline failed: ${JSON.stringify(failure)}`);
   tick();
-  return { bytes: reader.size, badRanges, elapsedMs: performance.now() - t0, stages };
+  return { bytes: reader.size, badRanges, startedMs: t0, elapsedMs: performance.now() - t0, stages };
 }
 
 /** How long a stopped run waits for stages still busy (a write into an unplugged drive can block in the kernel for good). */
