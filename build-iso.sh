@@ -166,13 +166,16 @@ sbt=$work/sb-tree
 xorriso -osirrox on -indev "$work/plain.iso" -extract / "$sbt" >/dev/null 2>&1
 chmod -R u+w "$sbt"
 rm -f "$sbt/boot.catalog" "$sbt/efi.img"
+# Debian's signed GRUB carries its modules inside (all_video, linux, iso9660, serial...) and under
+# Secure Boot may load none from disk: grub-mkrescue's x86_64-efi module tree would only take space.
+rm -rf "$sbt/boot/grub/x86_64-efi"
 mkdir -p "$work/esp/EFI/BOOT"
 cp "$x/usr/lib/shim/shimx64.efi.signed" "$work/esp/EFI/BOOT/BOOTX64.EFI"
 cp "$x/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" "$work/esp/EFI/BOOT/grubx64.efi"
 find "$work/esp" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 # Fixed volume id, SOURCE_DATE_EPOCH for the label, copied times: the same bytes every build.
-# Sized to what it holds plus 512 KiB for the FAT and directories: every KiB of it is on the ISO.
-esp_kib=$(($(du -s -B1024 --apparent-size "$work/esp" | cut -f1) + 512))
+# Sized to what it holds plus 256 KiB for the FAT, directories and cluster ends: every KiB of it is on the ISO.
+esp_kib=$(($(du -s -B1024 --apparent-size "$work/esp" | cut -f1) + 256))
 mkfs.vfat -C -i 43555354 -n CUSTOS-EFI "$work/efi.img" "$esp_kib" >/dev/null
 mcopy -s -m -i "$work/efi.img" "$work/esp/EFI" ::/
 python3 scripts/fat-fixed-times.py "$work/efi.img"
