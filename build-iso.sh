@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 started=$(date +%s)
 export LC_ALL=C SOURCE_DATE_EPOCH=946684800
 
-need="grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools dosfstools cpio zstd kmod binutils"
+need="grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools dosfstools cpio zstd kmod binutils qemu-utils bubblewrap libvhdi-utils"
 missing=""
 for p in $need; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -37,12 +37,13 @@ mkdir -p "$work/debs" "$work/x" "$work/root" "$work/tree/boot/grub" dist
 # Debian packages, pinned by what the archive serves for this release; the kernel follows Debian's ABI name.
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 kver=${kernel_pkg#linux-image-}
-# Virtual disk sources (docs/virtual-disks.md): QEMU's block layer (qemu-img, qemu-nbd) and bubblewrap,
-# with the packages of the libraries they link on this (same release) build host.
-vm_bins="/usr/bin/qemu-img /usr/bin/qemu-nbd /usr/bin/bwrap"
+# Virtual disk sources (docs/virtual-disks.md): QEMU's block layer (qemu-img, qemu-nbd), libvhdi's vhdimount
+# (differencing VHD and VHDX, which QEMU cannot read) and bubblewrap, with the packages of the libraries
+# they link on this (same release) build host; dash is the sandbox's sh, which starts vhdimount then qemu-nbd.
+vm_bins="/usr/bin/qemu-img /usr/bin/qemu-nbd /usr/bin/bwrap /usr/bin/vhdimount"
 vm_libs=$(for b in $vm_bins; do ldd "$b" | awk '/=> \// {print $3}'; done | sort -u)
 vm_pkgs=$(for f in $vm_bins $vm_libs; do dpkg -S "$f" 2>/dev/null || dpkg -S "$(readlink -f "$f")"; done | cut -d: -f1 | sort -u)
-(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed ntfs-3g libntfs-3g89 firmware-linux-free $vm_pkgs 2>/dev/null)
+(cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static libc6 libstdc++6 libgcc-s1 util-linux libblkid1 libuuid1 ncurses-base shim-signed grub-efi-amd64-signed ntfs-3g libntfs-3g89 firmware-linux-free dash $vm_pkgs 2>/dev/null)
 for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
 x=$work/x
 root=$work/root
@@ -73,6 +74,7 @@ cp -L "$x/lib64/ld-linux-x86-64.so.2" "$root/lib64/"
 vt=$work/vm-tools
 mkdir -p "$vt/usr/bin" "$vt/usr/lib/x86_64-linux-gnu" "$vt/usr/lib64"
 for b in $vm_bins; do cp "$x$b" "$vt$b"; done
+cp "$x/bin/dash" "$vt/usr/bin/sh"
 for lib in $vm_libs; do
   n=$(basename "$lib")
   cp -L "$x/lib/x86_64-linux-gnu/$n" "$vt/usr/lib/x86_64-linux-gnu/$n" 2>/dev/null || cp -L "$x/usr/lib/x86_64-linux-gnu/$n" "$vt/usr/lib/x86_64-linux-gnu/$n"

@@ -83,7 +83,7 @@ export async function runVirtualAcquisition(r: VirtualAcquisitionRequest): Promi
     const log = plan ? continuedLog(r.custodyCopy ? [...plan.dirs, r.custodyCopy] : plan.dirs) : null;
     // The container files are hashed on a worker while the guest's disk is read.
     for (const f of chain.files) hasher.add(path.join(chain.folder, f.file));
-    const identity = await readerIdentity();
+    const identity = await readerIdentity(chain.reader);
     const given = r.file;
     const initial = watch.record({ given, snapshot, sha256: [], changed: null, reader: identity });
     return await acquireWithCustody(

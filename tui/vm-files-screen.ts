@@ -167,7 +167,7 @@ async function chainOf(file: string): Promise<{ lines: string[]; virtualSize: nu
     import('../appliance/vdisk/chain-text.js'),
   ]);
   const chain = await resolveChain(file);
-  const record = new ContainerWatch(chain).record({ given: file, snapshot: null, sha256: [], changed: null, reader: await readerIdentity() });
+  const record = new ContainerWatch(chain).record({ given: file, snapshot: null, sha256: [], changed: null, reader: await readerIdentity(chain.reader) });
   const lines = [
     `virtual disk of ${record.virtualSize} bytes (${humanSize(record.virtualSize)}), ${record.layers.length} layer(s), in ${safeText(record.folder, 200)}`,
     ...chainLines(record).map((l) => safeText(l, 300)),

@@ -17,7 +17,7 @@ export async function vdiskCommand(a: { file: string | undefined; folder: string
   if (!a.file) throw new UsageError('vdisk needs FILE');
   const format = virtualFormatOption(a.format);
   const chain = await resolveChain(a.file, { ...(a.folder !== undefined ? { folder: a.folder } : {}), ...(format ? { format } : {}) });
-  const record = new ContainerWatch(chain).record({ given: a.file, snapshot: null, sha256: [], changed: null, reader: await readerIdentity() });
+  const record = new ContainerWatch(chain).record({ given: a.file, snapshot: null, sha256: [], changed: null, reader: await readerIdentity(chain.reader) });
   const snapshots = (chain.layers[0]?.info.snapshots ?? []).map((s) => ({
     id: safeText(s.id, 100),
     name: safeText(s.name, 200),

@@ -9,8 +9,9 @@ import { lstatSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
 import { safeText } from '../sanitize.js';
-import { containerIds, unfollowedParent, type ContainerId } from './container-ids.js';
-import { containerInfo, type ContainerInfo, type VirtualFormat } from './qemu-info.js';
+import { containerIds, type ContainerId } from './container-ids.js';
+import { containerInfo, FORMAT_NAMES, type ContainerInfo, type VirtualFormat } from './qemu-info.js';
+import { differencing, parentIdentity, type Differencing } from './differencing-disks.js';
 
 /** More layers than any snapshot tree examiners meet; a longer chain is refused rather than walked. */
 export const MAX_LAYERS = 64;
@@ -23,6 +24,8 @@ export interface ChainLayer {
   info: ContainerInfo;
   /** The identifiers in its header that QEMU does not report (VHD, VHDX, VDI). */
   ids: ContainerId[];
+  /** A differencing disk's link to its parent and its blocks (QEMU cannot read it with its parent); null otherwise. */
+  differencing: Differencing | null;
 }
 
 export interface ContainerFileRef {
@@ -41,6 +44,8 @@ export interface VirtualDiskChain {
   /** Every file QEMU reads: the layers and their extents and data files. */
   files: ContainerFileRef[];
   virtualSize: number;
+  /** Who reads the guest data: QEMU's block layer, or (a VHD or VHDX differencing chain, which QEMU cannot read) libvhdi under QEMU. */
+  reader: 'qemu' | 'libvhdi';
 }
 
 function refuse(what: string): never {
@@ -80,6 +85,37 @@ function backingFile(folder: string, layer: ChainLayer): string {
   return fileInFolder(folder, target, said);
 }
 
+/** A differencing disk as a layer: QEMU cannot open it with its parent, so this is taken from its own header. */
+function differencingInfo(d: Differencing): ContainerInfo {
+  return {
+    format: d.format,
+    virtualSize: d.virtualSize,
+    backingName: d.parentName,
+    backingFormat: d.format,
+    extents: [],
+    dataFile: null,
+    vmdk: null,
+    snapshots: [],
+  };
+}
+
+/** The parent libvhdi would open: the file name the child gives, beside the child; held to the folder like any backing file. */
+function parentFile(folder: string, child: string, d: Differencing): string {
+  const said = `${child} names its parent "${safeText(d.parentName, 200)}", which`;
+  return fileInFolder(folder, path.resolve(folder, path.dirname(child), d.parentName), said);
+}
+
+/** The parent is the disk the child was made on: of the child's format, with the identity the child names. */
+function parentHolds(folder: string, file: string, e: { child: string; d: Differencing }): void {
+  const id = parentIdentity(path.join(folder, file), e.d.format);
+  const [child, parent, what] = [safeText(e.child, 200), safeText(file, 200), e.d.format === 'vhdx' ? 'data write GUID' : 'unique id'];
+  if (id === null) refuse(`${child} names ${parent} as its parent, which is not a ${FORMAT_NAMES[e.d.format]} with a ${what}`);
+  if (id !== e.d.linkage)
+    refuse(
+      `${child} was made on a parent whose ${what} is ${e.d.linkage}; ${parent}'s is ${id} (written after the child was made, or another disk): not its parent`,
+    );
+}
+
 function roleOf(layer: number, count: number): ContainerRole {
   if (count === 1) return 'only';
   return layer === 0 ? 'top' : layer === count - 1 ? 'base' : 'delta';
@@ -98,21 +134,31 @@ export async function resolveChain(top: string, o: { folder?: string; format?: V
   const seen = new Set<string>();
   let file = fileInFolder(folder, path.resolve(top), safeText(top, 200));
   let format: string | null = o.format ?? null;
+  /** What the layer above (a differencing disk) says its parent must be. */
+  let expected: { child: string; d: Differencing } | null = null;
   for (;;) {
     if (seen.has(file)) refuse(`the chain comes back to ${safeText(file, 200)} (a loop)`);
     if (layers.length >= MAX_LAYERS) refuse(`the chain has more than ${MAX_LAYERS} layers`);
     seen.add(file);
-    const parent = unfollowedParent(path.join(folder, file), safeText(file, 200));
-    if (parent)
-      throw new CustosError(
-        'EVDISKFORMAT',
-        `${parent}: refused, nothing read; merge the chain in its hypervisor (or image the parent alone) and give custos the merged disk`,
+    const shown = safeText(file, 200);
+    if (expected) parentHolds(folder, file, expected);
+    const diff = differencing(path.join(folder, file), shown);
+    if (diff && format !== null && format !== diff.format) refuse(`${shown} is a ${FORMAT_NAMES[diff.format]} differencing disk, not ${safeText(format, 20)}`);
+    if (diff && layers.length > 0 && !expected)
+      refuse(
+        `${safeText(layers[layers.length - 1]?.file ?? '', 200)} names ${shown} as its backing file, a ${FORMAT_NAMES[diff.format]} differencing disk, which QEMU cannot read below another format`,
       );
-    const info = await containerInfo(folder, file, format);
-    const layer = { file, info, ids: containerIds(path.join(folder, file), info.format, safeText(file, 200)) };
+    const info = diff ? differencingInfo(diff) : await containerInfo(folder, file, format);
+    if (expected && info.virtualSize !== expected.d.virtualSize)
+      refuse(`${safeText(expected.child, 200)} is ${expected.d.virtualSize} bytes, its parent ${shown} ${info.virtualSize}: not its parent`);
+    const ids = containerIds(path.join(folder, file), info.format, shown);
+    // The parent a child was made on, by the identity its parent must still have.
+    if (diff) ids.push({ name: diff.linkageName, value: diff.linkage });
+    const layer = { file, info, ids, differencing: diff };
     layers.push(layer);
     if (info.backingName === null) break;
-    file = backingFile(folder, layer);
+    file = diff ? parentFile(folder, file, diff) : backingFile(folder, layer);
+    expected = diff ? { child: layer.file, d: diff } : null;
     format = info.backingFormat;
   }
   const top0 = layers[0] as ChainLayer;
@@ -130,5 +176,5 @@ export async function resolveChain(top: string, o: { folder?: string; format?: V
     for (const e of l.info.extents) add(e, 'extent', i);
     if (l.info.dataFile) add(l.info.dataFile, 'data-file', i);
   });
-  return { folder, layers, files, virtualSize: top0.info.virtualSize };
+  return { folder, layers, files, virtualSize: top0.info.virtualSize, reader: top0.differencing ? 'libvhdi' : 'qemu' };
 }

@@ -29,7 +29,8 @@ const VDI_IDS: [string, number][] = [
   ['VDI parent UUID', 0x1a8],
 ];
 
-class Bounded {
+/** A file read only in bounded pieces (at most 64 KiB at a time), never past its end. */
+export class Bounded {
   readonly size: number;
   constructor(private readonly fd: number) {
     this.size = fstatSync(fd).size;
@@ -42,18 +43,18 @@ class Bounded {
   }
 }
 
-function isZero(b: Buffer): boolean {
+export function isZero(b: Buffer): boolean {
   return b.every((x) => x === 0);
 }
 
 /** A GUID as stored big-endian (VHD): the bytes in order. */
-function guidBe(b: Buffer): string {
+export function guidBe(b: Buffer): string {
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /** A GUID as Windows stores it (VHDX, VDI): the first three fields little-endian. */
-function guidLe(b: Buffer): string {
+export function guidLe(b: Buffer): string {
   const swapped = Buffer.concat([
     Buffer.from(b.subarray(0, 4)).reverse(),
     Buffer.from(b.subarray(4, 6)).reverse(),
@@ -77,7 +78,7 @@ export function crc32c(b: Buffer): number {
 }
 
 /** A 4 KiB VHDX structure whose checksum (at offset 4, computed with that field zero) holds. */
-function checksummed(b: Buffer | null): Buffer | null {
+export function checksummed(b: Buffer | null): Buffer | null {
   if (!b) return null;
   const copy = Buffer.from(b);
   const want = copy.readUInt32LE(4);
@@ -86,7 +87,7 @@ function checksummed(b: Buffer | null): Buffer | null {
 }
 
 /** The footer is the last 512 bytes; a dynamic disk has a copy at offset 0. */
-function vhdFooter(f: Bounded): Buffer | undefined {
+export function vhdFooter(f: Bounded): Buffer | undefined {
   return [f.at(f.size - 512, 512), f.at(0, 512)].find((b): b is Buffer => b?.subarray(0, 8).toString('latin1') === VHD_COOKIE);
 }
 
@@ -95,22 +96,27 @@ function vhd(f: Bounded): ContainerId[] {
   return id && !isZero(id) ? [{ name: 'VHD unique id', value: guidBe(id) }] : [];
 }
 
-/** Where one metadata item of a VHDX lies in the file: the region table names the metadata region, its table the item. */
-function vhdxMetadataItem(f: Bounded, item: string): { offset: number; length: number } | null {
+/** Where a region of a VHDX lies in the file, by its GUID in the region table. */
+export function vhdxRegion(f: Bounded, guid: string): { offset: number; length: number } | null {
   const regions = checksummed(f.at(VHDX_REGION_TABLE, 64 * 1024));
   if (!regions || regions.subarray(0, 4).toString('latin1') !== 'regi') return null;
   const count = Math.min(regions.readUInt32LE(8), 2047);
   for (let i = 0; i < count; i++) {
     const e = 16 + i * 32;
-    if (guidLe(regions.subarray(e, e + 16)) !== VHDX_METADATA_REGION) continue;
-    const base = Number(regions.readBigUInt64LE(e + 16));
-    const table = f.at(base, 64 * 1024);
-    if (!table || table.subarray(0, 8).toString('latin1') !== 'metadata') return null;
-    const items = Math.min(table.readUInt16LE(10), 2047);
-    for (let j = 0; j < items; j++) {
-      const m = 32 + j * 32;
-      if (guidLe(table.subarray(m, m + 16)) === item) return { offset: base + table.readUInt32LE(m + 16), length: table.readUInt32LE(m + 20) };
-    }
+    if (guidLe(regions.subarray(e, e + 16)) === guid) return { offset: Number(regions.readBigUInt64LE(e + 16)), length: regions.readUInt32LE(e + 24) };
+  }
+  return null;
+}
+
+/** Where one metadata item of a VHDX lies in the file: the region table names the metadata region, its table the item. */
+export function vhdxMetadataItem(f: Bounded, item: string): { offset: number; length: number } | null {
+  const base = vhdxRegion(f, VHDX_METADATA_REGION)?.offset;
+  const table = base === undefined ? null : f.at(base, 64 * 1024);
+  if (base === undefined || !table || table.subarray(0, 8).toString('latin1') !== 'metadata') return null;
+  const items = Math.min(table.readUInt16LE(10), 2047);
+  for (let j = 0; j < items; j++) {
+    const m = 32 + j * 32;
+    if (guidLe(table.subarray(m, m + 16)) === item) return { offset: base + table.readUInt32LE(m + 16), length: table.readUInt32LE(m + 20) };
   }
   return null;
 }
@@ -121,14 +127,18 @@ function vhdxPage83(f: Bounded): string | null {
   return id && !isZero(id) ? guidLe(id) : null;
 }
 
-function vhdx(f: Bounded): ContainerId[] {
-  // Two headers; the current one is the valid one with the higher sequence number.
+/** The current header's DataWriteGuid: of the two headers, the valid one with the higher sequence number. */
+export function vhdxDataWriteGuid(f: Bounded): string | null {
   const headers = VHDX_HEADERS.map((o) => checksummed(f.at(o, 4096))).filter((h): h is Buffer => h?.subarray(0, 4).toString('latin1') === 'head');
-  const current = headers.sort((a, b) => (b.readBigUInt64LE(8) > a.readBigUInt64LE(8) ? 1 : -1))[0];
+  const data = headers.sort((a, b) => (b.readBigUInt64LE(8) > a.readBigUInt64LE(8) ? 1 : -1))[0]?.subarray(32, 48);
+  return data && !isZero(data) ? guidLe(data) : null;
+}
+
+function vhdx(f: Bounded): ContainerId[] {
   const ids: ContainerId[] = [];
-  // DataWriteGuid is what libvhdi calls the identifier; the Page 83 id is Hyper-V's DiskIdentifier.
-  const data = current?.subarray(32, 48);
-  if (data && !isZero(data)) ids.push({ name: 'VHDX data write GUID', value: guidLe(data) });
+  // DataWriteGuid is what libvhdi calls the identifier (and a child's parent_linkage names); the Page 83 id is Hyper-V's DiskIdentifier.
+  const data = vhdxDataWriteGuid(f);
+  if (data) ids.push({ name: 'VHDX data write GUID', value: data });
   const disk = vhdxPage83(f);
   if (disk) ids.push({ name: 'VHDX virtual disk id', value: disk });
   return ids;
@@ -143,46 +153,6 @@ function vdi(f: Bounded): ContainerId[] {
 }
 
 const READERS: Partial<Record<VirtualFormat, (f: Bounded) => ContainerId[]>> = { vpc: vhd, vhdx, vdi };
-
-const VHD_DIFFERENCING = 4;
-const VHDX_FILE_PARAMETERS = 'caa16737-fa36-4d43-b3b6-33f0aa44e76b';
-const VHDX_HAS_PARENT = 2;
-
-/** A VHD footer's disk type (offset 60) is differencing: the disk is this file's blocks over its parent's. */
-function vhdParent(f: Bounded): string | null {
-  const footer = vhdFooter(f);
-  if (footer?.readUInt32BE(60) !== VHD_DIFFERENCING) return null;
-  // The dynamic header (at the footer's Data Offset) names the parent: its unique id at 40, its name (UTF-16BE) at 64.
-  const header = f.at(Number(footer.readBigUInt64BE(16)), 1024);
-  const name =
-    header?.subarray(0, 8).toString('latin1') === 'cxsparse' ? Buffer.from(header.subarray(64, 576)).swap16().toString('utf16le').replace(/\0.*$/s, '') : '';
-  return `a VHD differencing disk${name ? ` whose parent is "${name}"` : ''}`;
-}
-
-/** A VHDX whose file parameters (metadata) say HasParent. */
-function vhdxParent(f: Bounded): string | null {
-  const item = vhdxMetadataItem(f, VHDX_FILE_PARAMETERS);
-  const params = item ? f.at(item.offset, 8) : null;
-  return params && params.readUInt32LE(4) & VHDX_HAS_PARENT ? 'a VHDX differencing disk' : null;
-}
-
-/**
- * A differencing disk QEMU does not follow to its parent, said in words; null otherwise. QEMU 7.2
- * cannot open a VHDX differencing disk, and opens a VHD one as if it had no parent, which would
- * image the child's blocks over zeros: custos refuses both rather than image a wrong disk.
- */
-export function unfollowedParent(file: string, shown: string): string | null {
-  const fd = openSync(file, 'r');
-  try {
-    const f = new Bounded(fd);
-    // By signature: QEMU's own probe cannot open a VHDX differencing disk to say what it is.
-    const vhdxFile = f.at(0, 8)?.toString('latin1') === 'vhdxfile';
-    const what = vhdxFile ? vhdxParent(f) : vhdParent(f);
-    return what ? `${shown} is ${what}, which QEMU ${vhdxFile ? 'cannot read' : 'would read without its parent (a wrong disk)'}` : null;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The identifiers in a container's header; none for formats whose ids QEMU reports (VMDK) or that have none. */
 export function containerIds(file: string, format: VirtualFormat, shown: string): ContainerId[] {

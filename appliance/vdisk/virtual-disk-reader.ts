@@ -15,7 +15,7 @@ import type { SectorReader } from '../imaging/read/sector-reader.js';
 import type { VirtualDiskChain } from './container-chain.js';
 import { NbdClient } from './nbd-client.js';
 import { FORMAT_OPTIONS, optValue } from './qemu-info.js';
-import { insideSandbox, sandboxed, SANDBOX_RUN } from './qemu-sandbox.js';
+import { insideSandbox, sandboxed, sandboxedLibvhdi, SANDBOX_RUN } from './qemu-sandbox.js';
 
 const EXPORT = 'disk';
 const SOCKET = 'nbd.sock';
@@ -68,16 +68,16 @@ export class VirtualDiskReader implements SectorReader {
     const top = chain.layers[0];
     if (!top) throw new CustosError('EVDISK', 'an empty chain');
     const dir = mkdtempSync(path.join(tmpdir(), 'custos-nbd-'));
-    const args = [
-      '--read-only',
-      '--persistent',
-      '--shared=4',
-      `--socket=${SANDBOX_RUN}/${SOCKET}`,
-      `--export-name=${EXPORT}`,
-      ...(o.snapshotId ? [`--load-snapshot=snapshot.id=${optValue(o.snapshotId)}`] : []),
-      `json:${JSON.stringify(chainNode(chain))}`,
-    ];
-    const cmd = await sandboxed(chain.folder, dir, 'qemu-nbd', args);
+    const args = ['--read-only', '--persistent', '--shared=4', `--socket=${SANDBOX_RUN}/${SOCKET}`, `--export-name=${EXPORT}`];
+    // A VHDX differencing chain: libvhdi shows the disk over its parents as one raw file, QEMU serves it.
+    const cmd =
+      chain.reader === 'libvhdi'
+        ? await sandboxedLibvhdi(chain.folder, dir, top.file, chain.layers.length, [...args, '--format=raw'])
+        : await sandboxed(chain.folder, dir, 'qemu-nbd', [
+            ...args,
+            ...(o.snapshotId ? [`--load-snapshot=snapshot.id=${optValue(o.snapshotId)}`] : []),
+            `json:${JSON.stringify(chainNode(chain))}`,
+          ]);
     const server = execa(cmd.file, cmd.args, {
       env: cmd.env,
       reject: false,

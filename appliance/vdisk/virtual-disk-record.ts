@@ -49,7 +49,7 @@ export interface VirtualDiskRecord {
   layers: VirtualLayerRecord[];
   files: ContainerFileRecord[];
   /** How the guest data was read. */
-  reader: { program: string; sandbox: string };
+  reader: ReaderIdentity;
   /** The container's own identifiers for the E01 header and the report, e.g. "VMDK CID 3a1f..". */
   identifiers: string[];
   /** The file system holding the folder, and at the end the writes counted on its disk; null if not found. */
@@ -81,26 +81,40 @@ async function firstLine(cmd: string, args: string[], env: Record<string, string
 export interface ReaderIdentity {
   program: string;
   sandbox: string;
+  /** Who reads the container: QEMU's block layer, or libvhdi (a VHDX differencing chain) under qemu-nbd; absent in older records. */
+  via?: 'qemu' | 'libvhdi';
 }
 
-let identity: Promise<ReaderIdentity> | null = null;
+const identity = new Map<'qemu' | 'libvhdi', Promise<ReaderIdentity>>();
 
-/** The versions of the programs that read the guest data; asked once per process (two programs started), a failure asked again next time. */
-export function readerIdentity(): Promise<ReaderIdentity> {
-  identity ??= askReaderIdentity().catch((e: unknown) => {
-    identity = null;
-    throw e;
-  });
-  return identity;
+/** The versions of the programs that read the guest data; asked once per process and reader, a failure asked again next time. */
+export function readerIdentity(via: 'qemu' | 'libvhdi' = 'qemu'): Promise<ReaderIdentity> {
+  let p = identity.get(via);
+  if (!p) {
+    p = askReaderIdentity(via).catch((e: unknown) => {
+      identity.delete(via);
+      throw e;
+    });
+    identity.set(via, p);
+  }
+  return p;
 }
 
-async function askReaderIdentity(): Promise<ReaderIdentity> {
+async function askReaderIdentity(via: 'qemu' | 'libvhdi'): Promise<ReaderIdentity> {
   const t = await vmTools();
-  const [program, sandbox] = await Promise.all([
+  const [nbd, sandbox, vhdi] = await Promise.all([
     firstLine(toolPath(t, 'qemu-nbd'), ['--version'], t.env),
     firstLine(toolPath(t, 'bwrap'), ['--version'], t.env),
+    via === 'libvhdi' ? firstLine(toolPath(t, 'vhdimount'), ['-V'], t.env) : Promise.resolve(''),
   ]);
-  return { program: `${program}, read-only, export over a private unix socket`, sandbox: `${sandbox}: the folder bound read-only, no devices, no network` };
+  const served = `${nbd}, read-only, export over a private unix socket`;
+  const jail = `${sandbox}: the folder bound read-only, no devices, no network`;
+  if (via === 'qemu') return { program: served, sandbox: jail, via };
+  return {
+    program: `${vhdi} (libvhdi) reading the child over its parents, under ${served}`,
+    sandbox: `${jail}; vhdimount's FUSE mount in a user namespace of its own, qemu-nbd with no capability`,
+    via,
+  };
 }
 
 function hex(n: number): string {
@@ -144,7 +158,7 @@ export class ContainerWatch {
     snapshot: InternalSnapshot | null;
     sha256: (string | null)[];
     changed: string[] | null;
-    reader: { program: string; sandbox: string };
+    reader: ReaderIdentity;
   }): VirtualDiskRecord {
     const c = this.chain;
     const text = (s: string) => safeText(s, 400);

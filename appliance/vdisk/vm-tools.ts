@@ -88,6 +88,6 @@ export function vmTools(): Promise<VmTools> {
 }
 
 /** A program of the tools tree, by name, for running outside the sandbox. */
-export function toolPath(t: VmTools, name: 'bwrap' | 'qemu-nbd' | 'qemu-img'): string {
+export function toolPath(t: VmTools, name: 'bwrap' | 'qemu-nbd' | 'qemu-img' | 'vhdimount'): string {
   return path.join(t.usr, 'bin', name);
 }

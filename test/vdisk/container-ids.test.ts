@@ -101,7 +101,7 @@ test('VHD: the unique id is read from the footer at the end, or from the copy at
   t.deepEqual(containerIds(f, 'vpc', 'disk.vhd'), [], 'a file shorter than a footer');
 });
 
-test('differencing VHD and VHDX are refused: QEMU reads a VHD child without its parent (a wrong disk), and cannot read a VHDX one; nothing written', async (t) => {
+test('a differencing VHD QEMU would read without its parent (a wrong disk) goes to libvhdi; a VHDX flagged HasParent without a parent locator is refused; nothing written', async (t) => {
   // A dynamic parent with data, and a child built to the VHD specification that changes a few sectors of it.
   const parent = await make(t, 'vpc', 'parent.vhd');
   await execa('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x11 0 6M', parent]);
@@ -114,15 +114,15 @@ test('differencing VHD and VHDX are refused: QEMU reads a VHD child without its 
   await execa('qemu-img', ['convert', '-O', 'raw', vhd, overZeros]);
   t.deepEqual(peek(overZeros, 0, 16), Buffer.alloc(16), "the parent's 0x11 is not there");
   t.deepEqual(peek(overZeros, 1024 * 1024, 16), Buffer.alloc(16, 0x22), "the child's own sectors are");
-  const out = tempDir();
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const r = await custos(['acquire', '--source', vhd, '--out', out], tempDir());
-  t.is(r.exitCode, 1);
-  t.regex(
-    String(r.stderr),
-    /child\.vhd is a VHD differencing disk whose parent is "parent\.vhd", which QEMU would read without its parent \(a wrong disk\): refused, nothing read/,
+  // custos does not ask QEMU for this one: the chain says libvhdi, over the parent (test/vdisk/differencing-disks.test.ts images it).
+  const chain = await custos(['vdisk', vhd, '--json'], tempDir());
+  t.is(chain.exitCode, 0, String(chain.stderr));
+  const v = (JSON.parse(String(chain.stdout)) as { virtualDisk: { layers: { file: string }[]; reader: { via: string } } }).virtualDisk;
+  t.deepEqual(
+    v.layers.map((l) => l.file),
+    ['child.vhd', 'parent.vhd'],
   );
-  t.deepEqual(readdirSync(out), [], 'nothing written');
+  t.is(v.reader.via, 'libvhdi');
 
   const vhdx = await make(t, 'vhdx', 'child.vhdx');
   const region = peek(vhdx, 0, 4 * 1024 * 1024);
@@ -137,12 +137,15 @@ test('differencing VHD and VHDX are refused: QEMU reads a VHD child without its 
     patched = true;
   }
   t.true(patched);
-  const v = await custos(['vdisk', vhdx], tempDir());
-  t.is(v.exitCode, 1);
-  t.regex(String(v.stderr), /child\.vhdx is a VHDX differencing disk, which QEMU cannot read: refused, nothing read/);
+  const out = tempDir();
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const r = await custos(['acquire', '--source', vhdx, '--out', out], tempDir());
+  t.is(r.exitCode, 1);
+  t.regex(String(r.stderr), /child\.vhdx is a VHDX differencing disk without a readable parent locator: refused, nothing read/);
+  t.deepEqual(readdirSync(out), [], 'nothing written');
 });
 
-test("why vhdimount does not read differencing VHDs for custos: libvhdi 20210425 takes a clear bitmap bit in a byte with a higher bit set as present (docs/virtual-disks.md); this fails once Debian's libvhdi reads it right", async (t) => {
+test("why custos refuses a differencing VHD whose sector bitmap bytes mix set and clear bits: libvhdi 20210425 takes a clear bit in a byte with a higher bit set as present (docs/virtual-disks.md); this fails once Debian's libvhdi reads it right", async (t) => {
   const parent = await make(t, 'vpc', 'parent.vhd');
   const dir = path.dirname(parent);
   await execa('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x11 0 6M', parent]);

@@ -3,6 +3,7 @@
 // off, and check on the host what the examiner would.
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { custos, REPO_ROOT } from '../helpers/cli.js';
 import { mountNtfsReadOnly, mountReadOnly, sha256File, tempDir } from '../helpers/loop.js';
 import { writeMixedImage } from '../helpers/mixed-content.js';
 import { snapshotChain } from '../helpers/vm-chain.js';
+import { expectedDisk, writeDifferencingVhdx } from '../helpers/vhdx-differencing.js';
 import { qmp } from '../helpers/qmp.js';
 import { GuestShell } from '../helpers/guest-shell.js';
 import { caseFieldsToSigningKey, oneTimeKeyAndStart } from '../helpers/ui-script.js';
@@ -38,7 +40,7 @@ async function filesOf(image: string): Promise<Record<string, string>> {
   try {
     await execa('xorriso', ['-osirrox', 'on', '-indev', image, '-extract', '/', tree]);
     const sums = await execa('sh', ['-c', 'find . -type f | sort | xargs sha256sum'], { cwd: tree });
-    return Object.fromEntries(sums.stdout.split('\n').map((l) => [l.slice(66), l.slice(0, 64)]));
+    return Object.fromEntries(sums.stdout.split('\n').map((l) => [l.slice(66).replace(/^\.\//, ''), l.slice(0, 64)]));
   } finally {
     await execa('chmod', ['-R', 'u+w', tree]);
     rmSync(tree, { recursive: true, force: true });
@@ -52,8 +54,13 @@ test.serial('two builds from the same commit hold the same files, byte for byte'
   t.teardown(() => rmSync(path.dirname(second), { recursive: true, force: true }));
   await execa(path.join(REPO_ROOT, 'build-iso.sh'), [], { cwd: REPO_ROOT, env: { CUSTOS_ISO_OUT: second } });
   const [a, b] = [await filesOf(iso), await filesOf(second)];
-  t.true(Object.keys(a).length > 100);
+  // What every boot path reads must be there, so an extraction that failed cannot pass as equal.
+  for (const f of ['boot/vmlinuz', 'boot/initrd.img', 'boot/vmtools.txz', 'boot/grub/grub.cfg', 'boot/grub/i386-pc/eltorito.img', 'efi.img', '.disk/info']) {
+    t.truthy(a[f], `${f} is in the ISO`);
+  }
   t.deepEqual(b, a);
+  // And the images themselves, layout and dates included.
+  t.is(await sha256File(second), await sha256File(iso));
 });
 
 /** Devices QEMU cannot emulate, by a real modalias of each, and the module that must claim it from the initramfs. */
@@ -840,16 +847,40 @@ async function vmdkChainIn(dir: string, folder: string, seed: number, scratch: s
   return snapshotChain(vm, { format: 'vmdk', base: 'disk.vmdk', top: 'disk-000001.vmdk', guestBytes: 12 * MiB, seed, write, scratch });
 }
 
-/** From the disk list: `drive` opened with v, its VMDK delta picked and its chain checked, imaged onto `dest` (released by `serial`). */
-async function vmDiskThroughUi(t: ExecutionContext, term: Terminal, drive: string, dest: string, serial: string, caseNo: string): Promise<string> {
+/** A Hyper-V folder in `dir`: a dynamic VHDX made by qemu-img and a checkpoint (.avhdx) over it built to [MS-VHDX]; returns the guest disk's SHA-256. */
+function hyperVChainIn(dir: string, scratch: string): string {
+  const vm = path.join(dir, 'Hyper-V', 'Virtual Hard Disks');
+  mkdirSync(vm, { recursive: true });
+  const base = randomFillSync(Buffer.alloc(12 * MiB));
+  writeFileSync(path.join(scratch, 'hyperv-base.raw'), base);
+  execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vhdx', path.join(scratch, 'hyperv-base.raw'), path.join(vm, 'web01.vhdx')]);
+  const writes = [
+    { offset: 1 * MiB, data: randomFillSync(Buffer.alloc(MiB)) },
+    { offset: 5 * MiB + 3 * 512, data: randomFillSync(Buffer.alloc(5 * 512)) },
+    { offset: 12 * MiB - 4096, data: randomFillSync(Buffer.alloc(4096)) },
+  ];
+  writeDifferencingVhdx(path.join(vm, 'web01.vhdx'), path.join(vm, 'web01_3F2504E0-4F89-11D3-9A0C-0305E82C3301.avhdx'), writes);
+  return createHash('sha256').update(expectedDisk(base, writes)).digest('hex');
+}
+
+/** From the disk list: `drive` opened with v, the file `down` rows from the top of its list picked and its chain checked, imaged onto `dest` (released by `serial`). */
+async function vmDiskThroughUi(
+  t: ExecutionContext,
+  term: Terminal,
+  vm: { drive: string; file: RegExp; down: number; chain: RegExp },
+  dest: string,
+  serial: string,
+  caseNo: string,
+): Promise<string> {
   await term.waitFor('choose the SOURCE disk', 60_000);
-  await term.pick(drive, 'v');
-  const files = await term.waitFor('choose the VM disk file', 120_000);
-  t.regex(files, /disk-000001\.vmdk/);
-  // Sorted by name: disk-000001.vmdk comes before disk.vmdk.
+  await term.pick(vm.drive, 'v');
+  // The list is drawn after its title: wait for the file itself.
+  const files = await term.waitFor((s) => s.includes('choose the VM disk file') && vm.file.test(s), 120_000);
+  t.regex(files, vm.file);
+  for (let i = 0; i < vm.down; i++) await term.keys('Down');
   await term.keys('Enter');
-  const chain = await term.waitFor('the chain of disk-000001.vmdk', 120_000);
-  t.regex(chain, /names "disk\.vmdk" as its backing file/);
+  const chain = await term.waitFor('the chain of ', 120_000);
+  t.regex(chain, vm.chain);
   await term.keys('Enter');
   await term.waitFor('choose destination 1');
   await term.pick(dest);
@@ -861,7 +892,7 @@ async function vmDiskThroughUi(t: ExecutionContext, term: Terminal, drive: strin
   return screen;
 }
 
-test('VM disk files on write-blocked drives, opened in the TUI: a VMDK chain on an ext4 whose journal needs recovery and one on NTFS, each imaged exactly through qemu-nbd in the appliance; QEMU counts no write to either drive', async (t) => {
+test('VM disk files on write-blocked drives, opened in the TUI: a VMDK chain on an ext4 whose journal needs recovery and one on NTFS, imaged through qemu-nbd, and a Hyper-V checkpoint (.avhdx over .vhdx) beside it on the NTFS drive, imaged through libvhdi under qemu-nbd, each exactly, in the appliance; QEMU counts no write to either drive', async (t) => {
   t.timeout(15 * 60_000);
   const f = scratchDir(t);
   // ext4: a copy taken while it was mounted, so its journal needs recovery.
@@ -883,36 +914,60 @@ test('VM disk files on write-blocked drives, opened in the TUI: a VMDK chain on 
   await execa('mkntfs', ['-Q', '-F', '-q', '-L', 'VMSTORE', f('vmntfs.img')]);
   await execa('ntfs-3g', [f('vmntfs.img'), f('mnt')]);
   let ntfsHash = '';
+  let hyperVHash = '';
   try {
     ntfsHash = await vmdkChainIn(f('mnt'), 'VMs', 0x4e, f(''));
+    hyperVHash = hyperVChainIn(f('mnt'), f(''));
   } finally {
     await execa('umount', [f('mnt')]);
   }
   await ext4Disk(f('ev1.img'), 64);
   await ext4Disk(f('ev2.img'), 72);
+  await ext4Disk(f('ev3.img'), 64);
   const drives = { vmext4: await sha256File(f('vmext4.img')), vmntfs: await sha256File(f('vmntfs.img')) };
   const disks = [
     ['vmext4', 'VMEXT4'],
     ['vmntfs', 'VMNTFS'],
     ['ev1', 'EV1'],
     ['ev2', 'EV2'],
+    ['ev3', 'EV3'],
   ].flatMap(([n, serial]) => [`-drive if=none,id=${n},file=${f(`${n}.img`)},format=raw`, `-device virtio-blk-pci,drive=${n},serial=${serial}`]);
   const sock = f('qmp.sock');
   const term = await bootDirect(t, sock, f('shell.sock'), '', disks, f);
-  await term.waitFor((s) => s.includes('choose the SOURCE disk') && /RO vdd /.test(s), 180_000);
+  await term.waitFor((s) => s.includes('choose the SOURCE disk') && /RO vde /.test(s), 180_000);
 
-  await vmDiskThroughUi(t, term, 'vda', 'vdc', 'EV1', 'VM-EXT4');
+  // Sorted by path: disk-000001.vmdk before disk.vmdk; on NTFS Hyper-V/ (web01.vhdx, then web01_<guid>.avhdx) before VMs/.
+  await vmDiskThroughUi(
+    t,
+    term,
+    { drive: 'vda', file: /disk-000001\.vmdk/, down: 0, chain: /names "disk\.vmdk" as its backing file/ },
+    'vdc',
+    'EV1',
+    'VM-EXT4',
+  );
   await term.keys('n');
-  await vmDiskThroughUi(t, term, 'vdb', 'vdd', 'EV2', 'VM-NTFS');
+  await vmDiskThroughUi(
+    t,
+    term,
+    { drive: 'vdb', file: /disk-000001\.vmdk/, down: 2, chain: /names "disk\.vmdk" as its backing file/ },
+    'vdd',
+    'EV2',
+    'VM-NTFS',
+  );
+  await term.keys('n');
+  await vmDiskThroughUi(t, term, { drive: 'vdb', file: /web01_3F2504E0/, down: 1, chain: /names "web01\.vhdx" as its parent/ }, 'vde', 'EV3', 'VM-HYPERV');
   const writes = await writeOps(sock);
   t.is(writes['vmext4'], 0, 'QEMU counted no write to the ext4 drive');
   t.is(writes['vmntfs'], 0, 'QEMU counted no write to the NTFS drive');
   await term.keys('p');
   await term.waitFor('[exit 0]', 60_000);
 
-  for (const [ev, hash, fsType, option] of [
-    ['ev1', ext4Hash, 'ext4', 'norecovery'],
-    ['ev2', ntfsHash, 'fuseblk', 'ro'],
+  // Relative to the folder, which is the chosen file's own.
+  const hyperV = ['web01_3F2504E0-4F89-11D3-9A0C-0305E82C3301.avhdx', 'web01.vhdx'];
+  for (const [ev, hash, fsType, option, files, reader] of [
+    ['ev1', ext4Hash, 'ext4', 'norecovery', ['disk-000001.vmdk', 'disk.vmdk'], /^qemu-nbd \d/],
+    ['ev2', ntfsHash, 'fuseblk', 'ro', ['disk-000001.vmdk', 'disk.vmdk'], /^qemu-nbd \d/],
+    ['ev3', hyperVHash, 'fuseblk', 'ro', hyperV, /^vhdimount \d+ \(libvhdi\) reading the child over its parents, under qemu-nbd \d/],
   ] as const) {
     const mnt = await mountReadOnly(t, f(`${ev}.img`));
     t.is(await sha256File(path.join(mnt, 'image.raw')), hash, `${ev}: the VM disk as qemu-img reads it on the host`);
@@ -920,17 +975,14 @@ test('VM disk files on write-blocked drives, opened in the TUI: a VMDK chain on 
     t.is(rec.status, 'complete');
     t.deepEqual(
       rec.virtualDisk?.files.map((x) => [x.file, x.unchanged]),
-      [
-        ['disk-000001.vmdk', true],
-        ['disk.vmdk', true],
-      ],
+      files.map((x) => [x, true]),
     );
     const fs = rec.virtualDisk?.fileSystem;
     t.is(fs?.fsType, fsType);
     t.true(fs?.mountOptions.includes(option), fs?.mountOptions.join(','));
     t.is(fs?.deviceReadOnly, true);
     t.is(fs?.writes?.writeIos, 0);
-    t.regex(rec.virtualDisk?.reader.program ?? '', /^qemu-nbd \d/);
+    t.regex(rec.virtualDisk?.reader.program ?? '', reader);
     const v = await custos(['verify', mnt], tempDir());
     t.is(v.exitCode, 0, String(v.stdout));
   }
