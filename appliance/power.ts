@@ -1,5 +1,5 @@
 // Powering the appliance off after the destinations are unmounted.
-import { execa } from 'execa';
+import { loadExeca } from './load-execa.js';
 
 /**
  * Powers the appliance off at once after flushing every buffer. Callers unmount
@@ -7,6 +7,7 @@ import { execa } from 'execa';
  * system that would act on a poweroff request.
  */
 export async function powerOffNow(): Promise<void> {
+  const execa = await loadExeca();
   await execa('sync');
   await execa('poweroff', ['-f'], { reject: false });
 }

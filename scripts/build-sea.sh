@@ -30,6 +30,16 @@ deps=$(npm ls --omit=dev --parseable --all 2>/dev/null | sed "s|^$PWD/||" | grep
   find schema -type f -name '*.json'
   for d in $deps; do find "$d" -type f ! -path '*/.bin/*' ! -name '*.map' ! -name '*.md' ! -name '*.ts'; done
 } | LC_ALL=C sort -u > "$work/files"
+# Every path the bundle names at run time (scripts/bundle.mjs) must be in the archive, as the executable lays it out.
+"$node" -e '
+const fs = require("node:fs"), path = require("node:path");
+const [bundle, list, built] = process.argv.slice(1);
+const files = fs.readFileSync(list, "utf8").split("\n").filter(Boolean).map((f) => (f.startsWith(built + "/") ? "out/" + f.slice(built.length + 1) : f));
+const src = fs.readFileSync(bundle, "utf8");
+for (const m of src.matchAll(/__custosPathOf\("([^"]+)"\)|new URL\("([^"]+)", __custosBundleUrl\)/g)) {
+  const at = path.posix.normalize("out/" + (m[1] ?? m[2]));
+  if (!files.some((f) => f === at || f.startsWith(at + "/"))) { console.error(`build-sea: the bundle names ${m[1] ?? m[2]} (${at}), which the archive does not hold`); process.exit(1); }
+}' "$built/custos.cjs" "$work/files" "$built"
 tar --format=ustar --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' --mode='go-w' \
   --transform "s,^$built/,out/," --no-recursion -cf "$work/app.tar" -T "$work/files"
 
@@ -42,6 +52,17 @@ if [ -n "${CUSTOS_SEA_UNPACKED:-}" ]; then
   mkdir -p "$tree"
   tar -xf "$work/app.tar" -C "$tree" --no-same-owner
   chmod -R go-w "$tree"
+  # V8's code for the bundle, as the executable keeps it (bootstrap.cts), made here so the appliance's
+  # first start does not compile 2 MB of JavaScript; --predictable makes it the same bytes every build
+  # (V8 accepts it in a run without the flag: the flags it checks are the same).
+  tree=$(cd "$tree" && pwd)
+  "$node" $(cat scripts/node-flags) --predictable -e '
+const m = require("node:module"), path = require("node:path");
+const tree = process.argv[1], bundle = path.join(tree, "out/custos.cjs");
+if (m.enableCompileCache({ directory: path.join(tree, ".compile-cache"), portable: true }).status !== m.constants.compileCacheStatus.ENABLED) process.exit(1);
+process.argv = [process.argv[0], "custos", "version"];
+m.createRequire(bundle)(bundle);' "$tree" > /dev/null
+  find "$tree/.compile-cache" -type f | grep -q . || { echo "build-sea: no compile cache made in $tree" >&2; exit 1; }
   printf %s "$(cat "$work/app.id")" > "$tree/.complete"
 fi
 

@@ -14,8 +14,12 @@ import { fileURLToPath } from 'node:url';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const built = path.resolve(repo, process.argv[2] ?? 'out');
 const outfile = path.join(built, 'custos.cjs');
-/** A path as the bundle sees it at run time: relative to the bundle's own file. */
-const fromBundle = (p) => JSON.stringify(`./${path.relative(path.dirname(outfile), p)}`);
+/**
+ * A path as the bundle sees it at run time: relative to the bundle's own file, in the executable's
+ * layout, where BUILT is out/ beside node_modules/ whatever its depth here (the ISO builds from build/iso-ts).
+ */
+const atRunTime = (p) => (path.relative(built, p).startsWith('..') ? p : path.join(repo, 'out', path.relative(built, p)));
+const fromBundle = (p) => JSON.stringify(`./${path.relative(path.join(repo, 'out'), atRunTime(p))}`);
 
 // Each module keeps its own location: import.meta.url, __dirname and __filename name the file the
 // code was written in (worker scripts, schema/, package.json and blessed's terminfo are found from there).

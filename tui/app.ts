@@ -18,6 +18,7 @@ import { offerResume } from './resume-screen.js';
 import { journalCase } from '../appliance/imaging/resume/journal.js';
 import { acquisitionScreen, confirmSummary, resultScreen, type NextStep } from './run-screens.js';
 import { createUi, type Ui } from './ui.js';
+import { bootStamps, disksSettled } from './appliance-boot.js';
 import { chooseVmFile, type VirtualSourceChoice } from './vm-files-screen.js';
 import { unmountEvidence } from '../appliance/vdisk/evidence-mount.js';
 
@@ -155,9 +156,13 @@ async function acquireFrom(ui: Ui, watch: DiskWatch, o: TuiOptions, source: Disk
 }
 
 export async function runTui(o: TuiOptions): Promise<number> {
+  const stamp = bootStamps(o.appliance);
+  stamp('ui-main');
   const only = new Set(o.only.map((d) => d.replace(/^\/dev\//, '')));
   const watch = new DiskWatch((d) => only.size === 0 || only.has(d.name));
   const ui = createUi();
+  stamp('ui-terminal');
+  ui.screen.once('render', () => stamp('ui-screen'));
   // Last resort: an error nothing caught must not vanish with the screen (on the appliance init starts the UI again).
   const crashed = (e: unknown) => {
     ui.destroy();
@@ -170,7 +175,10 @@ export async function runTui(o: TuiOptions): Promise<number> {
   process.once('unhandledRejection', crashed);
   let next: NextStep = 'again';
   try {
+    await disksSettled(o.appliance);
+    stamp('ui-settled');
     watch.start();
+    stamp('ui-disks');
     while (next === 'again') next = await oneAcquisition(ui, watch, o);
   } finally {
     watch.stop();

@@ -2,7 +2,7 @@
 // mount it read-write where custos keeps its state, and take it down again
 // cleanly. Only ever used on a disk the examiner released by typed
 // confirmation; a source is never mounted (the guardian refuses to release it).
-import { execa } from 'execa';
+import { loadExeca } from '../load-execa.js';
 import { mkdirSync, rmdirSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
@@ -65,6 +65,7 @@ export async function mountDestination(fs: FileSystemProbe): Promise<MountedDest
  * it, and says so. It needs /dev/fuse, which appears once the fuse module is in.
  */
 async function mountReadWrite(fs: FileSystemProbe, dir: string) {
+  const execa = await loadExeca();
   const options = 'rw,nosuid,nodev,noexec';
   if (fs.fsType !== 'ntfs') return execa('mount', ['-t', fs.fsType, '-o', options, fs.device, dir], { reject: false });
   await execa('modprobe', ['-q', 'fuse'], { reject: false });
@@ -73,6 +74,7 @@ async function mountReadWrite(fs: FileSystemProbe, dir: string) {
 
 /** Flushes and unmounts; the evidence drive can then be unplugged. */
 export async function unmountDestination(m: MountedDestination): Promise<void> {
+  const execa = await loadExeca();
   await execa('sync', ['-f', m.dir], { reject: false });
   const r = await execa('umount', [m.dir], { reject: false });
   if (r.exitCode !== 0) throw new CustosError('EUMOUNT', `cannot unmount ${m.dir}: ${String(r.stderr).split('\n')[0] ?? ''}`);

@@ -2,7 +2,7 @@
 // it has none): one read-only probe per volume, shared by the destination
 // chooser (file systems) and the encrypted-volume finder, so a disk is probed
 // once, by the well-kept implementation, never by a parser of ours.
-import { execa } from 'execa';
+import { loadExeca } from '../load-execa.js';
 import type { Disk } from './inventory.js';
 
 export interface VolumeSignature {
@@ -15,6 +15,7 @@ export interface VolumeSignature {
 
 /** blkid -p on one device: read the device itself (no cache, no udev, as the live system has neither). */
 export async function blkidFields(device: string): Promise<Record<string, string> | null> {
+  const execa = await loadExeca();
   const r = await execa('blkid', ['-p', '-o', 'export', device], { reject: false, timeout: 30_000 });
   // Exit 2: no signature found.
   if (r.exitCode === 2) return {};

@@ -6,7 +6,7 @@
 // a device whose read-only flag is off), so even a driver that tried to write
 // would get EPERM; the kernel's write counters, recorded with the
 // acquisition (container-filesystem.ts), prove it.
-import { execa } from 'execa';
+import { loadExeca } from '../load-execa.js';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError } from '../errors.js';
@@ -56,6 +56,7 @@ function isWriteBlocked(device: string): boolean {
 
 /** Mounts a write-blocked drive's file system read-only, replaying nothing, to read the VM files on it. */
 export async function mountEvidenceReadOnly(fs: FileSystemProbe): Promise<EvidenceMount> {
+  const execa = await loadExeca();
   const how = REPLAY_NOTHING[fs.fsType];
   if (!how)
     throw new CustosError(
@@ -91,6 +92,7 @@ export async function mountEvidenceReadOnly(fs: FileSystemProbe): Promise<Eviden
 }
 
 export async function unmountEvidence(m: { dir: string }): Promise<void> {
+  const execa = await loadExeca();
   const r = await execa('umount', [m.dir], { reject: false });
   if (r.exitCode !== 0) throw new CustosError('EUMOUNT', `cannot unmount ${m.dir}: ${String(r.stderr).split('\n')[0] ?? ''}`);
   rmdirSync(m.dir);

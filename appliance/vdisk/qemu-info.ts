@@ -3,7 +3,7 @@
 // backing file (QEMU's BDRV_O_NO_BACKING) and without reading guest data.
 // Its JSON is taken field by field, bounded, as everything a container says
 // is the container author's word.
-import { execa } from 'execa';
+import { loadExeca } from '../load-execa.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { CustosError, UsageError } from '../errors.js';
@@ -139,6 +139,7 @@ export function hasVhdFooter(p: string): boolean {
 }
 
 async function runInfo(folder: string, file: string, args: string[]): Promise<ContainerInfo> {
+  const execa = await loadExeca();
   const cmd = await sandboxed(folder, null, 'qemu-img', ['info', '--output=json', ...args]);
   const r = await execa(cmd.file, cmd.args, {
     env: cmd.env,

@@ -5,7 +5,8 @@
 // exported on a unix socket in a private directory that only custos reads.
 // qemu-nbd rather than qemu-storage-daemon: it alone loads a qcow2 internal
 // snapshot read-only (--load-snapshot), and both are QEMU's same block layer.
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { loadExeca } from '../load-execa.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -78,6 +79,7 @@ export class VirtualDiskReader implements SectorReader {
             ...(o.snapshotId ? [`--load-snapshot=snapshot.id=${optValue(o.snapshotId)}`] : []),
             `json:${JSON.stringify(chainNode(chain))}`,
           ]);
+    const execa = await loadExeca();
     const server = execa(cmd.file, cmd.args, {
       env: cmd.env,
       reject: false,

@@ -4,7 +4,7 @@
 // same at the end as at the start (size, mtime, ctime, inode).
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../load-execa.js';
 import { safeText } from '../sanitize.js';
 import { toolPath, vmTools } from './vm-tools.js';
 import type { ContainerRole, VirtualDiskChain } from './container-chain.js';
@@ -73,6 +73,7 @@ function same(a: Stamp, b: Stamp): boolean {
 }
 
 async function firstLine(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+  const execa = await loadExeca();
   // Its own name as argv[0]: qemu-nbd prints argv[0] before its version.
   const r = await execa(cmd, args, { env, argv0: path.basename(cmd), reject: false, timeout: 10_000 });
   return safeText(String(r.stdout).split('\n')[0] ?? '', 120);

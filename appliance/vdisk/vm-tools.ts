@@ -5,7 +5,7 @@
 // first time a virtual disk is opened, /boot/vmtools.txz is read from the boot
 // medium (found by content, never mounted), checked against the SHA-256 and
 // size the initramfs holds, and unpacked into the state directory (tmpfs).
-import { execa } from 'execa';
+import { loadExeca } from '../load-execa.js';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -59,6 +59,7 @@ function copyFromMedium(devicePath: string, to: string, want: { sha256: string; 
 }
 
 async function unpack(): Promise<VmTools> {
+  const execa = await loadExeca();
   const dir = path.join(stateDir(), 'vm-tools');
   const usr = path.join(dir, 'usr');
   if (!existsSync(path.join(usr, 'bin', 'qemu-nbd'))) {

@@ -783,7 +783,20 @@ test('512 MiB: E01 at best compression into two evidence drives, ext4 and NTFS, 
   t.log(`UI up ${((Date.now() - poweredOn) / 1000).toFixed(1)} s after power-on (kernel and initramfs loaded by QEMU)`);
   await term.waitFor((s) => s.includes('choose the SOURCE disk') && /RO vdc /.test(s), 60_000);
   await shell.ready();
-  t.log(`boot steps, seconds since power-on: ${await shell.run('tr "\\n" " " < /run/custos/boot-times')}`);
+  const steps = await shell.run('tr "\\n" " " < /run/custos/boot-times');
+  t.log(`boot steps, seconds since power-on: ${steps}`);
+  // The UI starts while the disks settle, and lists them only after init said they had (tui/appliance-boot.ts).
+  const at: Record<string, number> = Object.fromEntries([...steps.matchAll(/(\S+) (\d+\.\d+)/g)].map((m) => [m[1] ?? '', Number(m[2])]));
+  const order = ['coldplug', 'ui-start', 'disks', 'ui-settled', 'ui-disks', 'ui-screen'];
+  t.deepEqual(
+    order.filter((k) => at[k] === undefined),
+    [],
+    steps,
+  );
+  order.slice(1).forEach((k, i) => {
+    const prev = order[i] ?? '';
+    t.true((at[prev] ?? NaN) <= (at[k] ?? NaN), `${prev} before ${k}: ${steps}`);
+  });
   await term.pick('vda');
   await term.waitFor('choose destination 1');
   await term.pick('vdb');
