@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -68,16 +68,44 @@ export interface LoopOptions {
   privateNumber?: boolean;
 }
 
-let privateSeq = 0;
+/** Reservations of private loop numbers, one file per number naming the test process that holds it. */
+const RESERVED = '/run/custos-test-loops';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Takes number n for this process until it exits (a number held by a process that is gone is free again). */
+function reserve(n: number): boolean {
+  mkdirSync(RESERVED, { recursive: true });
+  const f = path.join(RESERVED, `loop${n}`);
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(f, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch {
+      const holder = Number(readFileSync(f, 'utf8').trim());
+      if (holder > 0 && alive(holder)) return false;
+      rmSync(f, { force: true });
+    }
+  }
+  return false;
+}
 
 /**
- * The next unbound loop number at or above 150, in this process's stride of eight
- * (its node made if missing). `losetup --find` in other tests takes lower numbers.
+ * An unbound loop number at or above 150 that no other test process has taken in this run (its
+ * node made if missing), kept for this process: once a test detaches it, no parallel test's device
+ * can come up under its name. `losetup --find` in other tests takes lower numbers.
  */
 export async function privateLoopName(): Promise<string> {
   for (let i = 0; i < 320; i++) {
-    const n = 150 + (((process.pid % 40) * 8 + privateSeq++) % 320);
-    if (existsSync(`/sys/block/loop${n}/loop/backing_file`)) continue;
+    const n = 150 + ((process.pid + i) % 320);
+    if (existsSync(`/sys/block/loop${n}/loop/backing_file`) || !reserve(n)) continue;
     if (!existsSync(`/dev/loop${n}`)) await execa('mknod', [`/dev/loop${n}`, 'b', '7', String(n)], { reject: false });
     return `loop${n}`;
   }
