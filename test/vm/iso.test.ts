@@ -1231,10 +1231,15 @@ test('booted from the ISO written to a USB stick, under UEFI: the UI comes up on
     `-drive if=none,id=stick,file=${f('stick.img')},format=raw,readonly=on -device usb-storage,drive=stick,bus=xhci.0,bootindex=0`,
     `-drive file=${f('suspect.img')},if=virtio,format=raw`,
   ].join(' ');
+  const poweredOn = Date.now();
   const term = await Terminal.start(qemu, { cols: 80, rows: 24, term: 'vt100' });
   t.teardown(() => term.kill());
   await selectSerialEntry(term, 90_000);
+  const grubDone = Date.now();
   await term.waitFor(/choose the SOURCE disk[\s\S]*RO vda +\S+ +virtio /, 150_000);
+  t.log(
+    `UI up ${((Date.now() - poweredOn) / 1000).toFixed(1)} s after power-on from the USB stick under UEFI (GRUB's menu left ${((grubDone - poweredOn) / 1000).toFixed(1)} s in)`,
+  );
   // The stick itself is listed as the boot medium (once it has come up), held read-only like every other disk.
   const screen = await term.waitFor(/RO sd[a-z] +boot +usb /, 60_000);
   t.notRegex(screen, /RW /);
