@@ -32,11 +32,19 @@ function checkpoint(dir: string): number {
   }
 }
 
-/** SIGKILLs `run` once its journal in `dir` has a resume point; false if it finished first. */
-async function killAfterCheckpoint(run: ResultPromise, dir: string): Promise<boolean> {
+/**
+ * SIGKILLs `run` once the journal of every copy in `dirs` holds the same resume point (the copies'
+ * journals are written one after the other: a kill between two would leave one copy without); false
+ * if it finished first.
+ */
+async function killAfterCheckpoint(run: ResultPromise, dirs: string[]): Promise<boolean> {
   let exited = false;
   void run.finally(() => (exited = true));
-  while (!exited && checkpoint(dir) === 0) await new Promise((r) => setTimeout(r, 20));
+  const same = () => {
+    const at = dirs.map(checkpoint);
+    return (at[0] ?? 0) > 0 && at.every((c) => c === at[0]);
+  };
+  while (!exited && !same()) await new Promise((r) => setTimeout(r, 20));
   if (exited) return false;
   run.kill('SIGKILL');
   return (await run).signal === 'SIGKILL';
@@ -71,7 +79,7 @@ test('a virtual disk acquisition killed mid-run resumes to the disk qemu-img rea
     const first = dirs[0] ?? '';
     const opts = format === 'e01' ? ['--format', 'e01', '--segment-size', '300M'] : [];
     t.true(
-      await killAfterCheckpoint(acquire(['--source', source, ...dirs.flatMap((d) => ['--out', d]), ...opts, '--case', `vm-${format}`]), first),
+      await killAfterCheckpoint(acquire(['--source', source, ...dirs.flatMap((d) => ['--out', d]), ...opts, '--case', `vm-${format}`]), dirs),
       `${format}: killed mid-run`,
     );
     const at = checkpoint(first);
